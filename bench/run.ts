@@ -1,0 +1,12 @@
+// `npm run bench -- <scenario>`: runs one benchmark scenario, which prints `RESULT <name> <value> <unit>` lines.
+const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  search: () => import('./scenarios/search.ts'),
+};
+
+const name = process.argv[2];
+const load = name === undefined ? undefined : scenarios[name];
+if (load === undefined) {
+  console.error(`usage: npm run bench -- <scenario>\nscenarios: ${Object.keys(scenarios).join(', ')}`);
+  process.exit(2);
+}
+await (await load()).run();

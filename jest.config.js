@@ -1,0 +1,14 @@
+// Jest runs the TypeScript sources as native ES modules (Node's --experimental-vm-modules, set in
+// package.json), transformed by SWC without type checking; `npm run typecheck` does the checking.
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'es6' } },
+    ],
+  },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+};

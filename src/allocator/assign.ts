@@ -1,0 +1,86 @@
+import { formatCidr } from '../ip/cidr.ts';
+import { formatIP, ipOf } from '../ip/address.ts';
+import { lowestFree, pickAmongLowest, type FreeSet } from '../ip/free-set.ts';
+import { rangeCapacity, usableAddresses } from '../ip/range.ts';
+import type { Allocation, Owner } from './allocation.ts';
+import { heldBy, type PoolIndex } from './pool-index.ts';
+
+/** What the allocator decided for one owner in one pool. */
+export type Assignment =
+  /** The (pod, interface) already holds this allocation: ADD is idempotent and returns it. */
+  | { readonly kind: 'held'; readonly allocation: Allocation }
+  /** A free address to claim with a conditional write. */
+  | { readonly kind: 'free'; readonly address: bigint }
+  /** Nothing can be handed out; `reason` says why, for a person to act on. */
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+/** Chooses among the free addresses; undefined when none is free. */
+export type Picker = (free: FreeSet) => bigint | undefined;
+
+export const lowest: Picker = lowestFree;
+
+/** A random choice among the `width` lowest free addresses (see `pickAmongLowest`). */
+export const spread =
+  (width: number, random: () => number = Math.random): Picker =>
+  (free) =>
+    pickAmongLowest(free, width, random);
+
+/** The address for `owner`: the one it holds already, else a free one chosen by `pick`. */
+export function assign(index: PoolIndex, owner: Owner, pick: Picker): Assignment {
+  const held = heldBy(index, owner);
+  if (held !== undefined) return { kind: 'held', allocation: held };
+  const address = pick(index.free);
+  if (address !== undefined) return { kind: 'free', address };
+  const { range } = index;
+  const family = range.subnet.family;
+  return {
+    kind: 'unavailable',
+    reason:
+      `no free address in ${formatCidr(range.subnet)} between ${formatIP(ipOf(family, range.first))} and ` +
+      `${formatIP(ipOf(family, range.last))}: all ${rangeCapacity(range)} assignable addresses are taken ` +
+      `(${index.byAddress.size} allocations in the pool)`,
+  };
+}
+
+/**
+ * A specific address asked for by the runtime (the `ips` capability). It may lie outside `range_start` /
+ * `range_end` or inside an exclusion — those only steer automatic choice — but must be a usable address
+ * of the subnet and not held by anyone else.
+ */
+export function claim(index: PoolIndex, owner: Owner, address: bigint): Assignment {
+  const { subnet } = index.range;
+  const text = formatIP(ipOf(subnet.family, address));
+  const held = heldBy(index, owner);
+  if (held !== undefined) {
+    if (held.address === address) return { kind: 'held', allocation: held };
+    return {
+      kind: 'unavailable',
+      reason: `${owner.podRef} interface ${owner.ifName} already holds ${formatIP(ipOf(subnet.family, held.address))} in ${formatCidr(subnet)}, not the requested ${text}`,
+    };
+  }
+  const usable = usableAddresses(subnet);
+  if (address < usable.lo || address > usable.hi) {
+    return {
+      kind: 'unavailable',
+      reason: `requested address ${text} is not a usable address of ${formatCidr(subnet)}`,
+    };
+  }
+  const holder = index.byAddress.get(address);
+  if (holder !== undefined) {
+    return {
+      kind: 'unavailable',
+      reason: `requested address ${text} is held by ${holder.podRef} interface ${holder.ifName}`,
+    };
+  }
+  return { kind: 'free', address };
+}
+
+/**
+ * The allocations DEL releases for a container's interface. Matched on (container ID, interface) as CNI
+ * defines the attachment; more than one only in pools damaged by races.
+ */
+export const releasable = (
+  allocations: Iterable<Allocation>,
+  attachment: Pick<Owner, 'containerId' | 'ifName'>,
+): Allocation[] =>
+  [...allocations].filter((a) => a.containerId === attachment.containerId && a.ifName === attachment.ifName);

@@ -1,0 +1,66 @@
+import type { Family, IP } from '../ip/address.ts';
+import type { Cidr } from '../ip/cidr.ts';
+import type { Range } from '../ip/range.ts';
+
+/** Log levels of Whereabouts, least to most verbose. */
+export const logLevels = ['panic', 'error', 'verbose', 'debug'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/** A CNI route (spec 1.1 fields), passed through to the result. */
+export type Route = {
+  readonly dst: Cidr;
+  readonly gw?: IP;
+  readonly mtu?: number;
+  readonly advmss?: number;
+  readonly priority?: number;
+  readonly table?: number;
+  readonly scope?: number;
+};
+
+export type Dns = {
+  readonly nameservers?: readonly string[];
+  readonly domain?: string;
+  readonly search?: readonly string[];
+  readonly options?: readonly string[];
+};
+
+/** A static address: returned as configured, never recorded in a pool. `address` keeps its host bits. */
+export type StaticAddress = { readonly address: Cidr; readonly gateway?: IP };
+
+/** One validated range of the config, with the text it came from for messages. */
+export type RangeConfig = {
+  readonly range: Range;
+  readonly text: string;
+  /** Prefix length of this range's node slices, when `node_slice_size` is set. */
+  readonly slicePrefix?: number;
+};
+
+/** The IPAM configuration after NAD, flat file, CNI_ARGS and runtimeConfig have been merged and checked. */
+export type IpamConfig = {
+  /** The CNI network name (top-level `name`). */
+  readonly cniName: string;
+  readonly cniVersion: string;
+  /** `network_name`: prefixes object names, giving independent address domains; "" when unnamed. */
+  readonly networkName: string;
+  /** One address is allocated from each range, in this order (top-level `range` first). */
+  readonly ranges: readonly RangeConfig[];
+  /** `gateway`, returned with the addresses of its own family. */
+  readonly gateway?: IP;
+  readonly routes: readonly Route[];
+  readonly dns: Dns;
+  /** `addresses` and CNI_ARGS `IP=`, returned after the allocated addresses. */
+  readonly addresses: readonly StaticAddress[];
+  /** Addresses the runtime asked for (`runtimeConfig.ips`), each taken from the range that contains it. */
+  readonly requested: readonly IP[];
+  /** `enable_overlapping_ranges`: reserve each address cluster-wide per network name. */
+  readonly overlappingRanges: boolean;
+  /** `node_slice_size` as a prefix length, when node slices are on. */
+  readonly nodeSliceSize?: number;
+  readonly kubeconfig?: string;
+  readonly configurationPath?: string;
+  readonly logFile?: string;
+  readonly logLevel: LogLevel;
+};
+
+export const rangeFamilies = (config: IpamConfig): Set<Family> =>
+  new Set(config.ranges.map((r) => r.range.subnet.family));

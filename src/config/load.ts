@@ -1,0 +1,105 @@
+// The whole configuration of one invocation: the network config from stdin, CNI_ARGS, the optional flat file
+// and the runtime's `runtimeConfig.ips`, in Whereabouts' order and with its precedence.
+
+import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
+import { parseCniArgs, type CniArgs } from './cni-args.ts';
+import { readFields } from './fields.ts';
+import { defaultFlatFilePaths, readFlatFile } from './flat-file.ts';
+import type { IpamConfig } from './ipam-config.ts';
+import { describeType, isObject, parseJson } from './json.ts';
+import { mergeFlatFile } from './merge.ts';
+import { ipamSchema, validate } from './validate.ts';
+
+export type LoadInput = {
+  /** The network configuration JSON as read from stdin. */
+  readonly stdin: string;
+  /** The CNI_ARGS environment variable. */
+  readonly cniArgs: string | undefined;
+  /** Where to look for the flat file after the NAD's `configuration_path`; Whereabouts' paths by default. */
+  readonly flatFilePaths?: readonly string[];
+};
+
+export type Loaded = {
+  readonly config: IpamConfig;
+  readonly args: CniArgs;
+  /** The network config as parsed, for the keys other verbs read (prevResult, valid attachments). */
+  readonly netConf: Readonly<Record<string, unknown>>;
+  /** The flat file that filled in keys, if one was found. */
+  readonly flatFile?: string;
+  readonly warnings: readonly string[];
+};
+
+const decodeError = (details: string) => fail(ipamError(CniCode.DecodeFailure, details));
+const configError = (details: string) => fail(ipamError(CniCode.InvalidConfig, details));
+
+function requestedIps(netConf: Readonly<Record<string, unknown>>): Result<string[]> {
+  const runtimeConfig = netConf.runtimeConfig;
+  if (runtimeConfig === undefined || runtimeConfig === null) return ok([]);
+  if (!isObject(runtimeConfig))
+    return configError(`runtimeConfig must be an object, got ${describeType(runtimeConfig)}`);
+  const ips = runtimeConfig.ips;
+  if (ips === undefined || ips === null) return ok([]);
+  if (!Array.isArray(ips) || !ips.every((ip) => typeof ip === 'string')) {
+    return configError('runtimeConfig.ips must be a list of IP addresses');
+  }
+  return ok(ips);
+}
+
+const sameError = (result: Result<unknown>, details: string): boolean =>
+  !result.ok && result.error.details === details;
+
+export function loadConfig(input: LoadInput): Result<Loaded> {
+  const parsed = parseJson(input.stdin);
+  if (!parsed.ok) return decodeError(`the network configuration on stdin is not valid JSON: ${parsed.error}`);
+  const netConf = parsed.value;
+  if (!isObject(netConf))
+    return decodeError(`the network configuration must be a JSON object, got ${describeType(netConf)}`);
+  if (netConf.ipam === undefined || netConf.ipam === null)
+    return configError(`the network configuration has no "ipam" key`);
+  const { cniVersion = '', name = '' } = netConf;
+  if (typeof cniVersion !== 'string')
+    return configError(`cniVersion must be a string, got ${describeType(cniVersion)}`);
+  if (typeof name !== 'string') return configError(`name must be a string, got ${describeType(name)}`);
+
+  const args = parseCniArgs(input.cniArgs);
+  if (!args.ok) return args;
+  const nad = readFields(netConf.ipam, ipamSchema, { where: 'ipam', quoteValues: true });
+  if (!nad.ok) return nad;
+
+  const configurationPath = nad.value.get('configuration_path') as string | undefined;
+  const flat = readFlatFile(configurationPath, input.flatFilePaths ?? defaultFlatFilePaths);
+  if (!flat.ok) return flat;
+  let fields = nad.value;
+  if (flat.value !== undefined) {
+    const flatFields = readFields(flat.value.content, ipamSchema, {
+      where: `the flat file ${flat.value.path}`,
+      quoteValues: false,
+    });
+    if (!flatFields.ok) return flatFields;
+    fields = mergeFlatFile(nad.value, flatFields.value);
+  }
+
+  const ips = requestedIps(netConf);
+  if (!ips.ok) return ips;
+  const context = { cniName: name, cniVersion, args: args.value, requestedIps: ips.value, quoteValues: true };
+  const validated = validate(fields, context);
+  if (!validated.ok) {
+    // A file named by the NAD's configuration_path is untrusted: an error about a value it supplied must
+    // not quote that value. Errors that the NAD's own keys produce as well are safe to show.
+    const untrusted = flat.value?.namedByNad === true ? flat.value.path : undefined;
+    if (untrusted !== undefined && !sameError(validate(nad.value, context), validated.error.details)) {
+      return configError(
+        `a key taken from the flat file ${untrusted} (named by ipam.configuration_path) is invalid; ` +
+          'its value is not shown because the NAD names that file',
+      );
+    }
+    return validated;
+  }
+  return ok({
+    config: validated.value.config,
+    args: args.value,
+    netConf,
+    warnings: validated.value.warnings,
+    ...(flat.value === undefined ? {} : { flatFile: flat.value.path }),
+  });
+}

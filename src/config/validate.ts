@@ -1,0 +1,423 @@
+// The merged IPAM keys, checked and turned into one typed IpamConfig. Every rejected value is named in the
+// error with its key; values Whereabouts accepted and existing NADs may carry are accepted with a warning.
+
+import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
+import { addressBits, formatIP, parseIP, type Family, type IP } from '../ip/address.ts';
+import { cidrContains, formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
+import type { CniArgs } from './cni-args.ts';
+import { readFields, stringField, stringsField, type Fields, type Schema } from './fields.ts';
+import {
+  logLevels,
+  type Dns,
+  type IpamConfig,
+  type LogLevel,
+  type RangeConfig,
+  type Route,
+  type StaticAddress,
+} from './ipam-config.ts';
+import { parseIpRanges, parseRangeEntry } from './ranges.ts';
+
+export const ipamSchema = {
+  type: 'string',
+  range: 'string',
+  range_start: 'string',
+  range_end: 'string',
+  exclude: 'strings',
+  ipRanges: 'array',
+  gateway: 'string',
+  routes: 'array',
+  dns: 'object',
+  addresses: 'array',
+  enable_overlapping_ranges: 'boolean',
+  network_name: 'string',
+  node_slice_size: 'string',
+  log_file: 'string',
+  log_level: 'string',
+  kubernetes: 'object',
+  configuration_path: 'string',
+  // Accepted for compatibility; they have no effect here (no leader election, no etcd, no race tests).
+  leader_lease_duration: 'integer',
+  leader_renew_deadline: 'integer',
+  leader_retry_period: 'integer',
+  sleep_for_race: 'integer',
+  reconciler_cron_expression: 'string',
+  datastore: 'string',
+  etcd_host: 'string',
+  etcd_username: 'string',
+  etcd_password: 'string',
+  etcd_key_file: 'string',
+  etcd_cert_file: 'string',
+  etcd_ca_cert_file: 'string',
+  // Untagged fields of Whereabouts' Go struct that its decoder also matched; overwritten there, ignored here.
+  name: 'string',
+  podname: 'string',
+  podnamespace: 'string',
+} as const satisfies Schema;
+
+const kubernetesSchema = { kubeconfig: 'string', k8s_api_root: 'string' } as const satisfies Schema;
+const dnsSchema = {
+  nameservers: 'strings',
+  domain: 'string',
+  search: 'strings',
+  options: 'strings',
+} as const satisfies Schema;
+const addressSchema = { address: 'string', gateway: 'string' } as const satisfies Schema;
+const routeSchema = {
+  dst: 'string',
+  gw: 'string',
+  mtu: 'integer',
+  advmss: 'integer',
+  priority: 'integer',
+  table: 'integer',
+  scope: 'integer',
+} as const satisfies Schema;
+
+/** Guards against hostile configs; real ones are far below. */
+export const limits = { ranges: 128, addresses: 256, routes: 1024, requested: 128 } as const;
+
+const invalid = (details: string): Result<never> => fail(ipamError(CniCode.InvalidConfig, details));
+const familyName = (family: Family): string => (family === 4 ? 'IPv4' : 'IPv6');
+
+/** Everything besides the IPAM keys that shapes the config of one invocation. */
+export type Context = {
+  readonly cniName: string;
+  readonly cniVersion: string;
+  readonly args: CniArgs;
+  /** `runtimeConfig.ips` as given. */
+  readonly requestedIps: readonly string[];
+  /** Whether key values may be quoted in errors (not when a file supplied them). */
+  readonly quoteValues: boolean;
+};
+
+export type Validated = { readonly config: IpamConfig; readonly warnings: readonly string[] };
+
+function ranges(fields: Fields, quoteValues: boolean, warnings: string[]): Result<RangeConfig[]> {
+  const list: RangeConfig[] = [];
+  const top = stringField(fields, 'range') ?? '';
+  if (top !== '') {
+    const entry = new Map(
+      [...fields].filter(([k]) => ['range', 'range_start', 'range_end', 'exclude'].includes(k)),
+    );
+    const parsed = parseRangeEntry(entry, 'ipam');
+    if (!parsed.ok) return parsed;
+    list.push(parsed.value);
+  } else {
+    for (const key of ['range_start', 'range_end', 'exclude']) {
+      const value = fields.get(key);
+      if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0)) {
+        warnings.push(
+          `ipam.${key} is ignored because there is no top-level ipam.range (it does not apply to ipRanges)`,
+        );
+      }
+    }
+  }
+  const items = (fields.get('ipRanges') as unknown[] | undefined) ?? [];
+  if (list.length + items.length > limits.ranges) {
+    return invalid(`ipam lists ${list.length + items.length} ranges; at most ${limits.ranges} are allowed`);
+  }
+  const extra = parseIpRanges(items, quoteValues);
+  if (!extra.ok) return extra;
+  list.push(...extra.value);
+
+  // Two entries with one subnet would share one IPPool and so one allocation per pod; refuse that.
+  const seen = new Map<string, string>();
+  for (const [i, r] of list.entries()) {
+    const name = formatCidr(r.range.subnet);
+    const where = top !== '' && i === 0 ? 'ipam.range' : `ipam.ipRanges[${top !== '' ? i - 1 : i}]`;
+    const earlier = seen.get(name);
+    if (earlier !== undefined) {
+      return invalid(
+        `${where} (${r.text}) has the same subnet ${name} as ${earlier}; they would share one IPPool`,
+      );
+    }
+    seen.set(name, where);
+  }
+  return ok(list);
+}
+
+function gateway(fields: Fields, list: readonly RangeConfig[], warnings: string[]): Result<IP | undefined> {
+  const text = stringField(fields, 'gateway') ?? '';
+  if (text === '') return ok(undefined);
+  const ip = parseIP(text.trim());
+  if (ip === undefined) return invalid(`ipam.gateway: "${text}" is not an IP address`);
+  if (list.length === 0) {
+    warnings.push(`ipam.gateway ${formatIP(ip)} is ignored: there is no range to apply it to`);
+    return ok(ip);
+  }
+  if (!list.some((r) => r.range.subnet.family === ip.family)) {
+    return invalid(
+      `ipam.gateway: ${formatIP(ip)} is ${familyName(ip.family)} but no range is ${familyName(ip.family)}`,
+    );
+  }
+  return ok(ip);
+}
+
+function parseGatewayFor(text: string, address: Cidr, where: string): Result<IP> {
+  const ip = parseIP(text.trim());
+  if (ip === undefined) return invalid(`${where}: gateway "${text}" is not an IP address`);
+  if (ip.family !== address.family) {
+    return invalid(
+      `${where}: gateway ${formatIP(ip)} is ${familyName(ip.family)} but the address is ${familyName(address.family)}`,
+    );
+  }
+  return ok(ip);
+}
+
+function staticAddresses(
+  fields: Fields,
+  args: CniArgs,
+  quoteValues: boolean,
+  warnings: string[],
+): Result<StaticAddress[]> {
+  const list: StaticAddress[] = [];
+  const items = (fields.get('addresses') as unknown[] | undefined) ?? [];
+  for (const [i, item] of items.entries()) {
+    const where = `ipam.addresses[${i}]`;
+    const entry = readFields(item, addressSchema, { where, quoteValues });
+    if (!entry.ok) return entry;
+    const text = stringField(entry.value, 'address') ?? '';
+    const address = parseCidr(text.trim());
+    if (address === undefined)
+      return invalid(
+        `${where}.address: "${text}" is not an address with a prefix length, such as 10.10.0.1/24`,
+      );
+    const gwText = stringField(entry.value, 'gateway');
+    if (gwText === undefined || gwText === '') {
+      list.push({ address });
+    } else {
+      const gw = parseGatewayFor(gwText, address, where);
+      if (!gw.ok) return gw;
+      list.push({ address, gateway: gw.value });
+    }
+  }
+  // CNI_ARGS IP=<cidr>[,<cidr>] and GATEWAY=<ip>[,<ip>]: each gateway goes to every address whose subnet holds it.
+  const fromArgs: Cidr[] = [];
+  for (const text of (args.ip ?? '').split(',').filter((t) => t.trim() !== '')) {
+    const address = parseCidr(text.trim());
+    if (address === undefined) {
+      return fail(
+        ipamError(
+          CniCode.InvalidEnvironment,
+          `CNI_ARGS: IP entry "${text}" is not an address with a prefix length`,
+        ),
+      );
+    }
+    fromArgs.push(address);
+  }
+  const gateways: IP[] = [];
+  for (const text of (args.gateway ?? '').split(',').filter((t) => t.trim() !== '')) {
+    const ip = parseIP(text.trim());
+    if (ip === undefined)
+      return fail(
+        ipamError(CniCode.InvalidEnvironment, `CNI_ARGS: GATEWAY entry "${text}" is not an IP address`),
+      );
+    if (!fromArgs.some((a) => cidrContains(normalise(a), ip))) {
+      warnings.push(`CNI_ARGS GATEWAY ${formatIP(ip)} is ignored: it is in the subnet of no IP= address`);
+    }
+    gateways.push(ip);
+  }
+  for (const address of fromArgs) {
+    const gw = gateways.filter((g) => cidrContains(normalise(address), g)).at(-1);
+    list.push(gw === undefined ? { address } : { address, gateway: gw });
+  }
+  if (list.length > limits.addresses)
+    return invalid(`ipam lists ${list.length} static addresses; at most ${limits.addresses} are allowed`);
+  return ok(list);
+}
+
+function routes(fields: Fields, quoteValues: boolean): Result<Route[]> {
+  const items = (fields.get('routes') as unknown[] | undefined) ?? [];
+  if (items.length > limits.routes)
+    return invalid(`ipam.routes lists ${items.length} routes; at most ${limits.routes} are allowed`);
+  const list: Route[] = [];
+  for (const [i, item] of items.entries()) {
+    const where = `ipam.routes[${i}]`;
+    const entry = readFields(item, routeSchema, { where, quoteValues });
+    if (!entry.ok) return entry;
+    const dstText = stringField(entry.value, 'dst') ?? '';
+    const dst = parseCidr(dstText.trim());
+    if (dst === undefined) return invalid(`${where}.dst: "${dstText}" is not a CIDR`);
+    let route: Route = { dst };
+    const gwText = stringField(entry.value, 'gw');
+    if (gwText !== undefined && gwText !== '') {
+      const gw = parseGatewayFor(gwText, dst, where);
+      if (!gw.ok) return gw;
+      route = { ...route, gw: gw.value };
+    }
+    for (const key of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
+      const value = entry.value.get(key);
+      if (typeof value === 'number') route = { ...route, [key]: value };
+    }
+    list.push(route);
+  }
+  return ok(list);
+}
+
+function dns(fields: Fields, quoteValues: boolean): Result<Dns> {
+  const raw = fields.get('dns');
+  if (raw === undefined) return ok({});
+  const entry = readFields(raw, dnsSchema, { where: 'ipam.dns', quoteValues });
+  if (!entry.ok) return entry;
+  const result: { -readonly [K in keyof Dns]: Dns[K] } = {};
+  for (const key of ['nameservers', 'search', 'options'] as const) {
+    if (entry.value.has(key)) result[key] = stringsField(entry.value, key);
+  }
+  const domain = stringField(entry.value, 'domain');
+  if (domain !== undefined) result.domain = domain;
+  return ok(result);
+}
+
+/**
+ * `node_slice_size` is a prefix length of the range's family. In a dual-stack config a size that only fits
+ * the other family is converted to the same number of addresses per slice (IPv4 /26 gives IPv6 /122): each
+ * pod takes one address of each family, so a node needs as many of one as of the other.
+ */
+function sliceRanges(
+  fields: Fields,
+  list: readonly RangeConfig[],
+): Result<{ size?: number; ranges: RangeConfig[] }> {
+  const text = stringField(fields, 'node_slice_size') ?? '';
+  if (text === '') return ok({ ranges: [...list] });
+  const match = /^\/?([0-9]{1,3})$/.exec(text.trim());
+  if (match?.[1] === undefined)
+    return invalid(`ipam.node_slice_size: "${text}" must be a prefix length such as "/26" or "26"`);
+  const size = Number(match[1]);
+  if (list.length === 0) return invalid('ipam.node_slice_size is set but there is no range to slice');
+  const families = new Set(list.map((r) => r.range.subnet.family));
+  const fits = (prefix: number, subnet: Cidr): boolean =>
+    prefix >= subnet.prefix && prefix <= addressBits(subnet.family);
+  const sliced: RangeConfig[] = [];
+  for (const r of list) {
+    const { subnet } = r.range;
+    const other: Family = subnet.family === 4 ? 6 : 4;
+    const converted = addressBits(subnet.family) - (addressBits(other) - size);
+    const slicePrefix = fits(size, subnet)
+      ? size
+      : families.has(other) && size <= addressBits(other) && fits(converted, subnet)
+        ? converted
+        : undefined;
+    if (slicePrefix === undefined) {
+      return invalid(
+        `ipam.node_slice_size /${size} does not fit the range ${formatCidr(subnet)}: it must be between /${subnet.prefix} and /${addressBits(subnet.family)}`,
+      );
+    }
+    sliced.push({ ...r, slicePrefix });
+  }
+  return ok({ size, ranges: sliced });
+}
+
+/** `network_name` prefixes Kubernetes object names, so it must be a valid name part itself. */
+function networkName(fields: Fields): Result<string> {
+  const name = stringField(fields, 'network_name') ?? '';
+  if (name !== '' && (name.length > 200 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))) {
+    return invalid(
+      `ipam.network_name: "${name}" must be lower-case letters, digits, '-' and '.', start and end with a letter or digit, at most 200 characters (it becomes part of object names)`,
+    );
+  }
+  return ok(name);
+}
+
+function logLevel(fields: Fields, warnings: string[]): LogLevel {
+  const text = (stringField(fields, 'log_level') ?? '').toLowerCase();
+  if (text === '') return 'verbose';
+  if ((logLevels as readonly string[]).includes(text)) return text as LogLevel;
+  warnings.push(`ipam.log_level "${text}" is not one of ${logLevels.join(', ')}; using verbose`);
+  return 'verbose';
+}
+
+function requested(texts: readonly string[], list: readonly RangeConfig[]): Result<IP[]> {
+  if (texts.length > limits.requested)
+    return invalid(
+      `runtimeConfig.ips lists ${texts.length} addresses; at most ${limits.requested} are allowed`,
+    );
+  const ips: IP[] = [];
+  const claimed = new Set<number>();
+  for (const text of texts) {
+    const ip = parseIP(text.split('/')[0]?.trim() ?? '');
+    if (ip === undefined) return invalid(`runtimeConfig.ips: "${text}" is not an IP address`);
+    const index = list.findIndex((r, i) => !claimed.has(i) && cidrContains(r.range.subnet, ip));
+    if (index < 0) {
+      return invalid(
+        `runtimeConfig.ips: ${formatIP(ip)} is not inside any configured range that is not already given a requested address`,
+      );
+    }
+    claimed.add(index);
+    ips.push(ip);
+  }
+  return ok(ips);
+}
+
+function ignoredKeys(fields: Fields, warnings: string[]): void {
+  const datastore = stringField(fields, 'datastore');
+  if (datastore !== undefined && datastore !== '' && datastore !== 'kubernetes') {
+    warnings.push(`ipam.datastore "${datastore}" is ignored: the Kubernetes API is the only datastore`);
+  }
+  if ([...fields.keys()].some((k) => k.startsWith('etcd_'))) {
+    warnings.push('ipam.etcd_* keys are ignored: the Kubernetes API is the only datastore');
+  }
+  if (((fields.get('sleep_for_race') as number | undefined) ?? 0) > 0) {
+    warnings.push('ipam.sleep_for_race is ignored');
+  }
+}
+
+/** Checks the merged IPAM fields of one invocation and builds its config. */
+export function validate(fields: Fields, context: Context): Result<Validated> {
+  const warnings: string[] = [];
+  const type = stringField(fields, 'type');
+  if (type !== 'whereabouts') {
+    return invalid(
+      `ipam.type is ${type === undefined ? 'missing' : `"${type}"`}; this plugin only handles "whereabouts"`,
+    );
+  }
+  const list = ranges(fields, context.quoteValues, warnings);
+  if (!list.ok) return list;
+  const gw = gateway(fields, list.value, warnings);
+  if (!gw.ok) return gw;
+  const addresses = staticAddresses(fields, context.args, context.quoteValues, warnings);
+  if (!addresses.ok) return addresses;
+  const routeList = routes(fields, context.quoteValues);
+  if (!routeList.ok) return routeList;
+  const dnsConfig = dns(fields, context.quoteValues);
+  if (!dnsConfig.ok) return dnsConfig;
+  const sliced = sliceRanges(fields, list.value);
+  if (!sliced.ok) return sliced;
+  const network = networkName(fields);
+  if (!network.ok) return network;
+  const wanted = requested(context.requestedIps, list.value);
+  if (!wanted.ok) return wanted;
+  const kubernetes = fields.get('kubernetes');
+  let kubeconfig: string | undefined;
+  if (kubernetes !== undefined) {
+    const k8s = readFields(kubernetes, kubernetesSchema, {
+      where: 'ipam.kubernetes',
+      quoteValues: context.quoteValues,
+    });
+    if (!k8s.ok) return k8s;
+    kubeconfig = stringField(k8s.value, 'kubeconfig');
+  }
+  if (list.value.length === 0 && addresses.value.length === 0) {
+    warnings.push('ipam has no range and no static address: ADD will return no address');
+  }
+  ignoredKeys(fields, warnings);
+
+  const optional = <K extends string, V>(key: K, value: V | undefined | ''): { [P in K]?: V } =>
+    (value === undefined || value === '' ? {} : { [key]: value }) as { [P in K]?: V };
+  const config: IpamConfig = {
+    cniName: context.cniName,
+    cniVersion: context.cniVersion,
+    networkName: network.value,
+    ranges: sliced.value.ranges,
+    ...optional('gateway', gw.value),
+    routes: routeList.value,
+    dns: dnsConfig.value,
+    addresses: addresses.value,
+    requested: wanted.value,
+    overlappingRanges: (fields.get('enable_overlapping_ranges') as boolean | undefined) ?? true,
+    ...optional('nodeSliceSize', sliced.value.size),
+    ...optional('kubeconfig', kubeconfig),
+    ...optional('configurationPath', stringField(fields, 'configuration_path')),
+    ...optional('logFile', stringField(fields, 'log_file')),
+    logLevel: logLevel(fields, warnings),
+  };
+  return ok({ config, warnings });
+}
