@@ -11,4 +11,6 @@ export default {
     ],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // Integration and end-to-end tests run real servers and processes; a test's own deadlines are shorter.
+  testTimeout: 60_000,
 };

@@ -33,6 +33,8 @@ export type RangeConfig = {
   readonly text: string;
   /** Prefix length of this range's node slices, when `node_slice_size` is set. */
   readonly slicePrefix?: number;
+  /** The address the runtime asked for in this range (`runtimeConfig.ips`), allocated instead of a free one. */
+  readonly requested?: bigint;
 };
 
 /** The IPAM configuration after NAD, flat file, CNI_ARGS and runtimeConfig have been merged and checked. */
@@ -50,8 +52,6 @@ export type IpamConfig = {
   readonly dns: Dns;
   /** `addresses` and CNI_ARGS `IP=`, returned after the allocated addresses. */
   readonly addresses: readonly StaticAddress[];
-  /** Addresses the runtime asked for (`runtimeConfig.ips`), each taken from the range that contains it. */
-  readonly requested: readonly IP[];
   /** `enable_overlapping_ranges`: reserve each address cluster-wide per network name. */
   readonly overlappingRanges: boolean;
   /** `node_slice_size` as a prefix length, when node slices are on. */

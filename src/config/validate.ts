@@ -325,26 +325,26 @@ function logLevel(fields: Fields, warnings: string[]): LogLevel {
   return 'verbose';
 }
 
-function requested(texts: readonly string[], list: readonly RangeConfig[]): Result<IP[]> {
-  if (texts.length > limits.requested)
+/** Gives each address of `runtimeConfig.ips` to the first range that contains it and has none yet. */
+function withRequested(texts: readonly string[], list: readonly RangeConfig[]): Result<RangeConfig[]> {
+  if (texts.length > limits.requested) {
     return invalid(
       `runtimeConfig.ips lists ${texts.length} addresses; at most ${limits.requested} are allowed`,
     );
-  const ips: IP[] = [];
-  const claimed = new Set<number>();
+  }
+  const ranges = [...list];
   for (const text of texts) {
     const ip = parseIP(text.split('/')[0]?.trim() ?? '');
     if (ip === undefined) return invalid(`runtimeConfig.ips: "${text}" is not an IP address`);
-    const index = list.findIndex((r, i) => !claimed.has(i) && cidrContains(r.range.subnet, ip));
+    const index = ranges.findIndex((r) => r.requested === undefined && cidrContains(r.range.subnet, ip));
     if (index < 0) {
       return invalid(
         `runtimeConfig.ips: ${formatIP(ip)} is not inside any configured range that is not already given a requested address`,
       );
     }
-    claimed.add(index);
-    ips.push(ip);
+    ranges[index] = { ...(ranges[index] as RangeConfig), requested: ip.value };
   }
-  return ok(ips);
+  return ok(ranges);
 }
 
 function ignoredKeys(fields: Fields, warnings: string[]): void {
@@ -383,7 +383,7 @@ export function validate(fields: Fields, context: Context): Result<Validated> {
   if (!sliced.ok) return sliced;
   const network = networkName(fields);
   if (!network.ok) return network;
-  const wanted = requested(context.requestedIps, list.value);
+  const wanted = withRequested(context.requestedIps, sliced.value.ranges);
   if (!wanted.ok) return wanted;
   const kubernetes = fields.get('kubernetes');
   let kubeconfig: string | undefined;
@@ -406,12 +406,11 @@ export function validate(fields: Fields, context: Context): Result<Validated> {
     cniName: context.cniName,
     cniVersion: context.cniVersion,
     networkName: network.value,
-    ranges: sliced.value.ranges,
+    ranges: wanted.value,
     ...optional('gateway', gw.value),
     routes: routeList.value,
     dns: dnsConfig.value,
     addresses: addresses.value,
-    requested: wanted.value,
     overlappingRanges: (fields.get('enable_overlapping_ranges') as boolean | undefined) ?? true,
     ...optional('nodeSliceSize', sliced.value.size),
     ...optional('kubeconfig', kubeconfig),

@@ -59,8 +59,8 @@ describe('defaults and every key', () => {
       routes: [],
       dns: {},
       addresses: [],
-      requested: [],
     });
+    expect(l.config.ranges[0]?.requested).toBeUndefined();
     expect(l.config.gateway).toBeUndefined();
     expect(l.config.nodeSliceSize).toBeUndefined();
     expect(l.flatFile).toBeUndefined();
@@ -559,7 +559,10 @@ describe('runtimeConfig.ips (the ips capability)', () => {
   const ipam = { type: 'whereabouts', ipRanges: [{ range: '10.0.0.0/24' }, { range: '2001:db8::/64' }] };
   test('each requested address is taken from the range that contains it', () => {
     const l = loaded(ipam, { extra: { runtimeConfig: { ips: ['2001:db8::42/64', '10.0.0.42'] } } });
-    expect(l.config.requested).toEqual([ipOf(6, 0x20010db8000000000000000000000042n), ipOf(4, 0x0a00002an)]);
+    expect(l.config.ranges.map((r) => r.requested)).toEqual([
+      0x0a00002an,
+      0x20010db8000000000000000000000042n,
+    ]);
   });
 
   test.each<[unknown, string]>([
@@ -575,9 +578,8 @@ describe('runtimeConfig.ips (the ips capability)', () => {
   });
 
   test('other runtimeConfig capabilities belong to other plugins and are left alone', () => {
-    expect(
-      loaded(ipam, { extra: { runtimeConfig: { portMappings: [], bandwidth: {} } } }).config.requested,
-    ).toEqual([]);
+    const l = loaded(ipam, { extra: { runtimeConfig: { portMappings: [], bandwidth: {} } } });
+    expect(l.config.ranges.map((r) => r.requested)).toEqual([undefined, undefined]);
   });
 });
 

@@ -1,0 +1,167 @@
+// RFC 6902 JSON Patch with the semantics of the library the API server uses (evanphx/json-patch v4): a
+// `test` of a missing key against null succeeds, `remove` and `replace` of a missing key fail. Decoding
+// problems and application problems are told apart, because the server answers 400 and 422 for them.
+
+export type PatchResult =
+  | { readonly kind: 'applied'; readonly document: unknown }
+  | { readonly kind: 'malformed'; readonly message: string }
+  | { readonly kind: 'tooLarge'; readonly message: string }
+  | { readonly kind: 'failed'; readonly message: string };
+
+type Operation = { op: string; path: string; value?: unknown; from?: string };
+
+const ops = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
+function decode(patch: unknown): Operation[] | string {
+  if (!Array.isArray(patch)) return 'json: cannot unmarshal object into Go value of type jsonpatch.Patch';
+  for (const op of patch as unknown[]) {
+    if (typeof op !== 'object' || op === null) return 'invalid JSON Patch';
+    const o = op as Record<string, unknown>;
+    if (typeof o.op !== 'string' || !ops.has(o.op)) return `Unexpected kind: ${String(o.op)}`;
+    if (typeof o.path !== 'string') return `${o.op} operation missing path`;
+    if ((o.op === 'move' || o.op === 'copy') && typeof o.from !== 'string')
+      return `${o.op} operation missing from`;
+    if ((o.op === 'add' || o.op === 'replace' || o.op === 'test') && !('value' in o))
+      return `${o.op} operation missing value`;
+  }
+  return patch as Operation[];
+}
+
+const unescape = (token: string): string => token.replace(/~1/g, '/').replace(/~0/g, '~');
+
+function tokens(path: string): string[] | undefined {
+  if (path === '') return [];
+  if (!path.startsWith('/')) return undefined;
+  return path.slice(1).split('/').map(unescape);
+}
+
+type Container = Record<string, unknown> | unknown[];
+type Location = { container: Container; key: string };
+
+const isContainer = (v: unknown): v is Container => typeof v === 'object' && v !== null;
+
+/** The container holding the last token of the path, or an error message. */
+function locate(document: unknown, path: string): Location | string {
+  const parts = tokens(path);
+  if (parts === undefined || parts.length === 0) return `invalid path "${path}"`;
+  let node = document;
+  for (const part of parts.slice(0, -1)) {
+    if (!isContainer(node)) return `path "${path}" does not exist`;
+    node = Array.isArray(node) ? node[Number(part)] : node[part];
+  }
+  if (!isContainer(node)) return `path "${path}" does not exist`;
+  return { container: node, key: parts[parts.length - 1] as string };
+}
+
+function arrayIndex(array: unknown[], key: string, forInsert: boolean): number | undefined {
+  if (forInsert && key === '-') return array.length;
+  if (!/^(0|[1-9][0-9]*)$/.test(key)) return undefined;
+  const index = Number(key);
+  return index <= array.length - (forInsert ? 0 : 1) ? index : undefined;
+}
+
+function get(location: Location): { found: boolean; value: unknown } {
+  const { container, key } = location;
+  if (Array.isArray(container)) {
+    const i = arrayIndex(container, key, false);
+    return i === undefined ? { found: false, value: undefined } : { found: true, value: container[i] };
+  }
+  return Object.hasOwn(container, key)
+    ? { found: true, value: container[key] }
+    : { found: false, value: undefined };
+}
+
+function add(location: Location, value: unknown): string | undefined {
+  const { container, key } = location;
+  if (Array.isArray(container)) {
+    const i = arrayIndex(container, key, true);
+    if (i === undefined) return `index "${key}" is out of bounds`;
+    container.splice(i, 0, value);
+  } else {
+    container[key] = value;
+  }
+  return undefined;
+}
+
+function remove(location: Location): string | undefined {
+  const { container, key } = location;
+  if (!get(location).found) return `unable to remove nonexistent key: ${key}: missing value`;
+  if (Array.isArray(container)) container.splice(Number(key), 1);
+  else Reflect.deleteProperty(container, key);
+  return undefined;
+}
+
+/** Deep equality of JSON values (object key order ignored). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!isContainer(a) || !isContainer(b) || Array.isArray(a) !== Array.isArray(b)) return false;
+  const ak = Object.keys(a);
+  const bk = Object.keys(b);
+  if (ak.length !== bk.length) return false;
+  return ak.every(
+    (k) =>
+      Object.hasOwn(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
+}
+
+function applyOne(document: unknown, op: Operation): string | undefined {
+  const target = locate(document, op.path);
+  if (typeof target === 'string') return `${op.op} operation does not apply: ${target}`;
+  switch (op.op) {
+    case 'add':
+      return add(target, structuredClone(op.value));
+    case 'remove':
+      return remove(target);
+    case 'replace': {
+      if (!get(target).found) return `replace operation does not apply: doc is missing key: ${op.path}`;
+      remove(target);
+      return add(target, structuredClone(op.value));
+    }
+    case 'test': {
+      const current = get(target);
+      const expected = op.value;
+      const actual = current.found ? current.value : null;
+      return jsonEqual(actual, expected) ? undefined : `testing value ${op.path} failed: test failed`;
+    }
+    case 'move':
+    case 'copy': {
+      const source = locate(document, op.from as string);
+      if (typeof source === 'string') return `${op.op} operation does not apply: ${source}`;
+      const value = get(source);
+      if (!value.found) return `${op.op} operation does not apply: missing from ${String(op.from)}`;
+      if (op.op === 'move') remove(source);
+      return add(target, op.op === 'copy' ? structuredClone(value.value) : value.value);
+    }
+  }
+  return `unknown operation ${op.op}`;
+}
+
+/** Applies the patch to a copy of the document; the original is never changed. */
+export function applyJsonPatch(document: unknown, patch: unknown, maxOperations: number): PatchResult {
+  const decoded = decode(patch);
+  if (typeof decoded === 'string') return { kind: 'malformed', message: decoded };
+  if (decoded.length > maxOperations) {
+    return {
+      kind: 'tooLarge',
+      message: `The allowed maximum operations in a JSON patch is ${maxOperations}, got ${decoded.length}`,
+    };
+  }
+  const copy = structuredClone(document);
+  for (const op of decoded) {
+    const error = applyOne(copy, op);
+    if (error !== undefined) return { kind: 'failed', message: error };
+  }
+  return { kind: 'applied', document: copy };
+}
+
+/** RFC 7386 JSON Merge Patch. */
+export function applyMergePatch(document: unknown, patch: unknown): unknown {
+  if (!isContainer(patch) || Array.isArray(patch)) return structuredClone(patch);
+  const base: Record<string, unknown> =
+    isContainer(document) && !Array.isArray(document) ? structuredClone(document) : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) Reflect.deleteProperty(base, key);
+    else base[key] = applyMergePatch(base[key], value);
+  }
+  return base;
+}

@@ -1,0 +1,56 @@
+// Retrying one store call: again and again with jittered exponential backoff while the failure is
+// transient and the transaction's deadline has not passed — never a fixed count, never without a pause.
+
+import pRetry, { AbortError } from 'p-retry';
+import { fail, ok } from '../errors.ts';
+import type { StoreError, StoreResult } from '../store/store.ts';
+
+export type Deadline = { readonly at: number };
+
+export const deadlineIn = (ms: number): Deadline => ({ at: Date.now() + ms });
+export const remaining = (deadline: Deadline): number => Math.max(0, deadline.at - Date.now());
+
+class Transient extends Error {
+  readonly error: StoreError;
+  constructor(error: StoreError) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
+/** Runs `call` until it succeeds, fails for good, or the deadline passes (then the last error, as retryable). */
+export async function retrying<T>(
+  deadline: Deadline,
+  call: () => Promise<StoreResult<T>>,
+  onRetry?: (e: StoreError) => void,
+): Promise<StoreResult<T>> {
+  let last: StoreError | undefined;
+  try {
+    const value = await pRetry(
+      async () => {
+        const result = await call();
+        if (result.ok) return result.value;
+        if (!result.error.retry) throw new AbortError(new Transient(result.error));
+        last = result.error;
+        throw new Transient(result.error);
+      },
+      {
+        retries: Number.MAX_SAFE_INTEGER,
+        minTimeout: 10,
+        maxTimeout: 1000,
+        factor: 2,
+        randomize: true,
+        maxRetryTime: remaining(deadline),
+        onFailedAttempt: ({ error }) => {
+          if (error instanceof Transient) onRetry?.(error.error);
+        },
+        shouldRetry: () => remaining(deadline) > 0,
+      },
+    );
+    return ok(value);
+  } catch (e) {
+    // p-retry unwraps AbortError, so a final failure arrives here as the Transient it wrapped.
+    if (e instanceof Transient) return fail(e.error);
+    return fail(last ?? { retry: true, message: e instanceof Error ? e.message : String(e) });
+  }
+}
