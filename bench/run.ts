@@ -1,6 +1,7 @@
 // `npm run bench -- <scenario>`: runs one benchmark scenario, which prints `RESULT <name> <value> <unit>` lines.
 const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   search: () => import('./scenarios/search.ts'),
+  'burst-inprocess': () => import('./scenarios/burst-inprocess.ts'),
 };
 
 const name = process.argv[2];

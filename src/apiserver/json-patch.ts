@@ -40,16 +40,27 @@ type Location = { container: Container; key: string };
 
 const isContainer = (v: unknown): v is Container => typeof v === 'object' && v !== null;
 
-/** The container holding the last token of the path, or an error message. */
-function locate(document: unknown, path: string): Location | string {
+/**
+ * The container holding the last token of the path, or an error message. With `fresh` (the containers this
+ * patch has copied already), every container on the way is copied before it can be changed, so the patch
+ * never touches the stored object and costs the length of the path, not the size of the object.
+ */
+function locate(document: Container, path: string, fresh?: Set<Container>): Location | string {
   const parts = tokens(path);
   if (parts === undefined || parts.length === 0) return `invalid path "${path}"`;
-  let node = document;
+  let node: Container = document;
   for (const part of parts.slice(0, -1)) {
-    if (!isContainer(node)) return `path "${path}" does not exist`;
-    node = Array.isArray(node) ? node[Number(part)] : node[part];
+    const found: unknown = Array.isArray(node) ? node[Number(part)] : node[part];
+    if (!isContainer(found)) return `path "${path}" does not exist`;
+    let child: Container = found;
+    if (fresh !== undefined && !fresh.has(child)) {
+      child = Array.isArray(found) ? [...found] : { ...found };
+      fresh.add(child);
+      if (Array.isArray(node)) node[Number(part)] = child;
+      else node[part] = child;
+    }
+    node = child;
   }
-  if (!isContainer(node)) return `path "${path}" does not exist`;
   return { container: node, key: parts[parts.length - 1] as string };
 }
 
@@ -104,28 +115,27 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   );
 }
 
-function applyOne(document: unknown, op: Operation): string | undefined {
-  const target = locate(document, op.path);
+function applyOne(document: Container, op: Operation, fresh: Set<Container>): string | undefined {
+  const target = locate(document, op.path, op.op === 'test' ? undefined : fresh);
   if (typeof target === 'string') return `${op.op} operation does not apply: ${target}`;
   switch (op.op) {
     case 'add':
-      return add(target, structuredClone(op.value));
+      return add(target, op.value);
     case 'remove':
       return remove(target);
     case 'replace': {
       if (!get(target).found) return `replace operation does not apply: doc is missing key: ${op.path}`;
       remove(target);
-      return add(target, structuredClone(op.value));
+      return add(target, op.value);
     }
     case 'test': {
       const current = get(target);
-      const expected = op.value;
       const actual = current.found ? current.value : null;
-      return jsonEqual(actual, expected) ? undefined : `testing value ${op.path} failed: test failed`;
+      return jsonEqual(actual, op.value) ? undefined : `testing value ${op.path} failed: test failed`;
     }
     case 'move':
     case 'copy': {
-      const source = locate(document, op.from as string);
+      const source = locate(document, op.from as string, op.op === 'move' ? fresh : undefined);
       if (typeof source === 'string') return `${op.op} operation does not apply: ${source}`;
       const value = get(source);
       if (!value.found) return `${op.op} operation does not apply: missing from ${String(op.from)}`;
@@ -136,8 +146,12 @@ function applyOne(document: unknown, op: Operation): string | undefined {
   return `unknown operation ${op.op}`;
 }
 
-/** Applies the patch to a copy of the document; the original is never changed. */
-export function applyJsonPatch(document: unknown, patch: unknown, maxOperations: number): PatchResult {
+/** Applies the patch to a copy of the document (copied only along the paths it changes). */
+export function applyJsonPatch(
+  document: Record<string, unknown>,
+  patch: unknown,
+  maxOperations: number,
+): PatchResult {
   const decoded = decode(patch);
   if (typeof decoded === 'string') return { kind: 'malformed', message: decoded };
   if (decoded.length > maxOperations) {
@@ -146,19 +160,20 @@ export function applyJsonPatch(document: unknown, patch: unknown, maxOperations:
       message: `The allowed maximum operations in a JSON patch is ${maxOperations}, got ${decoded.length}`,
     };
   }
-  const copy = structuredClone(document);
+  const copy = { ...document };
+  const fresh = new Set<Container>([copy]);
   for (const op of decoded) {
-    const error = applyOne(copy, op);
+    const error = applyOne(copy, op, fresh);
     if (error !== undefined) return { kind: 'failed', message: error };
   }
   return { kind: 'applied', document: copy };
 }
 
-/** RFC 7386 JSON Merge Patch. */
+/** RFC 7386 JSON Merge Patch, copying only what it changes. */
 export function applyMergePatch(document: unknown, patch: unknown): unknown {
-  if (!isContainer(patch) || Array.isArray(patch)) return structuredClone(patch);
+  if (!isContainer(patch) || Array.isArray(patch)) return patch;
   const base: Record<string, unknown> =
-    isContainer(document) && !Array.isArray(document) ? structuredClone(document) : {};
+    isContainer(document) && !Array.isArray(document) ? { ...document } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) Reflect.deleteProperty(base, key);
     else base[key] = applyMergePatch(base[key], value);

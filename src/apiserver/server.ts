@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { applyJsonPatch, applyMergePatch } from './json-patch.ts';
+import { applyJsonPatch, applyMergePatch, jsonEqual } from './json-patch.ts';
 import { apiVersionOf, builtInResources, loadCrds, type ResourceDef } from './resources.ts';
 import { validateAndPrune } from './schema.ts';
 import { matches, parseSelector, type Selector } from './selectors.ts';
@@ -39,6 +39,8 @@ export type RequestInfo = {
 };
 
 export type Stats = {
+  /** TCP connections accepted: with keep-alive clients, far fewer than requests. */
+  connections: number;
   requests: number;
   writes: number;
   /** Answers with 409 (AlreadyExists or Conflict) or 422 (failed patch test, invalid object). */
@@ -135,12 +137,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     lostResponseRate: 0,
     appliesTo: (r) => r.verb !== 'watch',
   };
-  const stats: Stats = { requests: 0, writes: 0, conflicts: 0, byVerb: {}, byStatus: {} };
+  const stats: Stats = { connections: 0, requests: 0, writes: 0, conflicts: 0, byVerb: {}, byStatus: {} };
 
   const objectsOf = (def: ResourceDef): Map<string, Obj> => store.get(defKey(def)) as Map<string, Obj>;
 
   function record(def: ResourceDef, type: WatchEvent['type'], object: Obj): void {
-    const event: WatchEvent = { rv: resourceVersion, type, def, object: structuredClone(object) };
+    // Stored objects are never changed in place (every write builds a new one), so events can share them.
+    const event: WatchEvent = { rv: resourceVersion, type, def, object };
     history.push(event);
     if (history.length > historyLength) history.splice(0, history.length - historyLength);
     for (const watcher of watchers) if (watcher.def === def) watcher.send(event);
@@ -357,9 +360,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     next.apiVersion = apiVersionOf(def);
     next.kind = def.kind;
     validate(def, next, name);
-    const specChanged =
-      JSON.stringify({ ...next, metadata: undefined }) !==
-      JSON.stringify({ ...current, metadata: undefined });
+    const specChanged = !jsonEqual({ ...next, metadata: undefined }, { ...current, metadata: undefined });
     after.generation = ((before.generation as number | undefined) ?? 1) + (specChanged ? 1 : 0);
     checkSize(next);
     return commit(def, next, 'MODIFIED');
@@ -680,6 +681,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       send(res, error.status.code, error.status, error.retryAfter);
     });
   });
+  server.on('connection', () => {
+    stats.connections++;
+  });
   await new Promise<void>((resolve) =>
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
   );
@@ -695,7 +699,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return objectsOf(def);
     },
     resetStats: () => {
-      Object.assign(stats, { requests: 0, writes: 0, conflicts: 0, byVerb: {}, byStatus: {} });
+      Object.assign(stats, {
+        connections: 0,
+        requests: 0,
+        writes: 0,
+        conflicts: 0,
+        byVerb: {},
+        byStatus: {},
+      });
     },
     close: async () => {
       for (const res of openResponses) res.end();

@@ -286,3 +286,13 @@ test('401 without the token, 403 when RBAC would refuse', async () => {
   );
   expect(anonymous.status).toBe(401);
 });
+
+test('the store keeps connections warm: sequential requests share a connection', async () => {
+  const store = cluster.store();
+  cluster.server.resetStats();
+  for (let i = 0; i < 30; i++) await store.readPool(`pool-${i}`);
+  expect(cluster.server.stats.requests).toBe(30);
+  // client-node 2.0 alone opens one connection per request; the second connection here is the first
+  // request's, not yet back in the pool when the second request starts.
+  expect(cluster.server.stats.connections).toBeLessThanOrEqual(2);
+});
