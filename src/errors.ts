@@ -12,6 +12,8 @@ export const CniCode = {
   InvalidConfig: 7,
   TryAgainLater: 11,
   NotAvailable: 50,
+  /** Plugin-specific (100+): CHECK found the allocation missing or different from prevResult. */
+  CheckFailed: 100,
   Internal: 999,
 } as const;
 export type CniCode = (typeof CniCode)[keyof typeof CniCode];
@@ -27,6 +29,7 @@ const titles: Record<CniCode, string> = {
   7: 'Invalid network configuration',
   11: 'Try again later',
   50: 'Plugin not available',
+  100: 'IPAM check failed',
   999: 'Internal error',
 };
 

@@ -1,37 +1,41 @@
-// A connection to the Kubernetes API with @kubernetes/client-node: the kubeconfig (a file, $KUBECONFIG, or
-// the pod's service account), the namespace whereabouts keeps its objects in, warm keep-alive connections
-// and a timeout on every request.
+// KubeApi with @kubernetes/client-node, for the long-running components: every kubeconfig feature (a file,
+// $KUBECONFIG, the in-cluster service account, exec plugins, OIDC), warm keep-alive connections and a
+// timeout on every request.
 
 import {
-  CoordinationV1Api,
   CoreV1Api,
   createConfiguration,
   CustomObjectsApi,
   KubeConfig,
+  PatchStrategy,
   ServerConfiguration,
+  setHeaderOptions,
   type Middleware,
   type RequestContext,
 } from '@kubernetes/client-node';
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
-
-/** Whereabouts' default namespace when the kubeconfig's context names none. */
-export const defaultNamespace = 'kube-system';
-
-export type KubeConnection = {
-  readonly kubeConfig: KubeConfig;
-  /** Where IPPools, reservations and leases live: the current context's namespace, or kube-system. */
-  readonly namespace: string;
-  readonly server: string;
-  readonly custom: CustomObjectsApi;
-  readonly core: CoreV1Api;
-  readonly coordination: CoordinationV1Api;
-};
+import {
+  defaultNamespace,
+  networkCode,
+  statusFailure,
+  type ApiOutcome,
+  type KubeApi,
+  type ListPage,
+  type Obj,
+  type ObjectRef,
+} from './api.ts';
 
 export type ConnectOptions = {
   /** A kubeconfig file; else $KUBECONFIG, else the in-cluster service account. */
   readonly kubeconfig?: string | undefined;
   /** Timeout of each request. */
   readonly requestTimeoutMs?: number;
+};
+
+export type KubeConnection = KubeApi & {
+  readonly kubeConfig: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
 };
 
 const errnoOf = (e: unknown): string | undefined =>
@@ -60,14 +64,13 @@ function loadKubeConfig(path: string | undefined): Result<KubeConfig> {
   try {
     if (source !== undefined && source !== '') kc.loadFromFile(source);
     else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
-    else {
+    else
       return fail(
         ipamError(
           CniCode.InvalidConfig,
-          'no kubeconfig: set ipam.kubernetes.kubeconfig (the installer writes it into the flat file), $KUBECONFIG, or run in a pod',
+          'no kubeconfig: pass --kubeconfig, set $KUBECONFIG, or run in a pod',
         ),
       );
-    }
   } catch (e) {
     // Never the loader's message: YAML errors quote the file, and the file holds credentials.
     const errno = errnoOf(e);
@@ -81,26 +84,106 @@ function loadKubeConfig(path: string | undefined): Result<KubeConfig> {
   return ok(kc);
 }
 
+/** Runs a client-node call, turning its exceptions into an ApiOutcome. */
+async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
+  try {
+    return { ok: true, value: await run() };
+  } catch (e) {
+    if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'number' && 'body' in e) {
+      // An ApiException: client-node 2 hands the Status body over as a string.
+      let body: unknown = e.body;
+      if (typeof body === 'string') {
+        try {
+          body = JSON.parse(body);
+        } catch {
+          body = undefined;
+        }
+      }
+      return { ok: false, failure: statusFailure(e.code, body) };
+    }
+    return { ok: false, failure: { kind: 'network', code: networkCode(e) } };
+  }
+}
+
 export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
   const loaded = loadKubeConfig(options.kubeconfig);
   if (!loaded.ok) return loaded;
   const kc = loaded.value;
   const cluster = kc.getCurrentCluster();
-  if (cluster === null) {
+  if (cluster === null)
     return fail(ipamError(CniCode.InvalidConfig, 'the kubeconfig has no current context with a cluster'));
-  }
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
     promiseMiddleware: [warmConnections(options.requestTimeoutMs ?? 10_000)],
   });
-  const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const custom = new CustomObjectsApi(configuration);
+  const core = new CoreV1Api(configuration);
+  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const target = (ref: ObjectRef) => ({
+    group: ref.group,
+    version: ref.version,
+    plural: ref.plural,
+    namespace: ref.namespace ?? '',
+    name: ref.name ?? '',
+  });
+
   return ok({
     kubeConfig: kc,
-    namespace: namespace === undefined || namespace === '' ? defaultNamespace : namespace,
+    core,
+    custom,
     server: cluster.server,
-    custom: new CustomObjectsApi(configuration),
-    core: new CoreV1Api(configuration),
-    coordination: new CoordinationV1Api(configuration),
+    namespace:
+      contextNamespace === undefined || contextNamespace === '' ? defaultNamespace : contextNamespace,
+    get: (ref) => call(async () => (await custom.getNamespacedCustomObject(target(ref))) as Obj),
+    create: (ref, body) =>
+      call(async () => (await custom.createNamespacedCustomObject({ ...target(ref), body })) as Obj),
+    jsonPatch: (ref, operations) =>
+      call(
+        async () =>
+          (await custom.patchNamespacedCustomObject(
+            { ...target(ref), body: operations },
+            setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+          )) as Obj,
+      ),
+    delete: (ref, resourceVersion) =>
+      call(async () => {
+        await custom.deleteNamespacedCustomObject({
+          ...target(ref),
+          ...(resourceVersion === undefined ? {} : { body: { preconditions: { resourceVersion } } }),
+        });
+        return undefined;
+      }),
+    list: (ref, options = {}) =>
+      call(async (): Promise<ListPage> => {
+        const query = {
+          ...(options.limit === undefined ? {} : { limit: options.limit }),
+          ...(options.continue === undefined ? {} : { _continue: options.continue }),
+          ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
+        };
+        // Pods are the one core kind the store lists; everything else is a custom resource.
+        const list = (
+          ref.group === '' && ref.plural === 'pods'
+            ? ref.namespace === undefined
+              ? await core.listPodForAllNamespaces(query)
+              : await core.listNamespacedPod({ namespace: ref.namespace, ...query })
+            : ref.namespace === undefined
+              ? await custom.listClusterCustomObject({
+                  group: ref.group,
+                  version: ref.version,
+                  plural: ref.plural,
+                  ...query,
+                })
+              : await custom.listNamespacedCustomObject({
+                  group: ref.group,
+                  version: ref.version,
+                  plural: ref.plural,
+                  namespace: ref.namespace,
+                  ...query,
+                })
+        ) as { items?: Obj[]; metadata?: { _continue?: string; continue?: string } };
+        const next = list.metadata?._continue ?? list.metadata?.continue;
+        return { items: list.items ?? [], ...(next === undefined || next === '' ? {} : { continue: next }) };
+      }),
   });
 }

@@ -3,10 +3,10 @@
 // one read; neither carries a resourceVersion, so the API server applies it to the latest object and
 // writers of different offsets never conflict.
 
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { Cidr } from '../ip/cidr.ts';
 import { fail, ok, type Result } from '../errors.ts';
-import { apiStatus, classify, isObjectNotFound, type StoreError } from './errors.ts';
+import type { Cidr } from '../ip/cidr.ts';
+import type { KubeApi, ObjectRef } from './api.ts';
+import { classify, isFailedTest, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
 import {
   apiVersion,
   decodePool,
@@ -16,20 +16,22 @@ import {
   type AllocationEntry,
   type PoolSnapshot,
 } from './ippool.ts';
-import type { KubeConnection } from './kube.ts';
 
 export type StoreResult<T> = Result<T, StoreError>;
 
 /** The spec of an OverlappingRangeIPReservation. Whereabouts never writes `containerid`; we do. */
 export type ReservationEntry = { podref: string; ifname?: string; containerid?: string };
-export type Reservation = {
-  readonly spec: ReservationEntry;
-  readonly resourceVersion: string;
-  readonly uid: string;
-};
+export type Reservation = { readonly spec: ReservationEntry; readonly resourceVersion: string };
+
+/** A pod as the plugin's GC needs it. */
+export type PodSummary = { readonly ref: string; readonly uid: string };
 
 export type IpamStore = {
   readonly namespace: string;
+  /** Whether the API server answers and serves the IPPool resource (for STATUS). */
+  probe(): Promise<StoreResult<void>>;
+  /** The pods scheduled on a node (`spec.nodeName`), every page of them. */
+  podsOnNode(node: string): Promise<StoreResult<PodSummary[]>>;
   readPool(name: string): Promise<StoreResult<PoolSnapshot | undefined>>;
   createPool(name: string, subnet: Cidr): Promise<StoreResult<'created' | 'exists'>>;
   /** Adds the entry at `key` if that offset is free: `taken` when it is not, `missing` when the pool is gone. */
@@ -56,65 +58,90 @@ export type IpamStore = {
   ): Promise<StoreResult<'deleted' | 'changed' | 'gone'>>;
 };
 
-const pools = 'ippools';
-const reservations = 'overlappingrangeipreservations';
+export function kubeStore(api: KubeApi): IpamStore {
+  const { namespace, server } = api;
+  const pools = (name?: string): ObjectRef => ({
+    group,
+    version,
+    plural: 'ippools',
+    namespace,
+    ...(name === undefined ? {} : { name }),
+  });
+  const reservations = (name?: string): ObjectRef => ({
+    group,
+    version,
+    plural: 'overlappingrangeipreservations',
+    namespace,
+    ...(name === undefined ? {} : { name }),
+  });
 
-type Obj = Record<string, unknown>;
-
-const status = (e: unknown): number | undefined => apiStatus(e)?.code;
-
-export function kubeStore(connection: KubeConnection): IpamStore {
-  const { custom, namespace, server } = connection;
-  const where = { group, version, namespace };
-  const failed = (e: unknown, what: string) => fail(classify(e, what, server));
-
-  async function patchPool(name: string, operations: unknown[], what: string) {
-    return custom
-      .patchNamespacedCustomObject(
-        { ...where, plural: pools, name, body: operations },
-        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-      )
-      .then(
-        () => ok('applied' as const),
-        (e: unknown) => {
-          const code = status(e);
-          if (isObjectNotFound(e)) return ok('missing' as const);
-          const error = classify(e, what, server);
-          // A generic 422 is a failed `test`: the entry is not what we expected any more.
-          if (code === 422 && error.retry) return ok('failed' as const);
-          return fail(error);
-        },
-      );
+  /** A conditional patch of one allocation: applied, its `test` failed, or the pool is gone. */
+  async function patchPool(
+    pool: string,
+    operations: unknown[],
+    what: string,
+  ): Promise<StoreResult<'applied' | 'failed' | 'missing'>> {
+    const result = await api.jsonPatch(pools(pool), operations);
+    if (result.ok) return ok('applied');
+    if (isObjectNotFound(result.failure)) return ok('missing');
+    if (isFailedTest(result.failure)) return ok('failed');
+    return fail(classify(result.failure, what, server));
   }
 
   return {
     namespace,
 
+    async probe() {
+      const result = await api.list(pools(), { limit: 1 });
+      return result.ok
+        ? ok(undefined)
+        : fail(classify(result.failure, `list IPPools in ${namespace}`, server));
+    },
+
+    async podsOnNode(node) {
+      const pods: PodSummary[] = [];
+      let token: string | undefined;
+      do {
+        const page = await api.list(
+          { group: '', version: 'v1', plural: 'pods' },
+          {
+            fieldSelector: `spec.nodeName=${node}`,
+            limit: 500,
+            ...(token === undefined ? {} : { continue: token }),
+          },
+        );
+        if (!page.ok) return fail(classify(page.failure, `list pods on node ${node}`, server));
+        for (const pod of page.value.items) {
+          const meta = (pod.metadata ?? {}) as { namespace?: string; name?: string; uid?: string };
+          pods.push({ ref: `${meta.namespace ?? ''}/${meta.name ?? ''}`, uid: meta.uid ?? '' });
+        }
+        token = page.value.continue;
+      } while (token !== undefined);
+      return ok(pods);
+    },
+
     async readPool(name) {
-      try {
-        const object = (await custom.getNamespacedCustomObject({ ...where, plural: pools, name })) as Obj;
-        const snapshot = decodePool(object);
-        if (snapshot === undefined) {
-          return fail({
+      const result = await api.get(pools(name));
+      if (!result.ok) {
+        return isObjectNotFound(result.failure)
+          ? ok(undefined)
+          : fail(classify(result.failure, `get IPPool ${namespace}/${name}`, server));
+      }
+      const snapshot = decodePool(result.value);
+      return snapshot === undefined
+        ? fail({
             retry: false,
             message: `IPPool ${namespace}/${name} has no valid spec.range; fix or delete the object`,
-          });
-        }
-        return ok(snapshot);
-      } catch (e) {
-        if (isObjectNotFound(e)) return ok(undefined);
-        return failed(e, `get IPPool ${namespace}/${name}`);
-      }
+          })
+        : ok(snapshot);
     },
 
     async createPool(name, subnet) {
-      try {
-        await custom.createNamespacedCustomObject({ ...where, plural: pools, body: newPool(name, subnet) });
-        return ok('created');
-      } catch (e) {
-        if (status(e) === 409) return ok('exists');
-        return failed(e, `create IPPool ${namespace}/${name}`);
-      }
+      const result = await api.create(pools(), newPool(name, subnet));
+      if (result.ok) return ok('created');
+      return isStatus(result.failure, 409)
+        ? ok('exists')
+        : fail(classify(result.failure, `create IPPool ${namespace}/${name}`, server));
     },
 
     async claim(pool, key, entry) {
@@ -160,54 +187,41 @@ export function kubeStore(connection: KubeConnection): IpamStore {
     },
 
     async readReservation(name) {
-      try {
-        const object = (await custom.getNamespacedCustomObject({
-          ...where,
-          plural: reservations,
-          name,
-        })) as Obj;
-        const metadata = (object.metadata ?? {}) as { resourceVersion?: string; uid?: string };
-        const spec = (object.spec ?? {}) as Partial<ReservationEntry>;
-        return ok({
-          spec: {
-            podref: spec.podref ?? '',
-            ...(spec.ifname === undefined ? {} : { ifname: spec.ifname }),
-            ...(spec.containerid === undefined ? {} : { containerid: spec.containerid }),
-          },
-          resourceVersion: metadata.resourceVersion ?? '',
-          uid: metadata.uid ?? '',
-        });
-      } catch (e) {
-        if (isObjectNotFound(e)) return ok(undefined);
-        return failed(e, `get OverlappingRangeIPReservation ${namespace}/${name}`);
+      const result = await api.get(reservations(name));
+      if (!result.ok) {
+        return isObjectNotFound(result.failure)
+          ? ok(undefined)
+          : fail(classify(result.failure, `get OverlappingRangeIPReservation ${namespace}/${name}`, server));
       }
+      const metadata = (result.value.metadata ?? {}) as { resourceVersion?: string };
+      const spec = (result.value.spec ?? {}) as Partial<ReservationEntry>;
+      return ok({
+        spec: {
+          podref: spec.podref ?? '',
+          ...(spec.ifname === undefined ? {} : { ifname: spec.ifname }),
+          ...(spec.containerid === undefined ? {} : { containerid: spec.containerid }),
+        },
+        resourceVersion: metadata.resourceVersion ?? '',
+      });
     },
 
     async createReservation(name, entry) {
       const body = { apiVersion, kind: 'OverlappingRangeIPReservation', metadata: { name }, spec: entry };
-      try {
-        await custom.createNamespacedCustomObject({ ...where, plural: reservations, body });
-        return ok('created');
-      } catch (e) {
-        if (status(e) === 409) return ok('exists');
-        return failed(e, `create OverlappingRangeIPReservation ${namespace}/${name}`);
-      }
+      const result = await api.create(reservations(), body);
+      if (result.ok) return ok('created');
+      return isStatus(result.failure, 409)
+        ? ok('exists')
+        : fail(classify(result.failure, `create OverlappingRangeIPReservation ${namespace}/${name}`, server));
     },
 
     async deleteReservation(name, resourceVersion) {
-      try {
-        await custom.deleteNamespacedCustomObject({
-          ...where,
-          plural: reservations,
-          name,
-          body: { preconditions: { resourceVersion } },
-        });
-        return ok('deleted');
-      } catch (e) {
-        if (isObjectNotFound(e)) return ok('gone');
-        if (status(e) === 409) return ok('changed');
-        return failed(e, `delete OverlappingRangeIPReservation ${namespace}/${name}`);
-      }
+      const result = await api.delete(reservations(name), resourceVersion);
+      if (result.ok) return ok('deleted');
+      if (isObjectNotFound(result.failure)) return ok('gone');
+      if (isStatus(result.failure, 409)) return ok('changed');
+      return fail(
+        classify(result.failure, `delete OverlappingRangeIPReservation ${namespace}/${name}`, server),
+      );
     },
   };
 }

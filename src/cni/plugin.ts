@@ -1,0 +1,121 @@
+// One invocation of the plugin, from environment and stdin to stdout and exit code. Every failure ends as
+// a CNI error object on stdout with its code — never a stack trace, never a hang — and logs go to stderr
+// and `log_file`.
+
+import { loadConfig } from '../config/load.ts';
+import { CniCode, ipamError, type IpamError, type Result } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { IpamConfig } from '../config/ipam-config.ts';
+import type { IpamStore } from '../store/store.ts';
+import { readEnvironment } from './environment.ts';
+import {
+  answerVersion,
+  atLeast,
+  isSupported,
+  supportedVersions,
+  verbSince,
+  versionAnswer,
+} from './versions.ts';
+import { add, check, del, gc, status, type VerbContext } from './verbs.ts';
+
+export type PluginInput = {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdin: string;
+  /** Where to find the flat file (Whereabouts' paths unless a test says otherwise). */
+  readonly flatFilePaths?: readonly string[];
+  /** Opens the datastore for a config: the Kubernetes store in production. */
+  readonly openStore: (config: IpamConfig) => Result<IpamStore>;
+  /** Where log lines go besides `log_file`; stderr by default. */
+  readonly writeLog?: (line: string) => void;
+};
+
+export type PluginOutput = { readonly stdout: string; readonly exitCode: number };
+
+const latest = supportedVersions[supportedVersions.length - 1] as string;
+
+const errorOutput = (cniVersion: string, error: IpamError): PluginOutput => ({
+  stdout: `${JSON.stringify({ cniVersion, code: error.code, msg: error.msg, details: error.details })}\n`,
+  exitCode: 1,
+});
+
+export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
+  const invocation = readEnvironment(input.env);
+  if (!invocation.ok) return errorOutput(answerVersion(input.stdin), invocation.error);
+  const { command } = invocation.value;
+
+  if (command === 'VERSION') {
+    return { stdout: versionAnswer(input.stdin), exitCode: 0 };
+  }
+
+  const loaded = loadConfig({
+    stdin: input.stdin,
+    cniArgs: invocation.value.cniArgs,
+    ...(input.flatFilePaths === undefined ? {} : { flatFilePaths: input.flatFilePaths }),
+  });
+  if (!loaded.ok) return errorOutput(answerVersion(input.stdin), loaded.error);
+  const { config } = loaded.value;
+  if (!isSupported(config.cniVersion)) {
+    return errorOutput(
+      latest,
+      ipamError(
+        CniCode.IncompatibleVersion,
+        `cniVersion "${config.cniVersion}" is not supported; this plugin speaks ${supportedVersions.join(', ')}`,
+      ),
+    );
+  }
+  if (!atLeast(config.cniVersion, verbSince[command])) {
+    return errorOutput(
+      config.cniVersion,
+      ipamError(
+        CniCode.IncompatibleVersion,
+        `config version ${config.cniVersion} does not allow ${command} (needs ${verbSince[command]} or later)`,
+      ),
+    );
+  }
+
+  const log: Logger = createLogger({
+    level: config.logLevel,
+    file: config.logFile,
+    ...(input.writeLog === undefined ? {} : { write: input.writeLog }),
+  });
+  for (const warning of loaded.value.warnings) log.error(`config: ${warning}`);
+  const fields = {
+    command,
+    container: invocation.value.containerId,
+    ifname: invocation.value.ifName,
+    network: config.cniName,
+  };
+  log.debug('invoked', fields);
+
+  const store = input.openStore(config);
+  if (!store.ok) {
+    log.error(store.error.details, fields);
+    return errorOutput(
+      config.cniVersion,
+      command === 'STATUS' ? ipamError(CniCode.NotAvailable, store.error.details) : store.error,
+    );
+  }
+  const ctx: VerbContext = {
+    loaded: loaded.value,
+    invocation: invocation.value,
+    store: store.value,
+    log,
+    env: input.env,
+  };
+  const result = await (command === 'ADD'
+    ? add(ctx)
+    : command === 'DEL'
+      ? del(ctx)
+      : command === 'CHECK'
+        ? check(ctx)
+        : command === 'GC'
+          ? gc(ctx)
+          : status(ctx));
+  if (!result.ok) {
+    log.error(`${command} failed: ${result.error.details}`, fields);
+    return errorOutput(config.cniVersion, result.error);
+  }
+  log.debug(`${command} done`, fields);
+  // ADD prints its result; DEL, CHECK, GC and STATUS print nothing on success.
+  return { stdout: result.value === undefined ? '' : `${JSON.stringify(result.value)}\n`, exitCode: 0 };
+}

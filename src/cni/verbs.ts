@@ -1,0 +1,199 @@
+// What each CNI verb does once the environment and the configuration have been read and checked.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Owner } from '../allocator/allocation.ts';
+import { releasable } from '../allocator/assign.ts';
+import { podRefOf } from '../config/cni-args.ts';
+import type { Loaded } from '../config/load.ts';
+import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
+import { formatIP, ipOf, parseIP } from '../ip/address.ts';
+import { deadlineIn } from '../ipam/retry.ts';
+import { allocate, release, type TransactionContext } from '../ipam/transaction.ts';
+import { isObject } from '../config/json.ts';
+import { poolName } from '../store/names.ts';
+import type { Logger } from '../log.ts';
+import type { IpamStore } from '../store/store.ts';
+import type { Invocation } from './environment.ts';
+import { addResult, type AddResult } from './result.ts';
+
+/** How long each verb may take, all retries included. The runtime's own timeout is longer. */
+export const deadlines = { ADD: 60_000, DEL: 45_000, CHECK: 20_000, GC: 60_000, STATUS: 10_000 } as const;
+
+export type VerbContext = {
+  readonly loaded: Loaded;
+  readonly invocation: Invocation;
+  readonly store: IpamStore;
+  readonly log: Logger;
+  /** Environment, for NODENAME. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+};
+
+const transaction = (ctx: VerbContext, ms: number): TransactionContext => ({
+  store: ctx.store,
+  log: ctx.log,
+  deadline: deadlineIn(ms),
+});
+
+export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
+  const { loaded, invocation } = ctx;
+  const podRef = podRefOf(loaded.args);
+  if (podRef === undefined || loaded.args.podNamespace === undefined) {
+    return fail(
+      ipamError(
+        CniCode.InvalidEnvironment,
+        'CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME: every allocation records its pod',
+      ),
+    );
+  }
+  const owner: Owner = { containerId: invocation.containerId, podRef, ifName: invocation.ifName };
+  const allocated = await allocate(loaded.config, owner, transaction(ctx, deadlines.ADD));
+  if (!allocated.ok) return allocated;
+  return ok(addResult(loaded.config, allocated.value));
+}
+
+/** DEL releases what the container's interface holds; nothing held is success. */
+export async function del(ctx: VerbContext): Promise<Result<undefined>> {
+  const { loaded, invocation } = ctx;
+  const owner: Owner = {
+    containerId: invocation.containerId,
+    podRef: podRefOf(loaded.args) ?? '',
+    ifName: invocation.ifName,
+  };
+  const released = await release(loaded.config, owner, transaction(ctx, deadlines.DEL));
+  return released.ok ? ok(undefined) : released;
+}
+
+const checkFailed = (details: string): IpamError => ipamError(CniCode.CheckFailed, details);
+
+/** The addresses of `prevResult` (CIDR strings), if it has any. */
+function previousAddresses(netConf: Readonly<Record<string, unknown>>): Set<string> | undefined {
+  const prev = netConf.prevResult;
+  if (!isObject(prev) || !Array.isArray(prev.ips)) return undefined;
+  return new Set(
+    prev.ips.flatMap((entry) => {
+      if (!isObject(entry) || typeof entry.address !== 'string') return [];
+      const [ip, prefix] = entry.address.split('/');
+      const parsed = parseIP(ip ?? '');
+      return parsed === undefined ? [] : [`${formatIP(parsed)}/${prefix ?? ''}`];
+    }),
+  );
+}
+
+/** CHECK: the container's interface still holds one address per range, and prevResult shows each. */
+export async function check(ctx: VerbContext): Promise<Result<undefined>> {
+  const { loaded, invocation, store } = ctx;
+  const previous = previousAddresses(loaded.netConf);
+  for (const range of loaded.config.ranges) {
+    const name = poolName(range.range.subnet, loaded.config.networkName);
+    const pool = await store.readPool(name);
+    if (!pool.ok)
+      return fail(ipamError(pool.error.retry ? CniCode.TryAgainLater : CniCode.Internal, pool.error.message));
+    const held = releasable(pool.value?.allocations ?? [], invocation);
+    const allocation = held[0];
+    if (allocation === undefined) {
+      return fail(
+        checkFailed(
+          `container ${invocation.containerId} interface ${invocation.ifName} holds no address in IPPool ${name}`,
+        ),
+      );
+    }
+    const text = `${formatIP(ipOf(range.range.subnet.family, allocation.address))}/${range.range.subnet.prefix}`;
+    if (previous !== undefined && !previous.has(text)) {
+      return fail(checkFailed(`${text} held in IPPool ${name} is not in prevResult`));
+    }
+  }
+  return ok(undefined);
+}
+
+/** Whereabouts' node name lookup: NODENAME, else `<configuration_path>/nodename`, else the host name. */
+export function nodeName(ctx: VerbContext): string {
+  const fromEnv = ctx.env.NODENAME;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const dir = ctx.loaded.config.configurationPath;
+  if (dir !== undefined) {
+    try {
+      const text = readFileSync(join(dir, 'nodename'), 'utf8').trim();
+      if (text !== '') return text;
+    } catch {
+      // no nodename file: fall back to the host name
+    }
+  }
+  return hostname();
+}
+
+type Attachment = { containerId: string; ifName: string };
+
+function validAttachments(netConf: Readonly<Record<string, unknown>>): Result<Attachment[]> {
+  // libcni sends both names: the spec's `cni.dev/valid-attachments` and the older `cni.dev/attachments`.
+  const list = netConf['cni.dev/valid-attachments'] ?? netConf['cni.dev/attachments'];
+  if (!Array.isArray(list))
+    return fail(
+      ipamError(CniCode.InvalidConfig, 'GC needs cni.dev/valid-attachments in the network configuration'),
+    );
+  const attachments: Attachment[] = [];
+  for (const item of list) {
+    if (!isObject(item) || typeof item.containerID !== 'string' || typeof item.ifname !== 'string') {
+      return fail(
+        ipamError(
+          CniCode.InvalidConfig,
+          'cni.dev/valid-attachments entries must have containerID and ifname',
+        ),
+      );
+    }
+    attachments.push({ containerId: item.containerID, ifName: item.ifname });
+  }
+  return ok(attachments);
+}
+
+/**
+ * GC: releases this node's stale allocations in the config's pools — those of pods scheduled on this node
+ * whose (container ID, interface) the runtime no longer lists as valid. Pools are cluster-wide, and the
+ * runtime only knows its own node's attachments: an allocation of a pod on another node, or of a pod the
+ * API no longer knows (whose node cannot be told), is left to the cluster GC. Continues past failures.
+ */
+export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
+  const { loaded, store, log } = ctx;
+  const valid = validAttachments(loaded.netConf);
+  if (!valid.ok) return valid;
+  const validKeys = new Set(valid.value.map((a) => `${a.containerId}\u0000${a.ifName}`));
+  const node = nodeName(ctx);
+  const pods = await store.podsOnNode(node);
+  if (!pods.ok)
+    return fail(ipamError(pods.error.retry ? CniCode.TryAgainLater : CniCode.Internal, pods.error.message));
+  const onNode = new Set(pods.value.map((p) => p.ref));
+  const stale: Owner[] = [];
+  for (const range of loaded.config.ranges) {
+    const pool = await store.readPool(poolName(range.range.subnet, loaded.config.networkName));
+    if (!pool.ok)
+      return fail(ipamError(pool.error.retry ? CniCode.TryAgainLater : CniCode.Internal, pool.error.message));
+    for (const a of pool.value?.allocations ?? []) {
+      if (onNode.has(a.podRef) && !validKeys.has(`${a.containerId}\u0000${a.ifName}`)) stale.push(a);
+    }
+  }
+  let firstError: IpamError | undefined;
+  const seen = new Set<string>();
+  for (const owner of stale) {
+    const key = `${owner.containerId}\u0000${owner.ifName}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const released = await release(loaded.config, owner, transaction(ctx, deadlines.GC));
+    if (released.ok)
+      log.verbose('GC released a stale allocation', {
+        pod: owner.podRef,
+        container: owner.containerId,
+        ifname: owner.ifName,
+        node,
+      });
+    else firstError ??= released.error;
+  }
+  return firstError === undefined ? ok(undefined) : fail(firstError);
+}
+
+/** STATUS: ready when the API server answers and serves the whereabouts resources. */
+export async function status(ctx: VerbContext): Promise<Result<undefined>> {
+  const probed = await ctx.store.probe();
+  if (probed.ok) return ok(undefined);
+  return fail(ipamError(CniCode.NotAvailable, probed.error.message));
+}

@@ -1,0 +1,81 @@
+// The handful of Kubernetes API calls the store makes, as one small interface with two implementations:
+// `client-node-api.ts` (@kubernetes/client-node: every kubeconfig feature, for the long-running
+// components) and `http-api.ts` (node:http with a minimal kubeconfig reader, for the plugin, which starts
+// once per pod and cannot afford to load the full client). The store's logic is written once, against this.
+
+export type ObjectRef = {
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly namespace?: string;
+  readonly name?: string;
+};
+
+/** Why a call failed: the server's answer (a Status), or no answer at all. */
+export type ApiFailure =
+  | { readonly kind: 'status'; readonly code: number; readonly reason?: string; readonly message: string }
+  | { readonly kind: 'network'; readonly code: string };
+
+export type ApiOutcome<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: ApiFailure };
+
+export type Obj = Record<string, unknown>;
+
+export type ListOptions = {
+  readonly limit?: number;
+  readonly continue?: string;
+  readonly fieldSelector?: string;
+};
+export type ListPage = { readonly items: Obj[]; readonly continue?: string };
+
+export type KubeApi = {
+  /** The API server's URL, for messages. */
+  readonly server: string;
+  /** The namespace of the kubeconfig's current context, or kube-system. */
+  readonly namespace: string;
+  get(ref: ObjectRef): Promise<ApiOutcome<Obj>>;
+  /** POST to the collection `ref` names (its `name` unset). */
+  create(ref: ObjectRef, body: Obj): Promise<ApiOutcome<Obj>>;
+  jsonPatch(ref: ObjectRef, operations: readonly unknown[]): Promise<ApiOutcome<Obj>>;
+  /** DELETE, only if the object is still at `resourceVersion` when given. */
+  delete(ref: ObjectRef, resourceVersion?: string): Promise<ApiOutcome<undefined>>;
+  list(ref: ObjectRef, options?: ListOptions): Promise<ApiOutcome<ListPage>>;
+};
+
+/** Whereabouts' default namespace when the kubeconfig's context names none. */
+export const defaultNamespace = 'kube-system';
+
+/** The REST path of an object or collection. */
+export function pathOf(ref: ObjectRef): string {
+  const base = ref.group === '' ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
+  const namespace = ref.namespace === undefined ? '' : `/namespaces/${encodeURIComponent(ref.namespace)}`;
+  const name = ref.name === undefined ? '' : `/${encodeURIComponent(ref.name)}`;
+  return `${base}${namespace}/${ref.plural}${name}`;
+}
+
+/** The parts of a Status body the store reads, from a parsed body of any shape. */
+export function statusFailure(code: number, body: unknown): ApiFailure {
+  const status =
+    typeof body === 'object' && body !== null ? (body as { reason?: unknown; message?: unknown }) : {};
+  return {
+    kind: 'status',
+    code,
+    ...(typeof status.reason === 'string' ? { reason: status.reason } : {}),
+    message: typeof status.message === 'string' ? status.message : '',
+  };
+}
+
+/** The error code of a failed connection (ECONNREFUSED, ECONNRESET, …), looking through causes. */
+export function networkCode(e: unknown): string {
+  for (
+    let cause: unknown = e;
+    typeof cause === 'object' && cause !== null;
+    cause = (cause as { cause?: unknown }).cause
+  ) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const name = (cause as { name?: unknown }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
+  }
+  return e instanceof Error ? e.message : 'unknown error';
+}
