@@ -16,7 +16,7 @@ import {
   verbSince,
   versionAnswer,
 } from './versions.ts';
-import { add, check, del, gc, status, type VerbContext } from './verbs.ts';
+import { add, check, deadlines, del, gc, status, type VerbContext } from './verbs.ts';
 
 export type PluginInput = {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -27,6 +27,8 @@ export type PluginInput = {
   readonly openStore: (config: IpamConfig) => Result<IpamStore>;
   /** Where log lines go besides `log_file`; stderr by default. */
   readonly writeLog?: (line: string) => void;
+  /** How long the verb may take, all retries included; each verb's default otherwise (see verbs.ts). */
+  readonly deadlineMs?: number;
 };
 
 export type PluginOutput = { readonly stdout: string; readonly exitCode: number };
@@ -101,6 +103,7 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
     store: store.value,
     log,
     env: input.env,
+    deadlineMs: input.deadlineMs ?? deadlines[command],
   };
   const result = await (command === 'ADD'
     ? add(ctx)

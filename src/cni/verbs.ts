@@ -28,12 +28,14 @@ export type VerbContext = {
   readonly log: Logger;
   /** Environment, for NODENAME. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** How long the verb may take, all retries included. */
+  readonly deadlineMs: number;
 };
 
-const transaction = (ctx: VerbContext, ms: number): TransactionContext => ({
+const transaction = (ctx: VerbContext): TransactionContext => ({
   store: ctx.store,
   log: ctx.log,
-  deadline: deadlineIn(ms),
+  deadline: deadlineIn(ctx.deadlineMs),
 });
 
 export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
@@ -48,7 +50,7 @@ export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
     );
   }
   const owner: Owner = { containerId: invocation.containerId, podRef, ifName: invocation.ifName };
-  const allocated = await allocate(loaded.config, owner, transaction(ctx, deadlines.ADD));
+  const allocated = await allocate(loaded.config, owner, transaction(ctx));
   if (!allocated.ok) return allocated;
   return ok(addResult(loaded.config, allocated.value));
 }
@@ -61,7 +63,7 @@ export async function del(ctx: VerbContext): Promise<Result<undefined>> {
     podRef: podRefOf(loaded.args) ?? '',
     ifName: invocation.ifName,
   };
-  const released = await release(loaded.config, owner, transaction(ctx, deadlines.DEL));
+  const released = await release(loaded.config, owner, transaction(ctx));
   return released.ok ? ok(undefined) : released;
 }
 
@@ -178,7 +180,7 @@ export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
     const key = `${owner.containerId}\u0000${owner.ifName}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const released = await release(loaded.config, owner, transaction(ctx, deadlines.GC));
+    const released = await release(loaded.config, owner, transaction(ctx));
     if (released.ok)
       log.verbose('GC released a stale allocation', {
         pod: owner.podRef,

@@ -1,0 +1,54 @@
+// Timing whole processes: wall and CPU time of one child, as GNU time reports them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+export type Timed = {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+  readonly code: number;
+  readonly stdout: string;
+};
+
+/**
+ * Runs `command` under /usr/bin/time, feeding it `stdin`. Wall time is measured here, from spawn to exit
+ * (GNU time only reports centiseconds); CPU is user + system of the child itself, from GNU time.
+ */
+export async function timed(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  stdin = '',
+): Promise<Timed> {
+  const started = performance.now();
+  const child = spawn('/usr/bin/time', ['-f', '%e %U %S', command, ...args], {
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(stdin);
+  const [code] = (await once(child, 'close')) as [number];
+  const wallMs = performance.now() - started;
+  const [, user, system] = (stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  return { wallMs, cpuMs: ((user ?? NaN) + (system ?? NaN)) * 1000, code, stdout };
+}
+
+/** Starts the API server process (bench/support/serve.ts) and waits until its kubeconfig is written. */
+export async function serveApi(kubeconfig: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [new URL('./serve.ts', import.meta.url).pathname, kubeconfig], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.on('exit', () => reject(new Error('the API server process exited')));
+  });
+  return child;
+}
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};

@@ -1,0 +1,308 @@
+// The CNI protocol of the plugin, in process: environment and stdin in, stdout and exit code out, with the
+// same store the executable opens (the lean HTTP client and kubeconfig reader) against the embedded server.
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runPlugin, type PluginOutput } from '../../src/cni/plugin.ts';
+import { httpApi } from '../../src/store/http-api.ts';
+import { loadCredentials } from '../../src/store/kubeconfig.ts';
+import { kubeStore } from '../../src/store/store.ts';
+import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { poolsOf } from '../support/pools.ts';
+
+let cluster: TestCluster;
+let dir: string;
+const logLines: string[] = [];
+beforeEach(async () => {
+  cluster = await startCluster();
+  dir = mkdtempSync(join(tmpdir(), 'wb-plugin-'));
+  logLines.length = 0;
+});
+afterEach(async () => {
+  await cluster.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Call = {
+  command: string;
+  conf?: unknown;
+  stdin?: string;
+  env?: Record<string, string | undefined>;
+  container?: string;
+  pod?: string;
+  ifName?: string;
+  deadlineMs?: number;
+};
+
+async function plugin(call: Call): Promise<PluginOutput & { json: Record<string, unknown> | undefined }> {
+  const env: Record<string, string | undefined> = {
+    CNI_COMMAND: call.command,
+    CNI_CONTAINERID: call.container ?? 'sandbox-1',
+    CNI_NETNS: '/var/run/netns/test',
+    CNI_IFNAME: call.ifName ?? 'net1',
+    CNI_PATH: '/opt/cni/bin',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${call.pod ?? 'pod-1'}`,
+    ...call.env,
+  };
+  const output = await runPlugin({
+    env,
+    stdin: call.stdin ?? JSON.stringify(call.conf),
+    flatFilePaths: [],
+    openStore: (config) => {
+      const credentials = loadCredentials(config.kubeconfig, {});
+      return credentials.ok ? { ok: true, value: kubeStore(httpApi(credentials.value, 2_000)) } : credentials;
+    },
+    writeLog: (line) => logLines.push(line),
+    ...(call.deadlineMs === undefined ? {} : { deadlineMs: call.deadlineMs }),
+  });
+  return {
+    ...output,
+    json: output.stdout === '' ? undefined : (JSON.parse(output.stdout) as Record<string, unknown>),
+  };
+}
+
+const conf = (version: string, ipam: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  cniVersion: version,
+  name: 'net-a',
+  type: 'macvlan',
+  ...extra,
+  ipam: {
+    type: 'whereabouts',
+    range: '10.30.0.0/24',
+    kubernetes: { kubeconfig: cluster.kubeconfig },
+    ...ipam,
+  },
+});
+
+describe('VERSION and the environment', () => {
+  test('VERSION lists the versions spoken, in the version asked', async () => {
+    expect((await plugin({ command: 'VERSION', stdin: '{"cniVersion":"0.4.0"}' })).json).toEqual({
+      cniVersion: '0.4.0',
+      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+    });
+    expect((await plugin({ command: 'VERSION', stdin: '' })).json?.cniVersion).toBe('1.1.0');
+  });
+
+  test.each<[string, Record<string, string | undefined>, string]>([
+    ['no CNI_COMMAND', { CNI_COMMAND: undefined }, 'CNI_COMMAND is not set'],
+    [
+      'an unknown command',
+      { CNI_COMMAND: 'UPDATE' },
+      'CNI_COMMAND "UPDATE" is not one of ADD, DEL, CHECK, GC, STATUS, VERSION',
+    ],
+    ['ADD without netns', { CNI_NETNS: '' }, 'CNI_NETNS is not set (needed for ADD)'],
+    [
+      'ADD without container and interface',
+      { CNI_CONTAINERID: undefined, CNI_IFNAME: undefined },
+      'CNI_CONTAINERID, CNI_IFNAME are not set (needed for ADD)',
+    ],
+    [
+      'a bad container ID',
+      { CNI_CONTAINERID: '-bad id' },
+      'CNI_CONTAINERID must start with a letter or digit',
+    ],
+    [
+      'a bad interface name',
+      { CNI_IFNAME: 'much-too-long-name0' },
+      'CNI_IFNAME "much-too-long-name0" is not a valid interface name',
+    ],
+    [
+      'CNI_ARGS without the pod',
+      { CNI_ARGS: 'IgnoreUnknown=1' },
+      'CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME',
+    ],
+    ['malformed CNI_ARGS', { CNI_ARGS: 'K8S_POD_NAME' }, 'CNI_ARGS: "K8S_POD_NAME" is not a KEY=VALUE pair'],
+  ])('%s is error 4', async (_, env, message) => {
+    const out = await plugin({ command: 'ADD', conf: conf('1.0.0'), env });
+    expect(out.exitCode).toBe(1);
+    expect(out.json).toMatchObject({ code: 4, msg: 'Invalid environment variables' });
+    expect(String(out.json?.details)).toContain(message);
+  });
+});
+
+describe('configuration and versions', () => {
+  test('stdin that is not JSON is error 6, in the latest version, without echoing it', async () => {
+    const out = await plugin({ command: 'ADD', stdin: '{"cniVersion": "1.0.0", token: hunter2' });
+    expect(out.json).toMatchObject({ cniVersion: '1.1.0', code: 6 });
+    expect(out.stdout).not.toContain('hunter2');
+  });
+
+  test('a config for another IPAM type is error 7', async () => {
+    const out = await plugin({
+      command: 'ADD',
+      stdin: JSON.stringify({ cniVersion: '1.0.0', name: 'x', ipam: { type: 'host-local' } }),
+    });
+    expect(out.json).toMatchObject({
+      cniVersion: '1.0.0',
+      code: 7,
+      details: 'ipam.type is "host-local"; this plugin only handles "whereabouts"',
+    });
+  });
+
+  test.each([
+    ['0.2.0', 'ADD', 'cniVersion "0.2.0" is not supported'],
+    ['2.0.0', 'ADD', 'cniVersion "2.0.0" is not supported'],
+    ['0.3.1', 'CHECK', 'config version 0.3.1 does not allow CHECK (needs 0.4.0 or later)'],
+    ['1.0.0', 'GC', 'config version 1.0.0 does not allow GC (needs 1.1.0 or later)'],
+    ['1.0.0', 'STATUS', 'config version 1.0.0 does not allow STATUS (needs 1.1.0 or later)'],
+  ])('cniVersion %s with %s is error 1', async (version, command, message) => {
+    const out = await plugin({ command, conf: conf(version) });
+    expect(out.json).toMatchObject({ code: 1, msg: 'Incompatible CNI version' });
+    expect(String(out.json?.details)).toContain(message);
+  });
+
+  test('no kubeconfig anywhere is error 7 naming what to set', async () => {
+    const out = await plugin({ command: 'ADD', conf: conf('1.0.0', { kubernetes: {} }) });
+    expect(out.json).toMatchObject({ code: 7 });
+    expect(String(out.json?.details)).toContain('no kubeconfig: set ipam.kubernetes.kubeconfig');
+  });
+
+  test('a kubeconfig that is not one is refused without quoting it', async () => {
+    const bad = join(dir, 'kubeconfig');
+    writeFileSync(bad, 'token: "super-secret-token\n  - [unclosed');
+    const out = await plugin({ command: 'ADD', conf: conf('1.0.0', { kubernetes: { kubeconfig: bad } }) });
+    expect(out.json).toMatchObject({
+      code: 7,
+      details: `cannot load the kubeconfig ${bad}: not a valid kubeconfig file`,
+    });
+    expect(out.stdout).not.toContain('secret');
+  });
+});
+
+describe('ADD results per version', () => {
+  const full = {
+    ipRanges: [{ range: '2001:db8:30::/64' }],
+    gateway: '10.30.0.1',
+    routes: [{ dst: '0.0.0.0/0', gw: '10.30.0.1', mtu: 1400 }],
+    dns: { nameservers: ['10.30.0.53'], search: ['example.org'] },
+    addresses: [{ address: '192.0.2.10/24', gateway: '192.0.2.1' }],
+    range_start: '10.30.0.10',
+    range_end: '10.30.0.10',
+  };
+
+  test('0.3.1: version on each address; no interfaces; routes without 1.1 fields', async () => {
+    const out = await plugin({ command: 'ADD', conf: conf('0.3.1', full) });
+    expect(out.exitCode).toBe(0);
+    expect(out.json).toEqual({
+      cniVersion: '0.3.1',
+      ips: [
+        { version: '4', address: '10.30.0.10/24', gateway: '10.30.0.1' },
+        { version: '6', address: expect.stringMatching(/^2001:db8:30::[0-9a-f]+\/64$/) as unknown },
+        { version: '4', address: '192.0.2.10/24', gateway: '192.0.2.1' },
+      ],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.30.0.1' }],
+      dns: { nameservers: ['10.30.0.53'], search: ['example.org'] },
+    });
+  });
+
+  test('1.1.0: no version field, the route fields of 1.1', async () => {
+    const out = await plugin({ command: 'ADD', conf: conf('1.1.0', full) });
+    expect(out.json?.ips).toEqual([
+      { address: '10.30.0.10/24', gateway: '10.30.0.1' },
+      { address: expect.stringMatching(/^2001:db8:30::/) as unknown },
+      { address: '192.0.2.10/24', gateway: '192.0.2.1' },
+    ]);
+    expect(out.json?.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.30.0.1', mtu: 1400 }]);
+  });
+
+  test('ADD is idempotent, DEL releases and succeeds again with nothing held, printing nothing', async () => {
+    const first = await plugin({ command: 'ADD', conf: conf('1.0.0') });
+    expect((await plugin({ command: 'ADD', conf: conf('1.0.0') })).json).toEqual(first.json);
+    expect(await plugin({ command: 'DEL', conf: conf('1.0.0') })).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(poolsOf(cluster.server).get('10.30.0.0-24')?.allocations).toEqual({});
+    expect(await plugin({ command: 'DEL', conf: conf('1.0.0') })).toMatchObject({ exitCode: 0, stdout: '' });
+  });
+
+  test('a DEL that cannot reach the API server is error 11, never a silent success', async () => {
+    await plugin({ command: 'ADD', conf: conf('1.0.0') });
+    cluster.server.faults.errorRates = { 503: 1 };
+    const out = await plugin({ command: 'DEL', conf: conf('1.0.0'), deadlineMs: 1_500 });
+    expect(out.exitCode).toBe(1);
+    expect(out.json).toMatchObject({ code: 11, msg: 'Try again later' });
+    expect(String(out.json?.details)).toContain('503 ServiceUnavailable');
+    expect(Object.keys(poolsOf(cluster.server).get('10.30.0.0-24')?.allocations ?? {})).toHaveLength(1);
+  });
+});
+
+describe('CHECK, GC, STATUS', () => {
+  test('CHECK passes for the held address and fails when prevResult or the pool disagree', async () => {
+    const added = await plugin({ command: 'ADD', conf: conf('1.0.0') });
+    expect(
+      await plugin({ command: 'CHECK', conf: conf('1.0.0', {}, { prevResult: added.json }) }),
+    ).toMatchObject({ exitCode: 0, stdout: '' });
+    const other = await plugin({
+      command: 'CHECK',
+      conf: conf('1.0.0', {}, { prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.30.0.200/24' }] } }),
+    });
+    expect(other.json).toMatchObject({ code: 100, msg: 'IPAM check failed' });
+    expect(String(other.json?.details)).toContain('is not in prevResult');
+    const unknown = await plugin({
+      command: 'CHECK',
+      container: 'sandbox-9',
+      conf: conf('1.0.0', {}, { prevResult: added.json }),
+    });
+    expect(unknown.json).toMatchObject({
+      code: 100,
+      details: 'container sandbox-9 interface net1 holds no address in IPPool 10.30.0.0-24',
+    });
+  });
+
+  test("GC releases stale attachments of this node's pods and nothing else", async () => {
+    const { core } = cluster.connection();
+    for (const [name, node] of [
+      ['here', 'node-a'],
+      ['there', 'node-b'],
+    ] as const) {
+      await core.createNamespacedPod({
+        namespace: 'default',
+        body: { metadata: { name }, spec: { nodeName: node, containers: [] } },
+      });
+    }
+    await plugin({ command: 'ADD', conf: conf('1.1.0'), pod: 'here', container: 'old-sandbox' });
+    await plugin({ command: 'ADD', conf: conf('1.1.0'), pod: 'here', container: 'live', ifName: 'net2' });
+    await plugin({ command: 'ADD', conf: conf('1.1.0'), pod: 'there', container: 'elsewhere' });
+    await plugin({ command: 'ADD', conf: conf('1.1.0'), pod: 'gone', container: 'unknown-node' });
+    const gc = await plugin({
+      command: 'GC',
+      env: { NODENAME: 'node-a' },
+      conf: conf('1.1.0', {}, { 'cni.dev/attachments': [{ containerID: 'live', ifname: 'net2' }] }),
+    });
+    expect(gc).toMatchObject({ exitCode: 0, stdout: '' });
+    const left = Object.values(poolsOf(cluster.server).get('10.30.0.0-24')?.allocations ?? {})
+      .map((e) => e.id)
+      .sort();
+    expect(left).toEqual(['elsewhere', 'live', 'unknown-node']);
+  });
+
+  test('STATUS: ready with the API server and CRDs there; 50 when either is not', async () => {
+    expect(await plugin({ command: 'STATUS', conf: conf('1.1.0') })).toMatchObject({
+      exitCode: 0,
+      stdout: '',
+    });
+    cluster.server.faults.errorRates = { 503: 1 };
+    const down = await plugin({ command: 'STATUS', conf: conf('1.1.0') });
+    expect(down.json).toMatchObject({ code: 50, msg: 'Plugin not available' });
+    cluster.server.faults.errorRates = {};
+    await cluster.close();
+    cluster = await startCluster({ crdDirectories: [] });
+    const noCrds = await plugin({ command: 'STATUS', conf: conf('1.1.0') });
+    expect(noCrds.json).toMatchObject({ code: 50 });
+    expect(String(noCrds.json?.details)).toContain('the whereabouts CRDs are not installed');
+  });
+});
+
+test('logs go to log_file at log_level, never to stdout', async () => {
+  const logFile = join(dir, 'whereabouts.log');
+  const out = await plugin({
+    command: 'ADD',
+    conf: conf('1.0.0', { log_file: logFile, log_level: 'debug' }),
+  });
+  expect(out.exitCode).toBe(0);
+  const text = readFileSync(logFile, 'utf8');
+  expect(text).toMatch(/^\S+ \[debug\] invoked command=ADD container=sandbox-1 ifname=net1 network=net-a$/m);
+  expect(text).toMatch(
+    /\[verbose\] allocated pool=10\.30\.0\.0-24 address=10\.30\.0\.\d+ pod=default\/pod-1 ifname=net1/,
+  );
+  expect(logLines.join('')).toBe(text);
+});
