@@ -40,10 +40,12 @@ export async function serveApi(kubeconfig: string): Promise<ChildProcess> {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) resolve();
     });
-    child.on('exit', () => reject(new Error('the API server process exited')));
+    child.on('exit', () => {
+      reject(new Error('the API server process exited'));
+    });
   });
   return child;
 }
