@@ -12,6 +12,7 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
       // client-node's generated model classes are plain data carriers; its own examples pass literals.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
     },

@@ -3,6 +3,7 @@ const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   search: () => import('./scenarios/search.ts'),
   'burst-inprocess': () => import('./scenarios/burst-inprocess.ts'),
   'cold-start': () => import('./scenarios/cold-start.ts'),
+  'gc-plan': () => import('./scenarios/gc-plan.ts'),
 };
 
 const name = process.argv[2];

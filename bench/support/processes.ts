@@ -5,8 +5,12 @@ import { once } from 'node:events';
 export type Timed = {
   readonly wallMs: number;
   readonly cpuMs: number;
+  /** Peak resident set size of the child, in MiB. */
+  readonly rssMiB: number;
   readonly code: number;
   readonly stdout: string;
+  /** The child's own stderr, without GNU time's line. */
+  readonly stderr: string;
 };
 
 /**
@@ -20,7 +24,7 @@ export async function timed(
   stdin = '',
 ): Promise<Timed> {
   const started = performance.now();
-  const child = spawn('/usr/bin/time', ['-f', '%e %U %S', command, ...args], {
+  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', command, ...args], {
     env: { ...process.env, ...env },
   });
   let stdout = '';
@@ -30,13 +34,21 @@ export async function timed(
   child.stdin.end(stdin);
   const [code] = (await once(child, 'close')) as [number];
   const wallMs = performance.now() - started;
-  const [, user, system] = (stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
-  return { wallMs, cpuMs: ((user ?? NaN) + (system ?? NaN)) * 1000, code, stdout };
+  const lines = stderr.trim().split('\n');
+  const [, user, system, rssKiB] = (lines.at(-1) ?? '').split(' ').map(Number);
+  return {
+    wallMs,
+    cpuMs: ((user ?? NaN) + (system ?? NaN)) * 1000,
+    rssMiB: (rssKiB ?? NaN) / 1024,
+    code,
+    stdout,
+    stderr: lines.slice(0, -1).join('\n'),
+  };
 }
 
-/** Starts the API server process (bench/support/serve.ts) and waits until its kubeconfig is written. */
-export async function serveApi(kubeconfig: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [new URL('./serve.ts', import.meta.url).pathname, kubeconfig], {
+/** Starts an API server process (bench/support/serve*.ts) and waits until its kubeconfig is written. */
+export async function serveApi(kubeconfig: string, script = 'serve.ts'): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [new URL(`./${script}`, import.meta.url).pathname, kubeconfig], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

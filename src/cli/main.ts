@@ -4,7 +4,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { gcMetrics, push } from '../gc/metrics.ts';
+import { planTable, runGc, summary } from '../gc/run.ts';
 import { runSandbox } from '../sandbox/sandbox.ts';
+import { openKubeApi } from '../store/open.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -42,4 +45,79 @@ program
     });
   });
 
+/** `300`, `300s`, `5m`, `1h` → milliseconds. */
+const duration = (value: string): number => {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError('must be a duration such as 300s, 5m or 1h');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
+  return Number(match[1]) * unit;
+};
+
+program
+  .command('gc')
+  .description(
+    'release leaked allocations and orphaned reservations: reconcile every pool against the live pods',
+  )
+  .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
+  .option('--dry-run', 'print what would be released and why, change nothing', false)
+  .option('--output <format>', 'dry-run output: table or json', 'table')
+  .option(
+    '--grace-period <duration>',
+    'keep allocations of pods younger than this, and reservations younger than this',
+    duration,
+    300_000,
+  )
+  .option(
+    '--pushgateway <url>',
+    'push the run metrics to this Prometheus Pushgateway',
+    process.env.WHEREABOUTS_PUSHGATEWAY,
+  )
+  .action(
+    async (options: {
+      kubeconfig?: string;
+      dryRun: boolean;
+      output: string;
+      gracePeriod: number;
+      pushgateway?: string;
+    }) => {
+      if (options.output !== 'table' && options.output !== 'json')
+        program.error('--output must be table or json');
+      const connection = openKubeApi(options.kubeconfig, process.env);
+      if (!connection.ok) return program.error(`gc: ${connection.error.details}`);
+      const started = performance.now();
+      const report = await runGc(connection.value, { dryRun: options.dryRun, graceMs: options.gracePeriod });
+      if (!report.ok) {
+        process.stderr.write(`gc: ${report.error.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const { plan, applied } = report.value;
+      if (options.dryRun) {
+        process.stdout.write(
+          options.output === 'json'
+            ? `${JSON.stringify({ releases: plan.releases.map(({ stored, ...r }) => r), deletions: plan.deletions }, null, 2)}\n`
+            : planTable(plan),
+        );
+      }
+      process.stderr.write(`${summary(report.value)}\n`);
+      const failed = (applied?.errors.length ?? 0) > 0;
+      for (const error of applied?.errors ?? []) process.stderr.write(`gc: ${error}\n`);
+      if (options.pushgateway !== undefined && options.pushgateway !== '' && applied !== undefined) {
+        const metrics = gcMetrics();
+        metrics.record(applied, (performance.now() - started) / 1000, failed);
+        try {
+          await push(metrics, options.pushgateway);
+        } catch (e) {
+          process.stderr.write(
+            `gc: could not push metrics to ${options.pushgateway}: ${e instanceof Error ? e.message : String(e)}\n`,
+          );
+        }
+      }
+      process.exitCode = failed ? 1 : 0;
+    },
+  );
+
 await program.parseAsync();
+// Kept-alive API connections must not hold the process open once the command is done; exit once stdout
+// has been written out (it may be a pipe that has not taken everything yet).
+process.stdout.write('', () => process.exit(process.exitCode ?? 0));

@@ -43,42 +43,58 @@ export function newPool(name: string, subnet: Cidr): Record<string, unknown> {
   };
 }
 
-/** Reads an IPPool object; undefined when its `spec.range` is not a CIDR (a damaged object). */
-export function decodePool(object: Record<string, unknown>): PoolSnapshot | undefined {
-  const metadata = (object.metadata ?? {}) as { name?: string; resourceVersion?: string };
+/** The raw `spec.allocations` of a pool and what its keys count from: enough to decode entries one by one. */
+export type RawPool = {
+  readonly base: bigint;
+  readonly family: Family;
+  readonly entries: Readonly<Record<string, unknown>>;
+};
+
+/** The `spec.range` and `spec.allocations` of an IPPool object; undefined when the range is not a CIDR. */
+export function rawPool(object: Record<string, unknown>): RawPool | undefined {
   const spec = (object.spec ?? {}) as { range?: unknown; allocations?: unknown };
   const range = typeof spec.range === 'string' ? parseCidr(spec.range) : undefined;
   if (range === undefined) return undefined;
-  const limit = 1n << (range.family === 4 ? 32n : 128n);
+  const entries =
+    typeof spec.allocations === 'object' && spec.allocations !== null
+      ? (spec.allocations as Record<string, unknown>)
+      : {};
+  return { base: range.address, family: range.family, entries };
+}
+
+/** One entry of `spec.allocations`; undefined when its key is not a decimal offset inside the family. */
+export function decodeEntry(pool: RawPool, key: string, value: unknown): StoredAllocation | undefined {
+  const entry = value as Partial<AllocationEntry> | null;
+  if (!/^[0-9]{1,40}$/.test(key) || entry === null || typeof entry !== 'object') return undefined;
+  const address = pool.base + BigInt(key);
+  if (address >= 1n << (pool.family === 4 ? 32n : 128n)) return undefined;
+  return {
+    address,
+    key,
+    stored: entry,
+    containerId: entry.id ?? '',
+    podRef: entry.podref ?? '',
+    ifName: entry.ifname ?? '',
+  };
+}
+
+/** Reads an IPPool object; undefined when its `spec.range` is not a CIDR (a damaged object). */
+export function decodePool(object: Record<string, unknown>): PoolSnapshot | undefined {
+  const metadata = (object.metadata ?? {}) as { name?: string; resourceVersion?: string };
+  const pool = rawPool(object);
+  if (pool === undefined) return undefined;
   const allocations: StoredAllocation[] = [];
   const unreadableKeys: string[] = [];
-  const entries =
-    typeof spec.allocations === 'object' && spec.allocations !== null ? Object.entries(spec.allocations) : [];
-  for (const [key, value] of entries) {
-    const entry = value as Partial<AllocationEntry> | null;
-    if (!/^[0-9]{1,40}$/.test(key) || entry === null || typeof entry !== 'object') {
-      unreadableKeys.push(key);
-      continue;
-    }
-    const address = range.address + BigInt(key);
-    if (address >= limit) {
-      unreadableKeys.push(key);
-      continue;
-    }
-    allocations.push({
-      address,
-      key,
-      stored: entry,
-      containerId: entry.id ?? '',
-      podRef: entry.podref ?? '',
-      ifName: entry.ifname ?? '',
-    });
+  for (const [key, value] of Object.entries(pool.entries)) {
+    const allocation = decodeEntry(pool, key, value);
+    if (allocation === undefined) unreadableKeys.push(key);
+    else allocations.push(allocation);
   }
   return {
     name: metadata.name ?? '',
     resourceVersion: metadata.resourceVersion ?? '',
-    base: range.address,
-    family: range.family,
+    base: pool.base,
+    family: pool.family,
     allocations,
     unreadableKeys,
   };

@@ -28,6 +28,9 @@ type KubeconfigFile = {
 };
 
 const serviceAccount = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** Part of the error for a kubeconfig that needs an exec or auth-provider plugin, which only client-node runs. */
+export const needsPlugin = 'uses an exec or auth-provider plugin';
 const errnoOf = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 

@@ -1,0 +1,137 @@
+// Reads what GC plans from: every IPPool and reservation (all namespaces), then every pod, page by page,
+// each reduced at once to the few fields the plan needs (pool entries stay as parsed, pods that no
+// allocation names are dropped), so memory follows the number of allocations, not the size of the cluster. Pools and reservations are read before pods on purpose: an allocation in the pool list was
+// made for a pod that existed before the pod list was taken, so "pod gone" can never be a pod that was
+// created while GC was listing.
+
+import { fail, ok, type Result } from '../errors.ts';
+import { formatCidr, normalise, parseCidr } from '../ip/cidr.ts';
+import type { KubeApi, ListPage, Obj, ObjectRef } from '../store/api.ts';
+import { classify, type StoreError } from '../store/errors.ts';
+import { group, rawPool, version } from '../store/ippool.ts';
+import { networkStatusAnnotation } from './network-status.ts';
+import type { PodState, PoolState, ReservationState } from './plan.ts';
+
+export type Collected = {
+  readonly pools: PoolState[];
+  readonly reservations: ReservationState[];
+  readonly pods: Map<string, PodState>;
+  /** Pools that could not be read (no valid spec.range), named for the summary. */
+  readonly skipped: string[];
+};
+
+/** Objects per page: pools are large (up to the 1.5 MiB object limit each), pods and reservations small. */
+const pageSizes = { pools: 10, small: 500 } as const;
+
+async function eachPage(
+  api: KubeApi,
+  ref: ObjectRef,
+  what: string,
+  limit: number,
+  visit: (item: Obj) => void,
+): Promise<Result<void, StoreError>> {
+  let token: string | undefined;
+  do {
+    const page: Awaited<ReturnType<KubeApi['list']>> = await api.list(ref, {
+      limit,
+      ...(token === undefined ? {} : { continue: token }),
+    });
+    if (!page.ok) return fail(classify(page.failure, `list ${what}`, api.server));
+    const { items, continue: next }: ListPage = page.value;
+    for (const item of items) visit(item);
+    token = next;
+  } while (token !== undefined);
+  return ok(undefined);
+}
+
+const meta = (o: Obj) =>
+  (o.metadata ?? {}) as {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    creationTimestamp?: string | Date;
+    annotations?: Record<string, string>;
+  };
+
+const timeOf = (value: string | Date | undefined): number =>
+  value === undefined ? 0 : new Date(value).getTime();
+
+/** The network name a pool belongs to: its name less the range part (`blue-10.0.0.0-24` → `blue`). */
+export function networkNameOf(poolName: string, range: string): string {
+  const cidr = parseCidr(range);
+  if (cidr === undefined) return '';
+  const text = formatCidr(normalise(cidr));
+  const suffix = (text.endsWith(':') ? `${text}0` : text).replace(/[:/]/g, '-');
+  return poolName.endsWith(`-${suffix}`) ? poolName.slice(0, -suffix.length - 1) : '';
+}
+
+export async function collect(api: KubeApi): Promise<Result<Collected, StoreError>> {
+  const pools: PoolState[] = [];
+  const skipped: string[] = [];
+  // Only pods that some allocation names are kept: most pods of a cluster have no secondary network.
+  const referenced = new Set<string>();
+  const poolsRead = await eachPage(
+    api,
+    { group, version, plural: 'ippools' },
+    'IPPools',
+    pageSizes.pools,
+    (o) => {
+      const pool = rawPool(o);
+      const { name = '', namespace = '' } = meta(o);
+      if (pool === undefined) {
+        skipped.push(`${namespace}/${name}`);
+        return;
+      }
+      for (const entry of Object.values(pool.entries)) {
+        const podRef = (entry as { podref?: unknown } | null)?.podref;
+        if (typeof podRef === 'string') referenced.add(podRef);
+      }
+      const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
+      pools.push({ namespace, name, networkName: networkNameOf(name, range), pool });
+    },
+  );
+  if (!poolsRead.ok) return poolsRead;
+
+  const reservations: ReservationState[] = [];
+  const reservationsRead = await eachPage(
+    api,
+    { group, version, plural: 'overlappingrangeipreservations' },
+    'OverlappingRangeIPReservations',
+    pageSizes.small,
+    (o) => {
+      const m = meta(o);
+      const spec = (o.spec ?? {}) as { podref?: string; ifname?: string };
+      reservations.push({
+        namespace: m.namespace ?? '',
+        name: m.name ?? '',
+        podRef: spec.podref ?? '',
+        ifName: spec.ifname ?? '',
+        resourceVersion: m.resourceVersion ?? '',
+        createdAt: timeOf(m.creationTimestamp),
+      });
+    },
+  );
+  if (!reservationsRead.ok) return reservationsRead;
+
+  const pods = new Map<string, PodState>();
+  const podsRead = await eachPage(
+    api,
+    { group: '', version: 'v1', plural: 'pods' },
+    'pods',
+    pageSizes.small,
+    (o) => {
+      const m = meta(o);
+      const ref = `${m.namespace ?? ''}/${m.name ?? ''}`;
+      if (!referenced.has(ref)) return;
+      const status = (o.status ?? {}) as { phase?: string };
+      const networkStatus = m.annotations?.[networkStatusAnnotation];
+      pods.set(ref, {
+        phase: status.phase ?? 'Pending',
+        createdAt: timeOf(m.creationTimestamp),
+        ...(networkStatus === undefined ? {} : { networkStatus }),
+      });
+    },
+  );
+  if (!podsRead.ok) return podsRead;
+  return ok({ pools, reservations, pods, skipped });
+}

@@ -1,0 +1,146 @@
+// Which allocations and reservations are leaked: a pure function of what GC read, so every rule is a row in
+// a table test. The rules lean towards keeping: freeing the address of a live pod is the worst failure an
+// IPAM can have, while a leak only waits for the next run.
+//
+// An allocation is leaked when its pod is gone, when the pod has finished (Succeeded / Failed), or when the
+// pod's network-status shows the allocation's interface with another address (a new incarnation of the pod
+// got another one). It is kept when its pod is younger than the grace period or still Pending without
+// network-status, when the pod shows no network-status at all (nothing to judge by), and when it has no
+// pod reference. The pool's schema records no pod UID, so a new incarnation is recognised by its addresses.
+//
+// A reservation is orphaned when no pool entry of its network holds its address for its owner — matched by
+// computing each live entry's reservation name, never by parsing reservation names back into addresses —
+// and it is older than the grace period (an ADD takes the reservation just before the pool entry).
+
+import type { Allocation } from '../allocator/allocation.ts';
+import { formatIP, ipOf } from '../ip/address.ts';
+import { decodeEntry, type RawPool } from '../store/ippool.ts';
+import { reservationName } from '../store/names.ts';
+import { interfacesOf } from './network-status.ts';
+
+export type PodState = {
+  readonly phase: string;
+  readonly createdAt: number;
+  /** The `k8s.v1.cni.cncf.io/network-status` annotation as stored, when the pod has one. */
+  readonly networkStatus?: string;
+};
+
+export type PoolState = {
+  readonly namespace: string;
+  readonly name: string;
+  readonly networkName: string;
+  /** The entries as read; decoded one at a time while planning. */
+  readonly pool: RawPool;
+};
+
+export type ReservationState = {
+  readonly namespace: string;
+  readonly name: string;
+  readonly podRef: string;
+  readonly ifName: string;
+  readonly resourceVersion: string;
+  readonly createdAt: number;
+};
+
+export type ReleaseReason = 'pod-gone' | 'pod-finished' | 'address-changed';
+
+export type Release = {
+  readonly namespace: string;
+  readonly pool: string;
+  readonly key: string;
+  /** The entry as read: the release only happens while it is still exactly this. */
+  readonly stored: unknown;
+  readonly address: string;
+  readonly podRef: string;
+  readonly ifName: string;
+  readonly containerId: string;
+  readonly reason: ReleaseReason;
+};
+
+export type ReservationDeletion = {
+  readonly namespace: string;
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly podRef: string;
+  readonly reason: 'orphaned';
+};
+
+export type Plan = {
+  readonly releases: readonly Release[];
+  readonly deletions: readonly ReservationDeletion[];
+  /** Allocations looked at, for the summary. */
+  readonly allocations: number;
+};
+
+export type PlanInput = {
+  readonly pools: readonly PoolState[];
+  readonly reservations: readonly ReservationState[];
+  /** Pods by `namespace/name`. */
+  readonly pods: ReadonlyMap<string, PodState>;
+  readonly now: number;
+  readonly graceMs: number;
+};
+
+function leaked(a: Allocation, address: string, input: PlanInput): ReleaseReason | undefined {
+  if (a.podRef === '') return undefined;
+  const pod = input.pods.get(a.podRef);
+  if (pod === undefined) return 'pod-gone';
+  if (pod.phase === 'Succeeded' || pod.phase === 'Failed') return 'pod-finished';
+  if (input.now - pod.createdAt < input.graceMs) return undefined;
+  const interfaces = interfacesOf(pod.networkStatus);
+  if (interfaces === undefined) return undefined;
+  const shown = interfaces.get(a.ifName);
+  if (shown !== undefined && shown.length > 0 && !shown.includes(address)) return 'address-changed';
+  return undefined;
+}
+
+export function planCollection(input: PlanInput): Plan {
+  const releases: Release[] = [];
+  // Reservation names the live entries need, with their owners: `namespace/name` → `podRef\0ifName`.
+  const needed = new Map<string, string>();
+  let allocations = 0;
+  for (const pool of input.pools) {
+    for (const [key, value] of Object.entries(pool.pool.entries)) {
+      const a = decodeEntry(pool.pool, key, value);
+      if (a === undefined) continue;
+      allocations++;
+      const ip = ipOf(pool.pool.family, a.address);
+      const address = formatIP(ip);
+      const reason = leaked(a, address, input);
+      if (reason === undefined) {
+        needed.set(
+          `${pool.namespace}/${reservationName(ip, pool.networkName)}`,
+          `${a.podRef}\u0000${a.ifName}`,
+        );
+      } else {
+        releases.push({
+          namespace: pool.namespace,
+          pool: pool.name,
+          key: a.key,
+          stored: a.stored,
+          address,
+          podRef: a.podRef,
+          ifName: a.ifName,
+          containerId: a.containerId,
+          reason,
+        });
+      }
+    }
+  }
+  const deletions: ReservationDeletion[] = [];
+  for (const r of input.reservations) {
+    const owner = needed.get(`${r.namespace}/${r.name}`);
+    if (owner === `${r.podRef}\u0000${r.ifName}`) continue;
+    // Held by a live entry of another owner: a conflict for a person to look at, not for GC to settle.
+    if (owner !== undefined) continue;
+    if (input.now - r.createdAt < input.graceMs) continue;
+    deletions.push({
+      namespace: r.namespace,
+      name: r.name,
+      resourceVersion: r.resourceVersion,
+      podRef: r.podRef,
+      reason: 'orphaned',
+    });
+  }
+  return { releases, deletions, allocations };
+}

@@ -1,0 +1,210 @@
+import { networkNameOf } from '../../../src/gc/collect.ts';
+import { interfacesOf } from '../../../src/gc/network-status.ts';
+import {
+  planCollection,
+  type PodState,
+  type PoolState,
+  type ReservationState,
+} from '../../../src/gc/plan.ts';
+import { ip } from '../../support/ip.ts';
+
+const now = 1_000_000_000;
+const grace = 300_000;
+const old = now - 3_600_000;
+
+/** A pool entry as stored: `[offset key, {id, podref, ifname}]` in 10.0.0.0/24. */
+type Entry = [string, { id: string; podref: string; ifname: string }];
+const allocation = (address: string, podRef: string, ifName = 'net1'): Entry => [
+  String(ip(address) - ip('10.0.0.0')),
+  { id: `c-${podRef}`, podref: podRef, ifname: ifName },
+];
+
+const pool = (entries: Entry[], networkName = ''): PoolState => ({
+  namespace: 'kube-system',
+  name: networkName === '' ? '10.0.0.0-24' : `${networkName}-10.0.0.0-24`,
+  networkName,
+  pool: { base: ip('10.0.0.0'), family: 4, entries: Object.fromEntries(entries) },
+});
+
+const pod = (
+  phase: string,
+  options: { createdAt?: number; status?: Record<string, string[]> } = {},
+): PodState => ({
+  phase,
+  createdAt: options.createdAt ?? old,
+  ...(options.status === undefined
+    ? {}
+    : {
+        networkStatus: JSON.stringify(
+          Object.entries(options.status).map(([iface, ips]) => ({
+            name: 'default/net',
+            interface: iface,
+            ips,
+          })),
+        ),
+      }),
+});
+
+describe('which allocations are leaked', () => {
+  test.each<[string, PodState | undefined, string | undefined]>([
+    ['the pod is gone', undefined, 'pod-gone'],
+    ['the pod Succeeded (a finished Job)', pod('Succeeded'), 'pod-finished'],
+    ['the pod Failed', pod('Failed'), 'pod-finished'],
+    [
+      'network-status shows the interface with another address (new incarnation)',
+      pod('Running', { status: { net1: ['10.0.0.99'] } }),
+      'address-changed',
+    ],
+    ['network-status shows the address', pod('Running', { status: { net1: ['10.0.0.5'] } }), undefined],
+    [
+      'network-status shows the address among others',
+      pod('Running', { status: { net1: ['10.0.0.7', '10.0.0.5'] } }),
+      undefined,
+    ],
+    ['Running without network-status: nothing to judge by', pod('Running'), undefined],
+    ['network-status without this interface', pod('Running', { status: { net2: ['10.0.0.99'] } }), undefined],
+    ['Pending without network-status (still starting)', pod('Pending'), undefined],
+    [
+      'a pod younger than the grace period, whatever its status says',
+      pod('Running', { createdAt: now - 60_000, status: { net1: ['10.0.0.99'] } }),
+      undefined,
+    ],
+    [
+      'Pending but old, with another address in network-status',
+      pod('Pending', { status: { net1: ['10.0.0.99'] } }),
+      'address-changed',
+    ],
+  ])('%s → %s', (_, state, reason) => {
+    const pods = new Map(state === undefined ? [] : [['default/a', state] as const]);
+    const plan = planCollection({
+      pools: [pool([allocation('10.0.0.5', 'default/a')])],
+      reservations: [],
+      pods,
+      now,
+      graceMs: grace,
+    });
+    expect(plan.releases.map((r) => r.reason)).toEqual(reason === undefined ? [] : [reason]);
+  });
+
+  test('an allocation without a pod reference is never released', () => {
+    const plan = planCollection({
+      pools: [pool([allocation('10.0.0.5', '')])],
+      reservations: [],
+      pods: new Map(),
+      now,
+      graceMs: grace,
+    });
+    expect(plan.releases).toEqual([]);
+  });
+
+  test('a release carries the entry exactly as stored, for its conditional write', () => {
+    const plan = planCollection({
+      pools: [pool([allocation('10.0.0.5', 'default/gone')])],
+      reservations: [],
+      pods: new Map(),
+      now,
+      graceMs: grace,
+    });
+    expect(plan.releases[0]).toMatchObject({
+      key: '5',
+      stored: { id: 'c-default/gone', podref: 'default/gone', ifname: 'net1' },
+      address: '10.0.0.5',
+    });
+  });
+});
+
+describe('which reservations are orphaned', () => {
+  const reservation = (name: string, podRef: string, createdAt = old, ifName = 'net1'): ReservationState => ({
+    namespace: 'kube-system',
+    name,
+    podRef,
+    ifName,
+    resourceVersion: '7',
+    createdAt,
+  });
+  const live = new Map([['default/a', pod('Running')]]);
+
+  test.each<[string, PoolState[], ReservationState, boolean]>([
+    [
+      'matches a live entry of its owner',
+      [pool([allocation('10.0.0.5', 'default/a')])],
+      reservation('10.0.0.5', 'default/a'),
+      false,
+    ],
+    [
+      'of a named network, matched by computing the name (Whereabouts deleted these)',
+      [pool([allocation('10.0.0.5', 'default/a')], 'blue')],
+      reservation('blue-10.0.0.5', 'default/a'),
+      false,
+    ],
+    ['no entry holds its address', [pool([])], reservation('10.0.0.5', 'default/a'), true],
+    [
+      'its entry is leaked and released',
+      [pool([allocation('10.0.0.5', 'default/gone')])],
+      reservation('10.0.0.5', 'default/gone'),
+      true,
+    ],
+    [
+      'no entry, but younger than the grace period (an ADD in flight)',
+      [pool([])],
+      reservation('10.0.0.5', 'default/a', now - 1_000),
+      false,
+    ],
+    [
+      'held by a live entry of another owner: left for a person',
+      [pool([allocation('10.0.0.5', 'default/a')])],
+      reservation('10.0.0.5', 'default/b'),
+      false,
+    ],
+    [
+      'another interface of the same pod',
+      [pool([allocation('10.0.0.5', 'default/a')])],
+      reservation('10.0.0.5', 'default/a', old, 'net2'),
+      false,
+    ],
+  ])('%s → orphaned: %s', (_, pools, r, orphaned) => {
+    const plan = planCollection({ pools, reservations: [r], pods: live, now, graceMs: grace });
+    expect(plan.deletions.map((d) => d.name)).toEqual(orphaned ? [r.name] : []);
+  });
+
+  test('IPv6 reservation names ending in --0 are matched, not parsed', () => {
+    // 2001:db8:1:: prints with a trailing "::", so its reservation is named 2001-db8-1--0.
+    const v6: PoolState = {
+      namespace: 'kube-system',
+      name: '2001-db8---32',
+      networkName: '',
+      pool: {
+        base: ip('2001:db8::'),
+        family: 6,
+        entries: {
+          [String(ip('2001:db8:1::') - ip('2001:db8::'))]: { id: 'c', podref: 'default/a', ifname: 'net1' },
+        },
+      },
+    };
+    const plan = planCollection({
+      pools: [v6],
+      reservations: [reservation('2001-db8-1--0', 'default/a')],
+      pods: live,
+      now,
+      graceMs: grace,
+    });
+    expect(plan.deletions).toEqual([]);
+    expect(plan.releases).toEqual([]);
+  });
+});
+
+test('network names are read off pool names by their range, not guessed', () => {
+  expect(networkNameOf('10.0.0.0-24', '10.0.0.0/24')).toBe('');
+  expect(networkNameOf('blue-net-10.0.0.0-24', '10.0.0.0/24')).toBe('blue-net');
+  expect(networkNameOf('storage-2001-db8---64', '2001:db8::/64')).toBe('storage');
+});
+
+test('network-status: interfaces and their addresses, the default network left out', () => {
+  const status = JSON.stringify([
+    { name: 'cbr0', interface: 'eth0', ips: ['10.244.1.5'], default: true },
+    { name: 'default/storage', interface: 'net1', ips: ['10.0.0.5', '2001:db8::5'] },
+  ]);
+  expect(interfacesOf(status)).toEqual(new Map([['net1', ['10.0.0.5', '2001:db8::5']]]));
+  expect(interfacesOf(undefined)).toBeUndefined();
+  expect(interfacesOf('not json')).toBeUndefined();
+});
