@@ -10,6 +10,8 @@ import { CniCode } from '../src/errors.ts';
 const maxStdinBytes = 1 << 20;
 /** No invocation may outlive this, whatever hangs: the runtime gets an answer it can act on. */
 const hardLimitMs = 120_000;
+/** How long the agent may take to answer: its longest verb deadline (60 s) and some room. */
+const agentTimeoutMs = 75_000;
 
 const failure = (code: number, msg: string, details: string): PluginOutput => ({
   stdout: `${JSON.stringify({ cniVersion: '1.1.0', code, msg, details })}\n`,
@@ -71,8 +73,15 @@ async function main(): Promise<void> {
     finish({ stdout: versionAnswer(stdin), exitCode: 0 });
     return;
   }
-  const [{ runPlugin }, { loadCredentials }, { httpApi }, { kubeStore }] = await Promise.all([
+  const [
+    { runPlugin },
+    { forwardToAgent, forwardedEnvironment },
+    { loadCredentials },
+    { httpApi },
+    { kubeStore },
+  ] = await Promise.all([
     import('../src/cni/plugin.ts'),
+    import('../src/cni/agent-client.ts'),
     import('../src/store/kubeconfig.ts'),
     import('../src/store/http-api.ts'),
     import('../src/store/store.ts'),
@@ -81,6 +90,17 @@ async function main(): Promise<void> {
     await runPlugin({
       env: process.env,
       stdin,
+      // The node agent does the work when it is there (its verbs are idempotent, so falling back after a
+      // broken-off exchange is safe); otherwise the plugin does it itself.
+      forward: async (socketPath) => {
+        const forwarded = await forwardToAgent(
+          socketPath,
+          forwardedEnvironment(process.env),
+          stdin,
+          agentTimeoutMs,
+        );
+        return 'output' in forwarded ? forwarded.output : forwarded;
+      },
       openStore: (config) => {
         const credentials = loadCredentials(config.kubeconfig, process.env);
         return credentials.ok ? { ok: true, value: kubeStore(httpApi(credentials.value)) } : credentials;

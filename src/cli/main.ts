@@ -4,7 +4,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { startAgent } from '../agent/server.ts';
+import { defaultAgentSocket } from '../config/ipam-config.ts';
+import { defaultFlatFilePaths } from '../config/flat-file.ts';
 import { gcMetrics, push } from '../gc/metrics.ts';
+import { createLogger } from '../log.ts';
+import { connect } from '../store/kube.ts';
+import { kubeStore } from '../store/store.ts';
 import { planTable, runGc, summary } from '../gc/run.ts';
 import { runSandbox } from '../sandbox/sandbox.ts';
 import { openKubeApi } from '../store/open.ts';
@@ -43,6 +49,31 @@ program
       live: process.stdout.isTTY,
       write: (text) => process.stdout.write(text),
     });
+  });
+
+program
+  .command('agent')
+  .description('the node agent: serve the plugin on a unix socket with one warm connection to the API server')
+  .option('--socket <path>', 'unix socket to listen on', defaultAgentSocket)
+  .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
+  .option('--node-name <name>', 'this node (default: $NODENAME)', process.env.NODENAME)
+  .action(async (options: { socket: string; kubeconfig?: string; nodeName?: string }) => {
+    if (options.nodeName === undefined || options.nodeName === '')
+      return program.error('agent: set --node-name or $NODENAME');
+    const connection = connect({ kubeconfig: options.kubeconfig });
+    if (!connection.ok) return program.error(`agent: ${connection.error.details}`);
+    const agent = await startAgent({
+      socketPath: options.socket,
+      store: kubeStore(connection.value),
+      log: createLogger({ level: 'verbose' }),
+      nodeName: options.nodeName,
+      flatFilePaths: defaultFlatFilePaths,
+    });
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await agent.close();
   });
 
 /** `300`, `300s`, `5m`, `1h` → milliseconds. */

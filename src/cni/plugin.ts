@@ -29,6 +29,11 @@ export type PluginInput = {
   readonly writeLog?: (line: string) => void;
   /** How long the verb may take, all retries included; each verb's default otherwise (see verbs.ts). */
   readonly deadlineMs?: number;
+  /**
+   * Hands the invocation to the node agent at this socket; `undefined` back means do it here. Set by the
+   * executable, never by the agent itself.
+   */
+  readonly forward?: (socketPath: string) => Promise<PluginOutput | { unavailable: string }>;
 };
 
 export type PluginOutput = { readonly stdout: string; readonly exitCode: number };
@@ -88,6 +93,12 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
     network: config.cniName,
   };
   log.debug('invoked', fields);
+
+  if (input.forward !== undefined) {
+    const forwarded = await input.forward(config.agentSocket);
+    if ('stdout' in forwarded) return forwarded;
+    log.debug(`working standalone: ${forwarded.unavailable}`, fields);
+  }
 
   const store = input.openStore(config);
   if (!store.ok) {

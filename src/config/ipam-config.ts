@@ -2,6 +2,9 @@ import type { Family, IP } from '../ip/address.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { Range } from '../ip/range.ts';
 
+/** Where the plugin looks for the node agent unless `agent_socket` says otherwise. */
+export const defaultAgentSocket = '/run/whereabouts/agent.sock';
+
 /** Log levels of Whereabouts, least to most verbose. */
 export const logLevels = ['panic', 'error', 'verbose', 'debug'] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -58,6 +61,8 @@ export type IpamConfig = {
   readonly nodeSliceSize?: number;
   readonly kubeconfig?: string;
   readonly configurationPath?: string;
+  /** The node agent's unix socket: requests go there when it exists, else the plugin does the work itself. */
+  readonly agentSocket: string;
   readonly logFile?: string;
   readonly logLevel: LogLevel;
 };

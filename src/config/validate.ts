@@ -7,6 +7,7 @@ import { cidrContains, formatCidr, normalise, parseCidr, type Cidr } from '../ip
 import type { CniArgs } from './cni-args.ts';
 import { readFields, stringField, stringsField, type Fields, type Schema } from './fields.ts';
 import {
+  defaultAgentSocket,
   logLevels,
   type Dns,
   type IpamConfig,
@@ -35,6 +36,8 @@ export const ipamSchema = {
   log_level: 'string',
   kubernetes: 'object',
   configuration_path: 'string',
+  // whereabouts-ts only: where the node agent listens (the agent writes it into the flat file).
+  agent_socket: 'string',
   // Accepted for compatibility; they have no effect here (no leader election, no etcd, no race tests).
   leader_lease_duration: 'integer',
   leader_renew_deadline: 'integer',
@@ -415,6 +418,10 @@ export function validate(fields: Fields, context: Context): Result<Validated> {
     ...optional('nodeSliceSize', sliced.value.size),
     ...optional('kubeconfig', kubeconfig),
     ...optional('configurationPath', stringField(fields, 'configuration_path')),
+    agentSocket:
+      (stringField(fields, 'agent_socket') ?? '') === ''
+        ? defaultAgentSocket
+        : (stringField(fields, 'agent_socket') as string),
     ...optional('logFile', stringField(fields, 'log_file')),
     logLevel: logLevel(fields, warnings),
   };

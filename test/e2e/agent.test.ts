@@ -1,0 +1,113 @@
+// The plugin executable with the node agent: requests go over the agent's unix socket when it is there, and
+// the plugin does the work itself when it is not — with the same results and the same invariants.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAgent, type Agent } from '../../src/agent/server.ts';
+import { silentLogger } from '../../src/log.ts';
+import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { poolsOf } from '../support/pools.ts';
+
+const plugin = join(import.meta.dirname, '..', '..', 'dist', 'whereabouts');
+
+let cluster: TestCluster;
+let agent: Agent | undefined;
+let dir: string;
+let socket: string;
+beforeEach(async () => {
+  cluster = await startCluster();
+  dir = mkdtempSync(join(tmpdir(), 'wb-agent-'));
+  socket = join(dir, 'run', 'agent.sock');
+  agent = await startAgent({
+    socketPath: socket,
+    store: cluster.store(),
+    log: silentLogger,
+    nodeName: 'node-1',
+    flatFilePaths: [],
+  });
+});
+afterEach(async () => {
+  await agent?.close();
+  await cluster.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const conf = () =>
+  JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'net',
+    type: 'macvlan',
+    ipam: {
+      type: 'whereabouts',
+      range: '198.18.0.0/22',
+      agent_socket: socket,
+      kubernetes: { kubeconfig: cluster.kubeconfig },
+      log_level: 'error',
+    },
+  });
+
+function cni(command: string, pod: string): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      plugin,
+      {
+        env: {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `sandbox-${pod}`,
+          CNI_NETNS: '/var/run/netns/x',
+          CNI_IFNAME: 'net1',
+          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod}`,
+        },
+      },
+      (error, stdout) => {
+        resolve({ code: error === null ? 0 : 1, stdout });
+      },
+    );
+    child.stdin?.end(conf());
+  });
+}
+
+const allocations = () => Object.values(poolsOf(cluster.server).get('198.18.0.0-22')?.allocations ?? {});
+
+test("the socket is the agent's alone (mode 0600)", () => {
+  expect(statSync(socket).mode & 0o777).toBe(0o600);
+});
+
+test('the plugin hands its work to the agent, and concurrent ADDs through it never collide', async () => {
+  const results = await Promise.all(Array.from({ length: 60 }, (_, i) => cni('ADD', `p${i}`)));
+  expect(results.filter((r) => r.code !== 0)).toEqual([]);
+  expect(agent?.stats.byCommand.ADD).toBe(60);
+  const addresses = results.map(
+    (r) => (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]?.address,
+  );
+  expect(new Set(addresses).size).toBe(60);
+  expect(allocations()).toHaveLength(60);
+  const released = await Promise.all(Array.from({ length: 60 }, (_, i) => cni('DEL', `p${i}`)));
+  expect(released.filter((r) => r.code !== 0)).toEqual([]);
+  expect(allocations()).toHaveLength(0);
+});
+
+test('without the agent the plugin works standalone, and results agree', async () => {
+  const viaAgent = await cni('ADD', 'a');
+  await agent?.close();
+  agent = undefined;
+  const again = await cni('ADD', 'a'); // standalone now: the same address, ADD being idempotent
+  expect(again).toEqual(viaAgent);
+  expect((await cni('ADD', 'b')).code).toBe(0);
+  expect(allocations()).toHaveLength(2);
+});
+
+test('bad requests on the socket are refused without running anything', async () => {
+  const { request } = await import('node:http');
+  const status = await new Promise<number>((resolve) => {
+    const req = request({ socketPath: socket, method: 'POST', path: '/v1/cni' }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.end('{"env": 1}');
+  });
+  expect(status).toBe(400);
+  expect(agent?.stats.requests).toBe(0);
+});
