@@ -18,6 +18,8 @@ export type AgentOptions = {
   readonly nodeName: string;
   /** Where the flat file is, as seen from the agent (its host mount). */
   readonly flatFilePaths?: readonly string[];
+  /** Told about every request served: its verb, exit code and duration. */
+  readonly observe?: (verb: string, exitCode: number, seconds: number) => void;
 };
 
 export type AgentStats = { requests: number; byCommand: Record<string, number>; failures: number };
@@ -99,6 +101,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     stats.requests++;
     const command = env.CNI_COMMAND ?? '';
     stats.byCommand[command] = (stats.byCommand[command] ?? 0) + 1;
+    const started = performance.now();
     const output = await runPlugin({
       env: { ...env, NODENAME: options.nodeName },
       stdin: request.stdin,
@@ -107,6 +110,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
     });
     if (output.exitCode !== 0) stats.failures++;
+    options.observe?.(command, output.exitCode, (performance.now() - started) / 1000);
     answer(res, 200, output);
   }
 

@@ -480,6 +480,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const since = rvParam === null || rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
     const oldest = history[0]?.rv ?? resourceVersion;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // As the real server does: the client learns at once that the watch is open, before any event.
+    res.flushHeaders();
     openResponses.add(res);
     const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
     if (since !== undefined && (Number.isNaN(since) || since < oldest - 1)) {

@@ -4,13 +4,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { startAgent } from '../agent/server.ts';
+import { runAgent } from '../agent/agent.ts';
 import { defaultAgentSocket } from '../config/ipam-config.ts';
 import { defaultFlatFilePaths } from '../config/flat-file.ts';
 import { gcMetrics, push } from '../gc/metrics.ts';
 import { createLogger } from '../log.ts';
 import { connect } from '../store/kube.ts';
-import { kubeStore } from '../store/store.ts';
 import { planTable, runGc, summary } from '../gc/run.ts';
 import { runSandbox } from '../sandbox/sandbox.ts';
 import { openKubeApi } from '../store/open.ts';
@@ -57,24 +56,29 @@ program
   .option('--socket <path>', 'unix socket to listen on', defaultAgentSocket)
   .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
   .option('--node-name <name>', 'this node (default: $NODENAME)', process.env.NODENAME)
-  .action(async (options: { socket: string; kubeconfig?: string; nodeName?: string }) => {
-    if (options.nodeName === undefined || options.nodeName === '')
-      return program.error('agent: set --node-name or $NODENAME');
-    const connection = connect({ kubeconfig: options.kubeconfig });
-    if (!connection.ok) return program.error(`agent: ${connection.error.details}`);
-    const agent = await startAgent({
-      socketPath: options.socket,
-      store: kubeStore(connection.value),
-      log: createLogger({ level: 'verbose' }),
-      nodeName: options.nodeName,
-      flatFilePaths: defaultFlatFilePaths,
-    });
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
-    await agent.close();
-  });
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz', positiveInteger, 9091)
+  .action(
+    async (options: { socket: string; kubeconfig?: string; nodeName?: string; metricsPort: number }) => {
+      if (options.nodeName === undefined || options.nodeName === '')
+        return program.error('agent: set --node-name or $NODENAME');
+      const connection = connect({ kubeconfig: options.kubeconfig });
+      if (!connection.ok) return program.error(`agent: ${connection.error.details}`);
+      const running = await runAgent({
+        connection: connection.value,
+        socketPath: options.socket,
+        nodeName: options.nodeName,
+        log: createLogger({ level: 'verbose' }),
+        flatFilePaths: defaultFlatFilePaths,
+        metricsPort: options.metricsPort,
+      });
+      process.stdout.write(`agent ready: socket ${options.socket}, metrics ${running.metricsUrl}\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await running.stop();
+    },
+  );
 
 /** `300`, `300s`, `5m`, `1h` → milliseconds. */
 const duration = (value: string): number => {

@@ -5,31 +5,32 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAgent, type Agent } from '../../src/agent/server.ts';
+import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
-import { poolsOf } from '../support/pools.ts';
+import { poolsOf, reservationsOf } from '../support/pools.ts';
 
 const plugin = join(import.meta.dirname, '..', '..', 'dist', 'whereabouts');
 
 let cluster: TestCluster;
-let agent: Agent | undefined;
+let running: RunningAgent | undefined;
 let dir: string;
 let socket: string;
 beforeEach(async () => {
   cluster = await startCluster();
   dir = mkdtempSync(join(tmpdir(), 'wb-agent-'));
   socket = join(dir, 'run', 'agent.sock');
-  agent = await startAgent({
+  running = await runAgent({
+    connection: cluster.connection(),
     socketPath: socket,
-    store: cluster.store(),
-    log: silentLogger,
     nodeName: 'node-1',
+    log: silentLogger,
     flatFilePaths: [],
+    metricsPort: 0,
   });
 });
 afterEach(async () => {
-  await agent?.close();
+  await running?.stop();
   await cluster.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -78,7 +79,7 @@ test("the socket is the agent's alone (mode 0600)", () => {
 test('the plugin hands its work to the agent, and concurrent ADDs through it never collide', async () => {
   const results = await Promise.all(Array.from({ length: 60 }, (_, i) => cni('ADD', `p${i}`)));
   expect(results.filter((r) => r.code !== 0)).toEqual([]);
-  expect(agent?.stats.byCommand.ADD).toBe(60);
+  expect(running?.agent.stats.byCommand.ADD).toBe(60);
   const addresses = results.map(
     (r) => (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]?.address,
   );
@@ -91,8 +92,8 @@ test('the plugin hands its work to the agent, and concurrent ADDs through it nev
 
 test('without the agent the plugin works standalone, and results agree', async () => {
   const viaAgent = await cni('ADD', 'a');
-  await agent?.close();
-  agent = undefined;
+  await running?.stop();
+  running = undefined;
   const again = await cni('ADD', 'a'); // standalone now: the same address, ADD being idempotent
   expect(again).toEqual(viaAgent);
   expect((await cni('ADD', 'b')).code).toBe(0);
@@ -109,5 +110,41 @@ test('bad requests on the socket are refused without running anything', async ()
     req.end('{"env": 1}');
   });
   expect(status).toBe(400);
-  expect(agent?.stats.requests).toBe(0);
+  expect(running?.agent.stats.requests).toBe(0);
+});
+
+test('group commit: a burst on one node becomes far fewer pool writes than allocations', async () => {
+  await cni('ADD', 'warm'); // creates the pool
+  cluster.server.resetStats();
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => cni('ADD', `g${i}`)));
+  expect(results.filter((r) => r.code !== 0)).toEqual([]);
+  const patches = cluster.server.stats.byVerb.patch ?? 0;
+  expect(patches).toBeLessThan(40);
+  expect(allocations()).toHaveLength(41);
+  const metrics = await (await fetch(`${running?.metricsUrl ?? ''}/metrics`)).text();
+  expect(metrics).toMatch(/whereabouts_agent_requests_total\{verb="ADD",result="ok"\} 41/);
+  expect(metrics).toContain('whereabouts_agent_batch_size_bucket');
+  expect((await fetch(`${running?.metricsUrl ?? ''}/healthz`)).status).toBe(200);
+  expect((await fetch(`${running?.metricsUrl ?? ''}/readyz`)).status).toBe(200);
+});
+
+test('deleting a pod of this node releases its address within seconds', async () => {
+  const { core } = cluster.connection();
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: { metadata: { name: 'doomed' }, spec: { nodeName: 'node-1', containers: [] } },
+  });
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: { metadata: { name: 'other' }, spec: { nodeName: 'node-2', containers: [] } },
+  });
+  expect((await cni('ADD', 'doomed')).code).toBe(0);
+  expect((await cni('ADD', 'other')).code).toBe(0);
+  await new Promise((r) => setTimeout(r, 300)); // the pod watch has seen the pods
+  await core.deleteNamespacedPod({ namespace: 'default', name: 'doomed' });
+  const deadline = Date.now() + 5_000;
+  while (allocations().some((a) => a.podref === 'default/doomed') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(allocations().map((a) => a.podref)).toEqual(['default/other']);
+  expect([...reservationsOf(cluster.server).values()].map((r) => r.podref)).toEqual(['default/other']);
 });

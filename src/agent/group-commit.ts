@@ -1,0 +1,153 @@
+// The agent's store: reads from a watch cache of the pools, and group commit for writes. While one patch of
+// a pool is in flight, the claims and releases of that pool that arrive queue up; when it returns, they all
+// go as one JSON patch — each still with its own `test` — so a burst of N allocations on a node costs a few
+// writes instead of N. If the combined patch fails its tests (some offset was taken meanwhile), each item is
+// retried on its own, so every caller gets exactly the answer the plain store would have given.
+
+import { ok } from '../errors.ts';
+import type { KubeApi } from '../store/api.ts';
+import { classify, isFailedTest, isObjectNotFound } from '../store/errors.ts';
+import { decodePool, group, version, type AllocationEntry } from '../store/ippool.ts';
+import type { IpamStore, StoreResult } from '../store/store.ts';
+
+/** The pools as the watch last saw them, by name; `undefined` for a pool the cache cannot vouch for. */
+export type PoolCache = {
+  get(name: string): Record<string, unknown> | undefined;
+  /** Records our own committed write before the watch reports it, so our next read sees it. */
+  update(name: string, change: (allocations: Record<string, unknown>) => void): void;
+  /** Forgets a pool until the next event or read: after a conflict the cache may be stale. */
+  invalidate(name: string): void;
+  put(name: string, object: Record<string, unknown>): void;
+};
+
+type Item =
+  | {
+      kind: 'claim';
+      key: string;
+      entry: AllocationEntry;
+      done: (r: StoreResult<'claimed' | 'taken' | 'missing'>) => void;
+    }
+  | {
+      kind: 'release';
+      key: string;
+      current: unknown;
+      done: (r: StoreResult<'released' | 'changed'>) => void;
+    };
+
+export type GroupCommitStats = { patches: number; items: number; fallbacks: number };
+
+export function groupCommitStore(
+  inner: IpamStore,
+  api: KubeApi,
+  cache: PoolCache,
+): IpamStore & { readonly stats: GroupCommitStats } {
+  const queues = new Map<string, Item[]>();
+  const inFlight = new Set<string>();
+  const stats: GroupCommitStats = { patches: 0, items: 0, fallbacks: 0 };
+
+  /** One item on its own, through the plain store (its answers are the reference). */
+  async function single(pool: string, item: Item): Promise<void> {
+    if (item.kind === 'claim') {
+      const r = await inner.claim(pool, item.key, item.entry);
+      if (r.ok && r.value === 'claimed') cache.update(pool, (a) => (a[item.key] = item.entry));
+      if (!r.ok || r.value !== 'claimed') cache.invalidate(pool);
+      item.done(r);
+    } else {
+      const r = await inner.release(pool, item.key, item.current);
+      if (r.ok && r.value === 'released') cache.update(pool, (a) => Reflect.deleteProperty(a, item.key));
+      else cache.invalidate(pool);
+      item.done(r);
+    }
+  }
+
+  async function flush(pool: string): Promise<void> {
+    const items = queues.get(pool) ?? [];
+    queues.delete(pool);
+    if (items.length === 0) return;
+    inFlight.add(pool);
+    try {
+      if (items.length === 1) {
+        await single(pool, items[0] as Item);
+        return;
+      }
+      const operations = items.flatMap((item) => {
+        const path = `/spec/allocations/${item.key}`;
+        return item.kind === 'claim'
+          ? [
+              { op: 'test', path, value: null },
+              { op: 'add', path, value: item.entry },
+            ]
+          : [
+              { op: 'test', path, value: item.current },
+              { op: 'remove', path },
+            ];
+      });
+      stats.patches++;
+      stats.items += items.length;
+      const result = await api.jsonPatch(
+        { group, version, plural: 'ippools', namespace: inner.namespace, name: pool },
+        operations,
+      );
+      if (result.ok) {
+        cache.put(pool, result.value);
+        for (const item of items) {
+          if (item.kind === 'claim') item.done(ok('claimed'));
+          else item.done(ok('released'));
+        }
+        return;
+      }
+      if (isFailedTest(result.failure) || isObjectNotFound(result.failure)) {
+        // Some test failed (or the pool is gone): settle each item alone, for its exact answer.
+        stats.fallbacks++;
+        cache.invalidate(pool);
+        await Promise.all(items.map((item) => single(pool, item)));
+        return;
+      }
+      const error = classify(
+        result.failure,
+        `patch IPPool ${inner.namespace}/${pool} (${items.length} changes)`,
+        api.server,
+      );
+      for (const item of items) item.done({ ok: false, error });
+    } finally {
+      inFlight.delete(pool);
+      if (queues.has(pool)) void flush(pool);
+    }
+  }
+
+  function enqueue(pool: string, item: Item): void {
+    const queue = queues.get(pool) ?? [];
+    // Two claims of one offset in one batch would fail the whole patch: the later one is simply taken.
+    if (item.kind === 'claim' && queue.some((q) => q.kind === 'claim' && q.key === item.key)) {
+      item.done(ok('taken'));
+      return;
+    }
+    queue.push(item);
+    queues.set(pool, queue);
+    // Gather what arrives in the same turn of the event loop; then one write at a time per pool.
+    if (!inFlight.has(pool) && queue.length === 1)
+      setImmediate(() => void (inFlight.has(pool) ? undefined : flush(pool)));
+  }
+
+  return {
+    ...inner,
+    stats,
+    async readPool(name) {
+      const cached = cache.get(name);
+      if (cached !== undefined) {
+        const snapshot = decodePool(cached);
+        if (snapshot !== undefined) return ok(snapshot);
+      }
+      const read = await inner.readPool(name);
+      return read;
+    },
+    claim: (pool, key, entry) =>
+      new Promise((done) => {
+        enqueue(pool, { kind: 'claim', key, entry, done });
+      }),
+    release: (pool, key, current) =>
+      new Promise((done) => {
+        enqueue(pool, { kind: 'release', key, current, done });
+      }),
+  };
+}
