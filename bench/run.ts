@@ -4,6 +4,7 @@ const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   'burst-inprocess': () => import('./scenarios/burst-inprocess.ts'),
   'cold-start': () => import('./scenarios/cold-start.ts'),
   'gc-plan': () => import('./scenarios/gc-plan.ts'),
+  burst: () => import('./scenarios/burst.ts'),
 };
 
 const name = process.argv[2];

@@ -66,3 +66,30 @@ export const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
+
+/** Sends a command line to a serve*.ts process and returns the next line it prints. */
+export function ask(server: ChildProcess, command: string): Promise<string> {
+  return new Promise((resolve) => {
+    const onData = (d: Buffer) => {
+      server.stdout?.off('data', onData);
+      resolve(d.toString().trim().split('\n')[0] ?? '');
+    };
+    server.stdout?.on('data', onData);
+    server.stdin?.write(`${command}\n`);
+  });
+}
+
+/** Runs a process to completion, feeding it stdin; resolves with its exit code and stdout. */
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  stdin: string,
+): Promise<{ code: number; stdout: string }> {
+  const child = spawn(command, args, { env });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.resume();
+  child.stdin.end(stdin);
+  return once(child, 'close').then(([code]) => ({ code: code as number, stdout }));
+}

@@ -138,8 +138,7 @@ export function groupCommitStore(
         const snapshot = decodePool(cached);
         if (snapshot !== undefined) return ok(snapshot);
       }
-      const read = await inner.readPool(name);
-      return read;
+      return inner.readPool(name);
     },
     claim: (pool, key, entry) =>
       new Promise((done) => {
