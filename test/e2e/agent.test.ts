@@ -148,3 +148,54 @@ test('deleting a pod of this node releases its address within seconds', async ()
   expect(allocations().map((a) => a.podref)).toEqual(['default/other']);
   expect([...reservationsOf(cluster.server).values()].map((r) => r.podref)).toEqual(['default/other']);
 });
+
+test('several agents under a burst, one killed mid-burst: every ADD succeeds, no duplicate, nothing left after DEL', async () => {
+  const others = await Promise.all(
+    [2, 3].map((n) =>
+      runAgent({
+        connection: cluster.connection(),
+        socketPath: join(dir, `node-${n}.sock`),
+        nodeName: `node-${n}`,
+        log: silentLogger,
+        flatFilePaths: [],
+        metricsPort: 0,
+      }),
+    ),
+  );
+  const socketOf = (i: number) => (i % 3 === 0 ? socket : join(dir, `node-${(i % 3) + 1}.sock`));
+  const run = (command: string, i: number) =>
+    new Promise<{ code: number; stdout: string }>((resolve) => {
+      const child = execFile(
+        plugin,
+        {
+          env: {
+            CNI_COMMAND: command,
+            CNI_CONTAINERID: `sandbox-m${i}`,
+            CNI_NETNS: '/var/run/netns/x',
+            CNI_IFNAME: 'net1',
+            CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=m${i}`,
+          },
+        },
+        (error, stdout) => {
+          resolve({ code: error === null ? 0 : 1, stdout });
+        },
+      );
+      child.stdin?.end(conf().replace(JSON.stringify(socket), JSON.stringify(socketOf(i))));
+    });
+  const burst = Promise.all(Array.from({ length: 90 }, (_, i) => run('ADD', i)));
+  await new Promise((r) => setTimeout(r, 400));
+  await others[0]?.stop(); // node-2's agent dies with requests in flight: its plugins go on standalone
+  const added = await burst;
+  expect(added.filter((r) => r.code !== 0)).toEqual([]);
+  const told = added.map((r) => (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]?.address);
+  expect(new Set(told).size).toBe(90);
+  // Every pod told an address holds one; a pod whose request the dying agent committed after its plugin
+  // went on standalone may briefly hold a second — its own, released with the rest on DEL — never another's.
+  const holders = allocations().map((a) => a.podref);
+  for (let i = 0; i < 90; i++) expect(holders).toContain(`default/m${i}`);
+  expect(holders.every((p) => /^default\/m\d+$/.test(p))).toBe(true);
+  const released = await Promise.all(Array.from({ length: 90 }, (_, i) => run('DEL', i)));
+  expect(released.filter((r) => r.code !== 0)).toEqual([]);
+  expect(allocations()).toEqual([]);
+  await others[1]?.stop();
+});
