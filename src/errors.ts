@@ -49,3 +49,10 @@ export const fail = <E = IpamError>(error: E): { readonly ok: false; readonly er
   ok: false,
   error,
 });
+
+/**
+ * The errno code of a failed system call (ENOENT, EACCES, …). Duck-typed: errors from node:fs may come
+ * from another realm (as under Jest), where instanceof fails.
+ */
+export const errnoOf = (e: unknown): string | undefined =>
+  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;

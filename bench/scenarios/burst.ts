@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { result } from '../report.ts';
-import { ask, runProcess, serveApi } from '../support/processes.ts';
+import { ask, runProcess, serveApi, untilPrinted } from '../support/processes.ts';
 
 const nodes = 10;
 const podsPerNode = 100;
@@ -38,14 +38,7 @@ async function startAgentProcess(socket: string, kubeconfig: string, node: strin
       stdio: ['ignore', 'pipe', 'ignore'],
     },
   );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      if (d.toString().includes('agent ready')) resolve();
-    });
-    child.on('exit', () => {
-      reject(new Error('an agent exited'));
-    });
-  });
+  await untilPrinted(child, 'agent ready', `the agent of ${node}`);
   return child;
 }
 

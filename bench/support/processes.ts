@@ -51,15 +51,20 @@ export async function serveApi(kubeconfig: string, script = 'serve.ts'): Promise
   const child = spawn(process.execPath, [new URL(`./${script}`, import.meta.url).pathname, kubeconfig], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
+  await untilPrinted(child, 'ready', 'the API server process');
+  return child;
+}
+
+/** Waits until a child process prints `text` on stdout; fails if it exits first. */
+export function untilPrinted(child: ChildProcess, text: string, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes(text)) resolve();
     });
     child.on('exit', () => {
-      reject(new Error('the API server process exited'));
+      reject(new Error(`${what} exited`));
     });
   });
-  return child;
 }
 
 export const median = (values: readonly number[]): number => {

@@ -12,6 +12,7 @@ import {
   answerVersion,
   atLeast,
   isSupported,
+  latest,
   supportedVersions,
   verbSince,
   versionAnswer,
@@ -37,8 +38,6 @@ export type PluginInput = {
 };
 
 export type PluginOutput = { readonly stdout: string; readonly exitCode: number };
-
-const latest = supportedVersions[supportedVersions.length - 1] as string;
 
 const errorOutput = (cniVersion: string, error: IpamError): PluginOutput => ({
   stdout: `${JSON.stringify({ cniVersion, code: error.code, msg: error.msg, details: error.details })}\n`,

@@ -30,7 +30,7 @@ export const verbSince = {
   STATUS: '1.1.0',
 } as const;
 
-const latest = supportedVersions[supportedVersions.length - 1] as CniVersion;
+export const latest = supportedVersions[supportedVersions.length - 1] as CniVersion;
 
 /** The cniVersion of a network config text if it is one we speak, for answering in it; else the latest. */
 export function answerVersion(stdin: string): CniVersion {

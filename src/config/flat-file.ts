@@ -4,7 +4,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
+import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
 import { parseJson } from './json.ts';
 
 /** Whereabouts' search order after the NAD's own `configuration_path`. */
@@ -25,10 +25,6 @@ export type FlatFile = {
   /** Found through the NAD's `configuration_path`, so chosen by whoever wrote the NAD: untrusted. */
   readonly namedByNad: boolean;
 };
-
-// Duck-typed: errors from node:fs may come from another realm (as under Jest), where instanceof fails.
-const errnoOf = (e: unknown): string =>
-  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : 'unknown error';
 
 /**
  * Finds and reads the first flat file among the candidates. `configuration_path` may name the file or, as
@@ -52,7 +48,9 @@ export function readFlatFile(
       size = stat.size;
     } catch (e) {
       if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') continue;
-      return fail(ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${errnoOf(e)}`));
+      return fail(
+        ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${errnoOf(e) ?? 'unknown error'}`),
+      );
     }
     if (size > maxFlatFileBytes) {
       return fail(
@@ -63,7 +61,9 @@ export function readFlatFile(
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      return fail(ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${errnoOf(e)}`));
+      return fail(
+        ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${errnoOf(e) ?? 'unknown error'}`),
+      );
     }
     const parsed = parseJson(text);
     if (!parsed.ok)

@@ -13,7 +13,7 @@ import {
   type Middleware,
   type RequestContext,
 } from '@kubernetes/client-node';
-import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
+import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
 import {
   defaultNamespace,
   networkCode,
@@ -37,9 +37,6 @@ export type KubeConnection = KubeApi & {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
 };
-
-const errnoOf = (e: unknown): string | undefined =>
-  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 
 /**
  * client-node 2.0 builds a new connection pool for every request. This middleware hands every request

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { load } from 'js-yaml';
-import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
+import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
 import { defaultNamespace } from './api.ts';
 
 export type Credentials = {
@@ -31,8 +31,6 @@ const serviceAccount = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** Part of the error for a kubeconfig that needs an exec or auth-provider plugin, which only client-node runs. */
 export const needsPlugin = 'uses an exec or auth-provider plugin';
-const errnoOf = (e: unknown): string | undefined =>
-  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 
 const invalid = (source: string, what: string) =>
   fail(ipamError(CniCode.InvalidConfig, `the kubeconfig ${source} ${what}`));
