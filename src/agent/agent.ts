@@ -5,16 +5,20 @@
 import { createServer, type Server } from 'node:http';
 import { ListWatch, Watch, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { parseCniArgs, podRefOf } from '../config/cni-args.ts';
+import { errnoOf } from '../errors.ts';
 import { networkNameOf } from '../gc/collect.ts';
 import { ipOf } from '../ip/address.ts';
 import { dropReservation } from '../ipam/reservations.ts';
 import { deadlineIn } from '../ipam/retry.ts';
 import type { Logger } from '../log.ts';
-import { decodePool } from '../store/ippool.ts';
+import { decodePool, type StoredAllocation } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { reservationName } from '../store/names.ts';
 import { kubeStore } from '../store/store.ts';
+import { attachmentRecords } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
+import { install, installKubeconfig, type InstallOptions } from './install.ts';
 import { watchPools } from './pool-cache.ts';
 import { startAgent, type Agent } from './server.ts';
 
@@ -26,7 +30,15 @@ export type RunAgentOptions = {
   readonly flatFilePaths?: readonly string[];
   /** Port of /metrics, /healthz and /readyz (0: any free port). */
   readonly metricsPort: number;
+  /** The node's record of its attachments (a host path that survives restarts); none: no reconcile. */
+  readonly stateDir?: string;
+  /** What to install onto the host, and to keep fresh (the kubeconfig, as the token rotates). */
+  readonly install?: InstallOptions;
+  readonly tokenCheckMs?: number;
 };
+
+/** How often the projected token and CA are looked at for a change, by default. */
+const tokenCheckMs = 5_000;
 
 export type RunningAgent = { readonly agent: Agent; readonly metricsUrl: string; stop(): Promise<void> };
 
@@ -64,6 +76,33 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     registers: [registry],
   });
 
+  const releasedOnReconcile = new Counter({
+    name: 'whereabouts_agent_released_on_reconcile_total',
+    help: 'Allocations released at start-up because their pod had left this node while the agent was down',
+    registers: [registry],
+  });
+
+  if (options.install !== undefined) {
+    const installed = install(options.install);
+    if (!installed.ok)
+      throw new Error(`cannot install onto the host: ${installed.error.file}: ${installed.error.reason}`);
+    log.verbose('installed onto the host', installed.value);
+  }
+  const records = options.stateDir === undefined ? undefined : attachmentRecords(options.stateDir);
+  /** Keeps the node's record in step with what the plugin was told. */
+  function record(verb: string, env: Readonly<Record<string, string>>): void {
+    const args = parseCniArgs(env.CNI_ARGS);
+    const podRef = args.ok ? podRefOf(args.value) : undefined;
+    const containerId = env.CNI_CONTAINERID ?? '';
+    const ifName = env.CNI_IFNAME ?? '';
+    try {
+      if (verb === 'ADD' && podRef !== undefined) records?.add({ podRef, containerId, ifName });
+      if (verb === 'DEL') records?.remove(containerId, ifName);
+    } catch (e) {
+      log.error('cannot update the attachment record', { error: errnoOf(e) ?? String(e) });
+    }
+  }
+
   const cache = watchPools(connection, log);
   const store = groupCommitStore(kubeStore(connection), connection, cache);
   let reported = { patches: 0, items: 0, fallbacks: 0 };
@@ -73,7 +112,9 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     log,
     nodeName: options.nodeName,
     ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
-    observe: (verb, exitCode, seconds) => {
+    observe: ({ env, exitCode, seconds }) => {
+      const verb = env.CNI_COMMAND ?? '';
+      if (exitCode === 0) record(verb, env);
       requests.inc({ verb, result: exitCode === 0 ? 'ok' : 'error' });
       latency.observe({ verb }, seconds);
       const now = store.stats;
@@ -84,6 +125,44 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     },
   });
 
+  /**
+   * Releases, conditionally, every allocation the filter picks (and drops its reservation): what the plain
+   * DEL does, but found in the watch cache by owner instead of by container and interface.
+   */
+  async function releaseWhere(
+    why: string,
+    picks: (a: StoredAllocation) => boolean,
+  ): Promise<{ released: number; failed: number }> {
+    let released = 0;
+    let failed = 0;
+    for (const poolName of cache.names()) {
+      const object = cache.get(poolName);
+      const snapshot = object === undefined ? undefined : decodePool(object);
+      if (snapshot === undefined) continue;
+      const range = ((object?.spec ?? {}) as { range?: string }).range ?? '';
+      for (const a of snapshot.allocations.filter(picks)) {
+        const result = await store.release(poolName, a.key, a.stored);
+        if (!result.ok) failed++;
+        if (!result.ok || result.value !== 'released') continue;
+        released++;
+        log.verbose(why, { pod: a.podRef, pool: poolName, ifname: a.ifName, container: a.containerId });
+        const reservation = reservationName(ipOf(snapshot.family, a.address), networkNameOf(poolName, range));
+        await dropReservation(store, reservation, a, deadlineIn(10_000));
+      }
+    }
+    return { released, failed };
+  }
+
+  /** Whether a pod of that name is (again) scheduled on this node; an unreadable answer counts as yes. */
+  async function onThisNode(namespace: string, name: string): Promise<boolean> {
+    try {
+      const pod = await connection.core.readNamespacedPod({ namespace, name });
+      return pod.spec?.nodeName === options.nodeName || pod.spec?.nodeName === undefined;
+    } catch (e) {
+      return (e as { code?: number }).code !== 404;
+    }
+  }
+
   /** A pod of this node was deleted: release what it holds, unless a pod of that name exists again. */
   async function releasePod(namespace: string, name: string): Promise<void> {
     const podRef = `${namespace}/${name}`;
@@ -93,24 +172,39 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     } catch {
       // gone: release below
     }
-    for (const poolName of cache.names()) {
-      const object = cache.get(poolName);
-      const snapshot = object === undefined ? undefined : decodePool(object);
-      if (snapshot === undefined) continue;
-      const range = ((object?.spec ?? {}) as { range?: string }).range ?? '';
-      for (const a of snapshot.allocations.filter((x) => x.podRef === podRef)) {
-        const released = await store.release(poolName, a.key, a.stored);
-        if (!released.ok || released.value !== 'released') continue;
-        releasedOnDelete.inc();
-        log.verbose('released the address of a deleted pod', {
-          pod: podRef,
-          pool: poolName,
-          ifname: a.ifName,
-        });
-        const reservation = reservationName(ipOf(snapshot.family, a.address), networkNameOf(poolName, range));
-        await dropReservation(store, reservation, a, deadlineIn(10_000));
-      }
+    const { released } = await releaseWhere(
+      'released the address of a deleted pod',
+      (a) => a.podRef === podRef,
+    );
+    releasedOnDelete.inc(released);
+    for (const r of records?.list() ?? []) if (r.podRef === podRef) records?.remove(r.containerId, r.ifName);
+  }
+
+  /**
+   * After a restart or a reboot: the attachments this node made whose pod is no longer on it (deleted while
+   * the agent was down or the node was off) are released; records whose allocation has moved on (the pod's
+   * new sandbox re-used it, or it was released) are dropped.
+   */
+  async function reconcile(): Promise<void> {
+    if (records === undefined) return;
+    let released = 0;
+    for (const record of records.list()) {
+      const holds = (a: StoredAllocation) =>
+        a.podRef === record.podRef && a.containerId === record.containerId && a.ifName === record.ifName;
+      const live = cache.names().some((pool) => {
+        const object = cache.get(pool);
+        return (object === undefined ? undefined : decodePool(object))?.allocations.some(holds) ?? false;
+      });
+      const [namespace = '', name = ''] = record.podRef.split('/');
+      if (live && (await onThisNode(namespace, name))) continue;
+      const outcome = live
+        ? await releaseWhere('released the address of a pod gone while the agent was down', holds)
+        : { released: 0, failed: 0 };
+      released += outcome.released;
+      if (outcome.failed === 0) records.remove(record.containerId, record.ifName); // else: again next start
     }
+    releasedOnReconcile.inc(released);
+    log.verbose('reconciled the attachments of this node', { released });
   }
 
   const podPath = '/api/v1/pods';
@@ -135,7 +229,23 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   const podsSynced = pods.start();
 
   let ready = false;
-  void Promise.all([cache.synced, podsSynced]).then(() => (ready = true));
+  void Promise.all([cache.synced, podsSynced])
+    .then(reconcile)
+    .catch((e: unknown) => {
+      log.error('reconcile failed; the cluster GC covers what it missed', {
+        error: e instanceof Error ? e.message : String(e),
+      });
+    })
+    .then(() => (ready = true));
+  const refresh =
+    options.install === undefined
+      ? undefined
+      : setInterval(() => {
+          const refreshed = installKubeconfig(options.install as InstallOptions);
+          if (!refreshed.ok) log.error('cannot refresh the plugin kubeconfig', { ...refreshed.error });
+          else if (refreshed.value === 'written')
+            log.verbose('rewrote the plugin kubeconfig: token or CA changed');
+        }, options.tokenCheckMs ?? tokenCheckMs);
   const metrics: Server = createServer((req, res) => {
     if (req.url === '/metrics') {
       void registry.metrics().then((text) => {
@@ -160,6 +270,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     agent,
     metricsUrl: `http://127.0.0.1:${port}`,
     stop: async () => {
+      clearInterval(refresh);
       cache.stop();
       void pods.stop();
       await agent.close();

@@ -18,8 +18,15 @@ export type AgentOptions = {
   readonly nodeName: string;
   /** Where the flat file is, as seen from the agent (its host mount). */
   readonly flatFilePaths?: readonly string[];
-  /** Told about every request served: its verb, exit code and duration. */
-  readonly observe?: (verb: string, exitCode: number, seconds: number) => void;
+  /** Told about every request served. */
+  readonly observe?: (served: Served) => void;
+};
+
+/** A request served: its CNI environment (`CNI_*` only), exit code and duration. */
+export type Served = {
+  readonly env: Readonly<Record<string, string>>;
+  readonly exitCode: number;
+  readonly seconds: number;
 };
 
 export type AgentStats = { requests: number; byCommand: Record<string, number>; failures: number };
@@ -110,7 +117,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
     });
     if (output.exitCode !== 0) stats.failures++;
-    options.observe?.(command, output.exitCode, (performance.now() - started) / 1000);
+    options.observe?.({ env, exitCode: output.exitCode, seconds: (performance.now() - started) / 1000 });
     answer(res, 200, output);
   }
 

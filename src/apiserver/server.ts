@@ -67,6 +67,8 @@ export type ApiServer = {
   /** Objects of one kind, by `namespace/name` (cluster-scoped: `/name`), as stored. For assertions. */
   objects(plural: string, group?: string): Map<string, Record<string, unknown>>;
   resetStats(): void;
+  /** From now on, the bearer token every request must carry (as after a token rotation). */
+  acceptToken(token: string): void;
   close(): Promise<void>;
 };
 
@@ -565,10 +567,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     }
   }
 
+  let acceptedToken = options.token;
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.requests++;
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+    if (acceptedToken !== undefined && req.headers.authorization !== `Bearer ${acceptedToken}`) {
       send(res, 401, status.unauthorized().status);
       return;
     }
@@ -695,6 +699,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     faults,
     stats,
+    acceptToken: (token) => {
+      acceptedToken = token;
+    },
     objects: (plural, group = '') => {
       const def = defs.find((d) => d.plural === plural && d.group === group);
       if (def === undefined) throw new Error(`no resource ${plural} in group "${group}"`);

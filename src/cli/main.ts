@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { runAgent } from '../agent/agent.ts';
+import { hostFiles } from '../agent/install.ts';
 import { defaultAgentSocket } from '../config/ipam-config.ts';
 import { defaultFlatFilePaths } from '../config/flat-file.ts';
 import { gcMetrics, push } from '../gc/metrics.ts';
@@ -50,35 +51,94 @@ program
     });
   });
 
+type AgentFlags = {
+  socket: string;
+  kubeconfig?: string;
+  nodeName?: string;
+  metricsPort: number;
+  cniBinDir?: string;
+  cniConfDir?: string;
+  hostPrefix: string;
+  plugin: string;
+  stateDir: string;
+  serviceAccountDir: string;
+};
+
+/** The plugin the agent installs: the image's, else the one this checkout built. */
+const bundledPlugin = ['/usr/local/lib/whereabouts-ts/whereabouts', join(root, 'dist', 'whereabouts')].find(
+  (path) => existsSync(path),
+);
+
 program
   .command('agent')
-  .description('the node agent: serve the plugin on a unix socket with one warm connection to the API server')
-  .option('--socket <path>', 'unix socket to listen on', defaultAgentSocket)
+  .description(
+    'the node agent: install the plugin onto the host, then serve it on a unix socket with one warm connection to the API server',
+  )
+  .option('--socket <path>', 'unix socket to listen on (the same path on the host)', defaultAgentSocket)
   .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
   .option('--node-name <name>', 'this node (default: $NODENAME)', process.env.NODENAME)
-  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz', positiveInteger, 9091)
-  .action(
-    async (options: { socket: string; kubeconfig?: string; nodeName?: string; metricsPort: number }) => {
-      if (options.nodeName === undefined || options.nodeName === '')
-        return program.error('agent: set --node-name or $NODENAME');
-      const connection = connect({ kubeconfig: options.kubeconfig });
-      if (!connection.ok) return program.error(`agent: ${connection.error.details}`);
-      const running = await runAgent({
-        connection: connection.value,
-        socketPath: options.socket,
-        nodeName: options.nodeName,
-        log: createLogger({ level: 'verbose' }),
-        flatFilePaths: defaultFlatFilePaths,
-        metricsPort: options.metricsPort,
-      });
-      process.stdout.write(`agent ready: socket ${options.socket}, metrics ${running.metricsUrl}\n`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
-      });
-      await running.stop();
-    },
-  );
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0: any)', positiveInteger, 9091)
+  .option('--cni-bin-dir <dir>', "the host's CNI bin dir as mounted here: install the plugin into it")
+  .option(
+    '--cni-conf-dir <dir>',
+    "the host's CNI conf dir as mounted here: write whereabouts.d/ (kubeconfig, flat file, nodename) into it",
+  )
+  .option('--host-prefix <prefix>', 'mount prefix stripped from paths written into host files', '/host')
+  .option('--plugin <path>', 'the plugin executable to install', bundledPlugin ?? '')
+  .option(
+    '--state-dir <dir>',
+    "the node's record of its attachments, for reconciling after a restart (a host path)",
+    '/var/lib/whereabouts',
+  )
+  .option(
+    '--service-account-dir <dir>',
+    'the projected service-account token, CA and namespace the plugin kubeconfig is made from',
+    '/var/run/secrets/kubernetes.io/serviceaccount',
+  )
+  .action(async (options: AgentFlags) => {
+    if (options.nodeName === undefined || options.nodeName === '')
+      return program.error('agent: set --node-name or $NODENAME');
+    if (options.cniBinDir !== undefined && !existsSync(options.plugin))
+      return program.error(`agent: no plugin to install at "${options.plugin}": pass --plugin`);
+    const connection = connect({
+      kubeconfig: options.kubeconfig,
+      namespace: process.env.WHEREABOUTS_NAMESPACE,
+    });
+    if (!connection.ok) return program.error(`agent: ${connection.error.details}`);
+    const installing = options.cniBinDir !== undefined || options.cniConfDir !== undefined;
+    const running = await runAgent({
+      connection: connection.value,
+      socketPath: options.socket,
+      nodeName: options.nodeName,
+      log: createLogger({ level: 'verbose' }),
+      flatFilePaths:
+        options.cniConfDir === undefined
+          ? defaultFlatFilePaths
+          : [hostFiles(options.cniConfDir).flatFile, ...defaultFlatFilePaths],
+      metricsPort: options.metricsPort,
+      stateDir: options.stateDir,
+      ...(installing
+        ? {
+            install: {
+              cniBinDir: options.cniBinDir,
+              cniConfDir: options.cniConfDir,
+              hostPrefix: options.hostPrefix,
+              plugin: options.plugin,
+              nodeName: options.nodeName,
+              socketPath: options.socket,
+              serviceAccountDir: options.serviceAccountDir,
+              env: process.env,
+            },
+          }
+        : {}),
+    }).catch((e: unknown) => program.error(`agent: ${e instanceof Error ? e.message : String(e)}`));
+    process.stdout.write(`agent ready: socket ${options.socket}, metrics ${running.metricsUrl}\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await running.stop();
+  });
 
 /** `300`, `300s`, `5m`, `1h` → milliseconds. */
 const duration = (value: string): number => {

@@ -30,6 +30,8 @@ export type ConnectOptions = {
   readonly kubeconfig?: string | undefined;
   /** Timeout of each request. */
   readonly requestTimeoutMs?: number;
+  /** The namespace of the pools and reservations, instead of the kubeconfig context's. */
+  readonly namespace?: string | undefined;
 };
 
 export type KubeConnection = KubeApi & {
@@ -131,7 +133,11 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
     custom,
     server: cluster.server,
     namespace:
-      contextNamespace === undefined || contextNamespace === '' ? defaultNamespace : contextNamespace,
+      options.namespace !== undefined && options.namespace !== ''
+        ? options.namespace
+        : contextNamespace === undefined || contextNamespace === ''
+          ? defaultNamespace
+          : contextNamespace,
     get: (ref) => call(async () => (await custom.getNamespacedCustomObject(target(ref))) as Obj),
     create: (ref, body) =>
       call(async () => (await custom.createNamespacedCustomObject({ ...target(ref), body })) as Obj),

@@ -1,16 +1,14 @@
 // The plugin executable with the node agent: requests go over the agent's unix socket when it is there, and
 // the plugin does the work itself when it is not — with the same results and the same invariants.
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { execute, pluginPath as plugin, podEnv } from '../support/exec.ts';
 import { poolsOf, reservationsOf } from '../support/pools.ts';
-
-const plugin = join(import.meta.dirname, '..', '..', 'dist', 'whereabouts');
 
 let cluster: TestCluster;
 let running: RunningAgent | undefined;
@@ -49,26 +47,7 @@ const conf = () =>
     },
   });
 
-function cni(command: string, pod: string): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      plugin,
-      {
-        env: {
-          CNI_COMMAND: command,
-          CNI_CONTAINERID: `sandbox-${pod}`,
-          CNI_NETNS: '/var/run/netns/x',
-          CNI_IFNAME: 'net1',
-          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod}`,
-        },
-      },
-      (error, stdout) => {
-        resolve({ code: error === null ? 0 : 1, stdout });
-      },
-    );
-    child.stdin?.end(conf());
-  });
-}
+const cni = (command: string, pod: string) => execute(plugin, podEnv(command, pod), conf());
 
 const allocations = () => Object.values(poolsOf(cluster.server).get('198.18.0.0-22')?.allocations ?? {});
 
@@ -164,24 +143,11 @@ test('several agents under a burst, one killed mid-burst: every ADD succeeds, no
   );
   const socketOf = (i: number) => (i % 3 === 0 ? socket : join(dir, `node-${(i % 3) + 1}.sock`));
   const run = (command: string, i: number) =>
-    new Promise<{ code: number; stdout: string }>((resolve) => {
-      const child = execFile(
-        plugin,
-        {
-          env: {
-            CNI_COMMAND: command,
-            CNI_CONTAINERID: `sandbox-m${i}`,
-            CNI_NETNS: '/var/run/netns/x',
-            CNI_IFNAME: 'net1',
-            CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=m${i}`,
-          },
-        },
-        (error, stdout) => {
-          resolve({ code: error === null ? 0 : 1, stdout });
-        },
-      );
-      child.stdin?.end(conf().replace(JSON.stringify(socket), JSON.stringify(socketOf(i))));
-    });
+    execute(
+      plugin,
+      podEnv(command, `m${i}`),
+      conf().replace(JSON.stringify(socket), JSON.stringify(socketOf(i))),
+    );
   const burst = Promise.all(Array.from({ length: 90 }, (_, i) => run('ADD', i)));
   await new Promise((r) => setTimeout(r, 400));
   await others[0]?.stop(); // node-2's agent dies with requests in flight: its plugins go on standalone

@@ -1,30 +1,9 @@
 // The built executable itself: what the container runtime sees from it, whatever the input.
 
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { execute, pluginPath as plugin } from '../support/exec.ts';
 
-const plugin = join(import.meta.dirname, '..', '..', 'dist', 'whereabouts');
-
-type Output = { code: number; stdout: string; stderr: string };
-
-function run(env: Record<string, string>, stdin: string | Buffer): Promise<Output> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      plugin,
-      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000, maxBuffer: 1 << 20 },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1,
-          stdout,
-          stderr,
-        });
-      },
-    );
-    child.stdin?.on('error', () => undefined); // the plugin may stop reading a hostile stdin early
-    child.stdin?.end(stdin);
-  });
-}
+const run = (env: Record<string, string>, stdin: string | Buffer) => execute(plugin, env, stdin, 30_000);
 
 beforeAll(() => {
   if (!existsSync(plugin)) throw new Error('dist/whereabouts is missing: run npm run build');

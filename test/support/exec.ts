@@ -1,0 +1,46 @@
+// Runs an executable as a container runtime runs a CNI plugin: an environment, the configuration on stdin,
+// and the exit code with what it printed.
+
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+
+export const pluginPath = join(import.meta.dirname, '..', '..', 'dist', 'whereabouts');
+
+export type Output = { code: number; stdout: string; stderr: string };
+
+export function execute(
+  path: string,
+  env: Record<string, string>,
+  stdin: string | Buffer,
+  timeoutMs = 60_000,
+): Promise<Output> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      path,
+      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1,
+          stdout,
+          stderr,
+        });
+      },
+    );
+    child.stdin?.on('error', () => undefined); // a plugin may stop reading a hostile stdin early
+    child.stdin?.end(stdin);
+  });
+}
+
+/** The environment of one pod's interface `net1`, as the runtime sets it. */
+export const podEnv = (
+  command: string,
+  pod: string,
+  containerId = `sandbox-${pod}`,
+  namespace = 'default',
+) => ({
+  CNI_COMMAND: command,
+  CNI_CONTAINERID: containerId,
+  CNI_NETNS: '/var/run/netns/x',
+  CNI_IFNAME: 'net1',
+  CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${pod}`,
+});
