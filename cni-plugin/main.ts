@@ -73,18 +73,9 @@ async function main(): Promise<void> {
     finish({ stdout: versionAnswer(stdin), exitCode: 0 });
     return;
   }
-  const [
-    { runPlugin },
-    { forwardToAgent, forwardedEnvironment },
-    { loadCredentials },
-    { httpApi },
-    { kubeStore },
-  ] = await Promise.all([
+  const [{ runPlugin }, { forwardToAgent, forwardedEnvironment }] = await Promise.all([
     import('../src/cni/plugin.ts'),
     import('../src/cni/agent-client.ts'),
-    import('../src/store/kubeconfig.ts'),
-    import('../src/store/http-api.ts'),
-    import('../src/store/store.ts'),
   ]);
   finish(
     await runPlugin({
@@ -101,7 +92,14 @@ async function main(): Promise<void> {
         );
         return 'output' in forwarded ? forwarded.output : forwarded;
       },
-      openStore: (config) => {
+      // The API client is evaluated only when the plugin works standalone: through the agent, a pod's ADD
+      // costs little more than VERSION.
+      openStore: async (config) => {
+        const [{ loadCredentials }, { httpApi }, { kubeStore }] = await Promise.all([
+          import('../src/store/kubeconfig.ts'),
+          import('../src/store/http-api.ts'),
+          import('../src/store/store.ts'),
+        ]);
         const credentials = loadCredentials(config.kubeconfig, process.env);
         return credentials.ok ? { ok: true, value: kubeStore(httpApi(credentials.value)) } : credentials;
       },

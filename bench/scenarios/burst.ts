@@ -19,7 +19,12 @@ const plugin = join(root, 'dist', 'whereabouts');
 
 type Stats = { writes: number; requests: number };
 
-async function startAgentProcess(socket: string, kubeconfig: string, node: string): Promise<ChildProcess> {
+async function startAgentProcess(
+  socket: string,
+  kubeconfig: string,
+  node: string,
+  stateDir: string,
+): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -33,6 +38,8 @@ async function startAgentProcess(socket: string, kubeconfig: string, node: strin
       node,
       '--metrics-port',
       '0',
+      '--state-dir',
+      stateDir,
     ],
     {
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -46,7 +53,7 @@ async function startAgentProcess(socket: string, kubeconfig: string, node: strin
 async function wave(
   command: string,
   conf: (node: number) => string,
-): Promise<{ seconds: number; addresses: string[]; failures: number }> {
+): Promise<{ seconds: number; addresses: string[]; failures: string[] }> {
   const started = performance.now();
   const outputs = await Promise.all(
     Array.from({ length: nodes * podsPerNode }, (_, i) =>
@@ -70,7 +77,18 @@ async function wave(
       ? [(JSON.parse(o.stdout) as { ips: { address: string }[] }).ips[0]?.address ?? '']
       : [],
   );
-  return { seconds, addresses, failures: outputs.filter((o) => o.code !== 0).length };
+  // What failed, as the runtime would log it: the plugin's error code and message.
+  const failures = outputs
+    .filter((o) => o.code !== 0)
+    .map((o) => {
+      try {
+        const e = JSON.parse(o.stdout) as { code: number; msg: string };
+        return `code ${e.code}: ${e.msg}`;
+      } catch {
+        return `exit ${o.code} without a CNI error`;
+      }
+    });
+  return { seconds, addresses, failures };
 }
 
 export async function run(): Promise<void> {
@@ -78,7 +96,9 @@ export async function run(): Promise<void> {
   const kubeconfig = join(dir, 'kubeconfig');
   const server = await serveApi(kubeconfig);
   const sockets = Array.from({ length: nodes }, (_, i) => join(dir, `node-${i}.sock`));
-  const agents = await Promise.all(sockets.map((s, i) => startAgentProcess(s, kubeconfig, `node-${i}`)));
+  const agents = await Promise.all(
+    sockets.map((s, i) => startAgentProcess(s, kubeconfig, `node-${i}`, join(dir, `state-${i}`))),
+  );
   const conf = (socket: string) =>
     JSON.stringify({
       cniVersion: '1.0.0',
@@ -130,12 +150,18 @@ export async function run(): Promise<void> {
   server.stdin?.end();
   rmSync(dir, { recursive: true, force: true });
   console.log(`# floor: ${floor.seconds.toFixed(2)} s for ${nodes * podsPerNode} VERSION processes`);
-  console.log(
-    `# agent: ADD ${agent.add.seconds.toFixed(2)} s, DEL ${agent.del.seconds.toFixed(2)} s, failures ${agent.add.failures + agent.del.failures}`,
-  );
-  console.log(
-    `# standalone: ADD ${alone.add.seconds.toFixed(2)} s, DEL ${alone.del.seconds.toFixed(2)} s, failures ${alone.add.failures + alone.del.failures}`,
-  );
+  for (const [mode, m] of [
+    ['agent', agent],
+    ['standalone', alone],
+  ] as const) {
+    const failures = [...m.add.failures.map((f) => `ADD ${f}`), ...m.del.failures.map((f) => `DEL ${f}`)];
+    console.log(
+      `# ${mode}: ADD ${m.add.seconds.toFixed(2)} s, DEL ${m.del.seconds.toFixed(2)} s, failures ${failures.length}`,
+    );
+    const counts = new Map<string, number>();
+    for (const f of failures) counts.set(f, (counts.get(f) ?? 0) + 1);
+    for (const [f, n] of counts) console.log(`#   ${n} × ${f}`);
+  }
   console.log(`# allocations left after the DEL bursts: ${leftover}`);
   result('burst_agent_seconds', agent.add.seconds, 's');
   result('burst_agent_floor_ratio', agent.add.seconds / floor.seconds, 'ratio');

@@ -3,6 +3,11 @@
 // go as one JSON patch — each still with its own `test` — so a burst of N allocations on a node costs a few
 // writes instead of N. If the combined patch fails its tests (some offset was taken meanwhile), each item is
 // retried on its own, so every caller gets exactly the answer the plain store would have given.
+//
+// During a burst — changes of the pool arrived while others were still pending, `burstChanges` times within
+// the last window — a change that finds nothing in flight also waits, up to the window, for company: a
+// node's pods start a few at a time, and without the wait most batches would hold one. Changes that come
+// one after another (each after the last one's answer) are never held.
 
 import { ok } from '../errors.ts';
 import type { KubeApi } from '../store/api.ts';
@@ -36,13 +41,28 @@ type Item =
 
 export type GroupCommitStats = { patches: number; items: number; fallbacks: number };
 
+export type GroupCommitOptions = {
+  /** How long a change waits for others during a burst, in ms (0: only what arrives in one event-loop turn). */
+  readonly windowMs: number;
+  /** A batch this large goes at once. */
+  readonly maxBatch: number;
+  /** This many changes that found others pending, within the last window, make a burst. */
+  readonly burstChanges: number;
+};
+
+export const defaultGroupCommit: GroupCommitOptions = { windowMs: 500, maxBatch: 256, burstChanges: 2 };
+
 export function groupCommitStore(
   inner: IpamStore,
   api: KubeApi,
   cache: PoolCache,
+  options: GroupCommitOptions = defaultGroupCommit,
 ): IpamStore & { readonly stats: GroupCommitStats } {
   const queues = new Map<string, Item[]>();
   const inFlight = new Set<string>();
+  /** When changes of the pool arrived while others were pending, none older than the window. */
+  const contended = new Map<string, number[]>();
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const stats: GroupCommitStats = { patches: 0, items: 0, fallbacks: 0 };
 
   /** One item on its own, through the plain store (its answers are the reference). */
@@ -61,6 +81,8 @@ export function groupCommitStore(
   }
 
   async function flush(pool: string): Promise<void> {
+    clearTimeout(timers.get(pool));
+    timers.delete(pool);
     const items = queues.get(pool) ?? [];
     queues.delete(pool);
     if (items.length === 0) return;
@@ -124,9 +146,20 @@ export function groupCommitStore(
     }
     queue.push(item);
     queues.set(pool, queue);
-    // Gather what arrives in the same turn of the event loop; then one write at a time per pool.
-    if (!inFlight.has(pool) && queue.length === 1)
-      setImmediate(() => void (inFlight.has(pool) ? undefined : flush(pool)));
+    const now = performance.now();
+    const recent = (contended.get(pool) ?? []).filter((t) => now - t < options.windowMs);
+    if (queue.length > 1 || inFlight.has(pool)) recent.push(now);
+    contended.set(pool, recent);
+    const inBurst = recent.length >= options.burstChanges;
+    // One write at a time per pool: what arrives meanwhile waits for it to return.
+    if (inFlight.has(pool)) return;
+    const go = () => void (inFlight.has(pool) ? undefined : flush(pool));
+    if (queue.length >= options.maxBatch) go();
+    else if (queue.length === 1) {
+      // Gather what arrives in the same turn of the event loop, or in the window during a burst.
+      if (inBurst) timers.set(pool, setTimeout(go, options.windowMs));
+      else setImmediate(go);
+    }
   }
 
   return {

@@ -4,7 +4,7 @@
 // again what the agent may already have done returns the same result.
 
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
+import { connect } from 'node:net';
 import type { PluginOutput } from './plugin.ts';
 
 /** The environment a plugin passes on: the CNI variables, nothing else of the runtime's. */
@@ -17,6 +17,29 @@ export const forwardedEnvironment = (
 
 export type Forwarded = { readonly output: PluginOutput } | { readonly unavailable: string };
 
+/** The agent's answer from a complete HTTP/1.1 response (the agent always sends a Content-Length). */
+function readAnswer(response: Buffer): Forwarded {
+  const end = response.indexOf('\r\n\r\n');
+  const head = response.subarray(0, Math.max(end, 0)).toString('latin1');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? '0';
+  const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
+  const body = end < 0 ? undefined : response.subarray(end + 4);
+  if (status === '200' && body !== undefined && length !== undefined && body.length === Number(length)) {
+    try {
+      const answer = JSON.parse(body.toString('utf8')) as Partial<PluginOutput>;
+      if (typeof answer.stdout === 'string' && typeof answer.exitCode === 'number')
+        return { output: { stdout: answer.stdout, exitCode: answer.exitCode } };
+    } catch {
+      // fall through: an answer we cannot read
+    }
+  }
+  return { unavailable: `the agent answered ${status} without a complete result` };
+}
+
+/**
+ * One request over the socket. Plain `node:net` and a hand-written HTTP/1.1 exchange rather than
+ * `node:http`: loading the HTTP client is a good part of what a forwarded ADD costs a fresh process.
+ */
 export function forwardToAgent(
   socketPath: string,
   env: Record<string, string>,
@@ -24,46 +47,31 @@ export function forwardToAgent(
   timeoutMs: number,
 ): Promise<Forwarded> {
   if (!existsSync(socketPath)) return Promise.resolve({ unavailable: `no agent socket at ${socketPath}` });
-  const body = JSON.stringify({ env, stdin });
+  const body = Buffer.from(JSON.stringify({ env, stdin }));
   return new Promise((resolve) => {
-    const req = request(
-      {
-        socketPath,
-        method: 'POST',
-        path: '/v1/cni',
-        timeout: timeoutMs,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          try {
-            const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<PluginOutput>;
-            if (
-              res.statusCode === 200 &&
-              typeof answer.stdout === 'string' &&
-              typeof answer.exitCode === 'number'
-            ) {
-              resolve({ output: { stdout: answer.stdout, exitCode: answer.exitCode } });
-              return;
-            }
-          } catch {
-            // fall through: an answer we cannot read
-          }
-          resolve({ unavailable: `the agent answered ${res.statusCode ?? 0} without a result` });
-        });
-        res.on('error', () => {
-          resolve({ unavailable: 'the agent connection broke off' });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(socketPath);
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timeout')));
+    socket.on('connect', () => {
+      // Not end(): the agent's server drops a half-closed connection; it closes once it has answered.
+      socket.write(
+        Buffer.concat([
+          Buffer.from(
+            `POST /v1/cni HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\n` +
+              `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+          ),
+          body,
+        ]),
+      );
+    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => {
+      resolve(readAnswer(Buffer.concat(chunks)));
+    });
+    socket.on('error', (e) => {
       resolve({
         unavailable: `the agent at ${socketPath} did not answer (${'code' in e && typeof e.code === 'string' ? e.code : e.message})`,
       });
     });
-    req.end(body);
   });
 }

@@ -17,7 +17,7 @@ import {
   verbSince,
   versionAnswer,
 } from './versions.ts';
-import { add, check, deadlines, del, gc, status, type VerbContext } from './verbs.ts';
+import type { VerbContext } from './verbs.ts';
 
 export type PluginInput = {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -25,7 +25,7 @@ export type PluginInput = {
   /** Where to find the flat file (Whereabouts' paths unless a test says otherwise). */
   readonly flatFilePaths?: readonly string[];
   /** Opens the datastore for a config: the Kubernetes store in production. */
-  readonly openStore: (config: IpamConfig) => Result<IpamStore>;
+  readonly openStore: (config: IpamConfig) => Result<IpamStore> | Promise<Result<IpamStore>>;
   /** Where log lines go besides `log_file`; stderr by default. */
   readonly writeLog?: (line: string) => void;
   /** How long the verb may take, all retries included; each verb's default otherwise (see verbs.ts). */
@@ -99,7 +99,7 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
     log.debug(`working standalone: ${forwarded.unavailable}`, fields);
   }
 
-  const store = input.openStore(config);
+  const store = await input.openStore(config);
   if (!store.ok) {
     log.error(store.error.details, fields);
     return errorOutput(
@@ -107,6 +107,8 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
       command === 'STATUS' ? ipamError(CniCode.NotAvailable, store.error.details) : store.error,
     );
   }
+  // The verbs (and the transaction behind them) are evaluated only when the work is done here.
+  const { add, check, deadlines, del, gc, status } = await import('./verbs.ts');
   const ctx: VerbContext = {
     loaded: loaded.value,
     invocation: invocation.value,
