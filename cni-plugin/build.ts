@@ -88,4 +88,6 @@ renameSync(partial, executable);
 rmSync(blob);
 rmSync(seaConfig);
 const mib = (path: string) => (statSync(path).size / 1024 / 1024).toFixed(1);
-console.log(`built ${executable} (${mib(executable)} MiB; bundle ${mib(bundle)} MiB) and ${cli} (${mib(cli)} MiB)`);
+console.log(
+  `built ${executable} (${mib(executable)} MiB; bundle ${mib(bundle)} MiB) and ${cli} (${mib(cli)} MiB)`,
+);

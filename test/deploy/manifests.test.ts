@@ -245,7 +245,9 @@ describeWithKubectl('deploy/', () => {
   });
 
   test('every setting is read by a container, every ConfigMap reference resolves, every $(VAR) in args is set', () => {
-    const configMaps = objects.filter((o) => o.kind === 'ConfigMap');
+    const configMaps = objects.filter((o) => o.kind === 'ConfigMap') as (K8sObject & {
+      data?: Record<string, string>;
+    })[];
     const used = new Set<string>();
     const problems = workloads(objects).flatMap(({ object, pod }) =>
       pod.containers.flatMap((c) => {
@@ -258,7 +260,7 @@ describeWithKubectl('deploy/', () => {
           ...refs.flatMap((ref) => {
             used.add(`${ref.name ?? ''}/${ref.key ?? ''}`);
             const map = configMaps.find((m) => m.metadata.name === ref.name);
-            return map !== undefined && ref.key !== undefined && ref.key in ((map.data ?? {}) as object)
+            return map !== undefined && ref.key !== undefined && Object.hasOwn(map.data ?? {}, ref.key)
               ? []
               : [`${where}: no ConfigMap key ${ref.name ?? ''}/${ref.key ?? ''}`];
           }),
@@ -270,7 +272,7 @@ describeWithKubectl('deploy/', () => {
     );
     expect(problems).toEqual([]);
     const settings = configMaps.find((m) => m.metadata.name.startsWith('whereabouts-settings'));
-    const unread = Object.keys((settings?.data ?? {}) as object).filter(
+    const unread = Object.keys(settings?.data ?? {}).filter(
       (k) => !used.has(`${settings?.metadata.name ?? ''}/${k}`),
     );
     expect(unread).toEqual([]);

@@ -83,7 +83,10 @@ export function ruleGroupsOf(yamlText: string): RuleGroup[] {
 
 export function alertExpressions(yamlText: string): Expression[] {
   return ruleGroupsOf(yamlText).flatMap((g) =>
-    g.rules.map((r) => ({ where: `alert ${r.alert ?? r.record ?? '?'}`, expr: String(r.expr ?? '') })),
+    g.rules.map((r) => ({
+      where: `alert ${r.alert ?? r.record ?? '?'}`,
+      expr: typeof r.expr === 'string' ? r.expr : '',
+    })),
   );
 }
 

@@ -42,7 +42,9 @@ export function render(dir: string): K8sObject[] {
   } catch (e) {
     const stderr = (e as { stderr?: string }).stderr ?? String(e);
     const version = execFileSync(kubectl, ['version', '--client'], { encoding: 'utf8' }).trim();
-    throw new Error(`kubectl kustomize ${dir} failed (${version.replace(/\n/g, '; ')}):\n${stderr}`);
+    throw new Error(`kubectl kustomize ${dir} failed (${version.replace(/\n/g, '; ')}):\n${stderr}`, {
+      cause: e,
+    });
   }
   return (loadAll(text) as (K8sObject | null)[]).filter((o): o is K8sObject => o !== null);
 }
