@@ -14,7 +14,7 @@ export async function run(): Promise<void> {
   const kubeconfig = join(dir, 'kubeconfig');
   const server = await serveApi(kubeconfig, 'serve-gc.ts');
   const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-  // The same V8 setting as deploy/gc-cronjob.yaml: small young-generation spaces for a batch job that parses
+  // The same V8 setting as deploy/core/gc.yaml: small young-generation spaces for a batch job that parses
   // much and keeps little (peak RSS ~230 MiB instead of ~370 MiB here).
   const gc = await timed(
     process.execPath,

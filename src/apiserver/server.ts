@@ -36,6 +36,8 @@ export type RequestInfo = {
   readonly def: ResourceDef;
   readonly namespace: string | undefined;
   readonly name: string | undefined;
+  /** Who asked: the user of the bearer token, when the server knows `users`. */
+  readonly user?: string;
 };
 
 export type Stats = {
@@ -54,6 +56,9 @@ export type ApiServerOptions = {
   readonly crdDirectories?: readonly string[];
   /** When set, every request must carry `Authorization: Bearer <token>` (else 401). */
   readonly token?: string;
+  /** Bearer token → user name: every request must carry one of these tokens (else 401), and `authorize`
+   *  learns whose it is — one server, several identities, as RBAC tests need. */
+  readonly users?: Readonly<Record<string, string>>;
   /** When it returns false the request is answered 403 Forbidden, as RBAC would. */
   readonly authorize?: (request: RequestInfo) => boolean;
   readonly port?: number;
@@ -576,6 +581,15 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       send(res, 401, status.unauthorized().status);
       return;
     }
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const user =
+      bearer !== undefined && options.users !== undefined && Object.hasOwn(options.users, bearer)
+        ? options.users[bearer]
+        : undefined;
+    if (options.users !== undefined && user === undefined) {
+      send(res, 401, status.unauthorized().status);
+      return;
+    }
     const target = route(url);
     if (target === undefined) {
       send(res, 404, {
@@ -601,7 +615,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return;
     }
     stats.byVerb[verb] = (stats.byVerb[verb] ?? 0) + 1;
-    const info: RequestInfo = { verb, def, namespace, name };
+    const info: RequestInfo = { verb, def, namespace, name, ...(user === undefined ? {} : { user }) };
     const isWrite = verb === 'create' || verb === 'update' || verb === 'patch' || verb === 'delete';
     if (isWrite) stats.writes++;
     if (verb !== 'watch') {

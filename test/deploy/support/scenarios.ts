@@ -1,0 +1,205 @@
+// What each component does in these tests: the work it does in a cluster, run for real, so that every kind
+// of API call it can make is made. Each returns the metric names the component exposed.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execute, pluginPath, podEnv } from '../../support/exec.ts';
+import { poolsOf, reservationsOf } from '../../support/pools.ts';
+import {
+  answers200,
+  fakePushgateway,
+  freePort,
+  metricNames,
+  namespace,
+  waitFor,
+  type Harness,
+} from './harness.ts';
+
+const group = 'whereabouts.cni.cncf.io';
+const version = 'v1alpha1';
+
+async function createPod(h: Harness, name: string, nodeName: string): Promise<void> {
+  await h.admin.core.createNamespacedPod({
+    namespace: 'default',
+    body: { metadata: { name }, spec: { nodeName, containers: [] } },
+  });
+}
+
+/**
+ * The agent with its host install, and the plugin it installs: through the agent and standalone (with the
+ * kubeconfig the agent wrote, so with the agent's identity), every verb; and a pod deleted from the node.
+ */
+export async function agentScenario(h: Harness): Promise<Set<string>> {
+  const dir = h.tempDir('agent');
+  const host = {
+    bin: join(dir, 'opt', 'cni', 'bin'),
+    conf: join(dir, 'etc', 'cni', 'net.d'),
+    state: join(dir, 'var', 'lib', 'whereabouts'),
+    account: join(dir, 'serviceaccount'),
+    socket: join(dir, 'run', 'agent.sock'),
+  };
+  for (const path of [host.bin, host.conf, host.account]) mkdirSync(path, { recursive: true });
+  writeFileSync(join(host.account, 'token'), h.token('agent'));
+  writeFileSync(join(host.account, 'namespace'), namespace);
+  writeFileSync(join(host.account, 'ca.crt'), 'unused: the embedded API server speaks http\n');
+  for (const pod of ['p1', 'p2', 'p3']) await createPod(h, pod, 'node-1');
+
+  const api = new URL(h.server.url);
+  const metricsPort = await freePort();
+  const agent = h.run(
+    [
+      'agent',
+      `--kubeconfig=${h.kubeconfig('agent')}`,
+      '--node-name=node-1',
+      `--socket=${host.socket}`,
+      `--metrics-port=${metricsPort}`,
+      `--cni-bin-dir=${host.bin}`,
+      `--cni-conf-dir=${host.conf}`,
+      '--host-prefix=',
+      `--state-dir=${host.state}`,
+      `--service-account-dir=${host.account}`,
+      `--plugin=${pluginPath}`,
+    ],
+    {
+      KUBERNETES_SERVICE_HOST: api.hostname,
+      KUBERNETES_SERVICE_PORT: api.port,
+      KUBERNETES_SERVICE_PROTOCOL: 'http',
+      WHEREABOUTS_NAMESPACE: namespace,
+    },
+  );
+  const metrics = `http://127.0.0.1:${metricsPort}`;
+  await waitFor('the agent becomes ready', () => answers200(`${metrics}/readyz`), agent);
+
+  const plugin = join(host.bin, 'whereabouts');
+  const flatFile = join(host.conf, 'whereabouts.d', 'whereabouts.conf');
+  const conf = (standalone: boolean, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: 'net',
+      type: 'macvlan',
+      ...extra,
+      ipam: {
+        type: 'whereabouts',
+        range: '198.18.0.0/24',
+        configuration_path: flatFile,
+        log_level: 'error',
+        ...(standalone ? { agent_socket: join(dir, 'no-agent.sock') } : {}),
+      },
+    });
+  const cni = async (verb: string, pod: string, standalone: boolean, extra?: Record<string, unknown>) => {
+    // NODENAME: the NAD names the flat file itself, so the plugin cannot find the installed nodename beside it.
+    const out = await execute(plugin, { ...podEnv(verb, pod), NODENAME: 'node-1' }, conf(standalone, extra));
+    if (out.code !== 0)
+      throw new Error(`plugin ${verb} ${pod} (standalone: ${standalone}): ${out.stdout}${out.stderr}`);
+    return out.stdout;
+  };
+  const held = () =>
+    Object.values(poolsOf(h.server).get('198.18.0.0-24')?.allocations ?? {}).map((a) => a.podref);
+
+  for (const standalone of [false, true]) {
+    const pod = standalone ? 'p3' : 'p1';
+    const added = JSON.parse(await cni('ADD', pod, standalone)) as unknown;
+    await cni('CHECK', pod, standalone, { prevResult: added });
+    await cni('STATUS', pod, standalone);
+    // CNI GC: the runtime lists only p2's attachment as valid, so `pod` (on this node) is stale.
+    await cni('GC', pod, standalone, {
+      'cni.dev/valid-attachments': [{ containerID: 'sandbox-p2', ifname: 'net1' }],
+    });
+    if (held().includes(`default/${pod}`)) throw new Error(`CNI GC did not release ${pod}`);
+    await cni('ADD', pod, standalone);
+    await cni('DEL', pod, standalone);
+  }
+  // A pod deleted from the node: the agent releases its address by itself.
+  await cni('ADD', 'p2', false);
+  await h.admin.core.deleteNamespacedPod({ namespace: 'default', name: 'p2' });
+  await waitFor(
+    'the agent releases the deleted pod',
+    () => held().length === 0 && reservationsOf(h.server).size === 0,
+    agent,
+  );
+
+  const exposed = metricNames(await (await fetch(`${metrics}/metrics`)).text());
+  await agent.stop();
+  return exposed;
+}
+
+/** One GC run with a leaked allocation and an orphaned reservation to clean, pushing its metrics. */
+export async function gcScenario(h: Harness): Promise<Set<string>> {
+  const custom = h.admin.custom;
+  await custom.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: 'ippools',
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'IPPool',
+      metadata: { name: '10.9.0.0-24' },
+      spec: {
+        range: '10.9.0.0/24',
+        allocations: { '5': { id: 'gone', podref: 'default/gone', ifname: 'net1' } },
+      },
+    },
+  });
+  await custom.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: 'overlappingrangeipreservations',
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'OverlappingRangeIPReservation',
+      metadata: { name: '10.9.0.7' },
+      spec: { podref: 'default/also-gone', ifname: 'net1' },
+    },
+  });
+  await new Promise((r) => setTimeout(r, 1100)); // older than a zero grace period, at a second's resolution
+  const pushgateway = await fakePushgateway();
+  try {
+    const gc = h.run([
+      'gc',
+      `--kubeconfig=${h.kubeconfig('gc')}`,
+      '--grace-period=0s',
+      `--pushgateway=${pushgateway.url}`,
+    ]);
+    const code = await gc.exited;
+    if (code !== 0) throw new Error(`gc exited with ${code}:\n${gc.output()}`);
+    if (
+      poolsOf(h.server).get('10.9.0.0-24')?.allocations['5'] !== undefined ||
+      reservationsOf(h.server).has('10.9.0.7')
+    )
+      throw new Error(`gc did not clean up:\n${gc.output()}`);
+    return metricNames(pushgateway.pushed.join('\n'));
+  } finally {
+    await pushgateway.close();
+  }
+}
+
+/** The exporter until it has synced, with a pool, a reservation and a pod to report. */
+export async function exporterScenario(h: Harness): Promise<Set<string>> {
+  await createPod(h, 'exported', 'node-1');
+  await h.admin.custom.createNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural: 'ippools',
+    body: {
+      apiVersion: `${group}/${version}`,
+      kind: 'IPPool',
+      metadata: { name: '10.8.0.0-24' },
+      spec: {
+        range: '10.8.0.0/24',
+        allocations: {
+          '1': { id: 'a', podref: 'default/exported', ifname: 'net1' },
+          '2': { id: 'b', podref: 'default/leaked', ifname: 'net1' },
+        },
+      },
+    },
+  });
+  const port = await freePort();
+  const exporter = h.run(['exporter', `--kubeconfig=${h.kubeconfig('exporter')}`, `--metrics-port=${port}`]);
+  await waitFor('the exporter becomes ready', () => answers200(`http://127.0.0.1:${port}/readyz`), exporter);
+  const exposed = metricNames(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  await exporter.stop();
+  return exposed;
+}
