@@ -82,8 +82,8 @@ async function wave(
     .filter((o) => o.code !== 0)
     .map((o) => {
       try {
-        const e = JSON.parse(o.stdout) as { code: number; msg: string };
-        return `code ${e.code}: ${e.msg}`;
+        const e = JSON.parse(o.stdout) as { code: number; msg: string; details?: string };
+        return `code ${e.code}: ${e.msg} (${(e.details ?? '').slice(0, 100)})`;
       } catch {
         return `exit ${o.code} without a CNI error`;
       }
