@@ -1,9 +1,13 @@
 // `whereabouts-ts <command>`: one CLI for every long-running piece. The plugin itself is a separate,
 // minimal executable (cni-plugin/), because its start-up is paid on every pod.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { loadAll } from 'js-yaml';
+import { checkNad, nadsIn } from '../config/check-nad.ts';
+import { errnoOf } from '../errors.ts';
 import { runAgent } from '../agent/agent.ts';
 import { hostFiles } from '../agent/install.ts';
 import { defaultAgentSocket } from '../config/ipam-config.ts';
@@ -211,6 +215,57 @@ program
       process.exitCode = failed ? 1 : 0;
     },
   );
+
+program
+  .command('validate')
+  .description(
+    "check NetworkAttachmentDefinitions (YAML or JSON files, - for stdin, e.g. kubectl get net-attach-def -A -o yaml) with the plugin's own configuration rules",
+  )
+  .argument('<files...>')
+  .option(
+    '--flat-file <path>',
+    "the nodes' flat file (default: the one the agent installs, which supplies the kubeconfig)",
+  )
+  .action((files: string[], options: { flatFile?: string }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'whereabouts-validate-'));
+    let flatFile = options.flatFile;
+    if (flatFile === undefined) {
+      flatFile = join(dir, 'whereabouts.conf');
+      writeFileSync(
+        flatFile,
+        JSON.stringify({ kubernetes: { kubeconfig: '/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig' } }),
+      );
+    }
+    let failed = 0;
+    let checked = 0;
+    try {
+      for (const file of files) {
+        let documents: unknown[] = [];
+        try {
+          documents = loadAll(readFileSync(file === '-' ? 0 : file, 'utf8'));
+        } catch (e) {
+          program.error(`validate: cannot read ${file}: ${errnoOf(e) ?? 'not YAML or JSON'}`);
+        }
+        for (const nad of nadsIn(documents))
+          for (const check of checkNad(nad, [flatFile])) {
+            checked++;
+            if (check.ok) {
+              process.stdout.write(`ok    ${check.nad} (${check.plugin})\n`);
+              for (const w of check.warnings) process.stdout.write(`      warning: ${w}\n`);
+            } else {
+              failed++;
+              process.stdout.write(
+                `FAIL  ${check.nad} (${check.plugin}): code ${check.code}: ${check.error}\n`,
+              );
+            }
+          }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    process.stderr.write(`${checked} whereabouts configurations checked, ${failed} invalid\n`);
+    process.exitCode = failed > 0 ? 1 : 0;
+  });
 
 await program.parseAsync();
 // Kept-alive API connections must not hold the process open once the command is done; exit once stdout

@@ -251,3 +251,148 @@ describe('the running agent', () => {
     expect(records()).toEqual([]);
   });
 });
+
+describe('switching a node from Whereabouts in place', () => {
+  /** A node and a cluster as Whereabouts left them: its installer's files, its pools and reservations. */
+  async function whereaboutsWasHere(): Promise<void> {
+    mkdirSync(confDir());
+    writeFileSync(join(host.bin, 'whereabouts'), 'the Go binary');
+    writeFileSync(
+      join(confDir(), 'whereabouts.conf'),
+      JSON.stringify({
+        datastore: 'kubernetes',
+        configuration_path: '/etc/cni/net.d/whereabouts.d',
+        kubernetes: { kubeconfig: '/etc/cni/net.d/whereabouts.d/whereabouts.kubeconfig' },
+        reconciler_cron_expression: '30 4 * * *',
+      }),
+    );
+    writeFileSync(join(confDir(), 'whereabouts.kubeconfig'), 'apiVersion: v1\nkind: Config\n', {
+      mode: 0o600,
+    });
+    writeFileSync(join(confDir(), 'nodename'), 'node-1');
+    const { custom, core } = cluster.connection();
+    const pool = (name: string, range: string, allocations: object) =>
+      custom.createNamespacedCustomObject({
+        group: 'whereabouts.cni.cncf.io',
+        version: 'v1alpha1',
+        plural: 'ippools',
+        namespace: 'kube-system',
+        body: {
+          apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+          kind: 'IPPool',
+          metadata: { name },
+          spec: { range, allocations },
+        },
+      });
+    const reservation = (name: string, podref: string) =>
+      custom.createNamespacedCustomObject({
+        group: 'whereabouts.cni.cncf.io',
+        version: 'v1alpha1',
+        plural: 'overlappingrangeipreservations',
+        namespace: 'kube-system',
+        body: {
+          apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+          kind: 'OverlappingRangeIPReservation',
+          metadata: { name },
+          spec: { podref, ifname: 'net1' },
+        },
+      });
+    // Offsets from the start of the range, as Whereabouts keys them; its entries carry no node.
+    await pool('10.20.0.0-24', '10.20.0.0/24', {
+      '1': { id: 'sandbox-old-1', podref: 'default/old-1', ifname: 'net1' },
+      '5': { id: 'sandbox-old-2', podref: 'default/old-2', ifname: 'net1' },
+    });
+    await pool('2001-db8-20---64', '2001:db8:20::/64', {
+      '1': { id: 'sandbox-old-1', podref: 'default/old-1', ifname: 'net1' },
+      '5': { id: 'sandbox-old-2', podref: 'default/old-2', ifname: 'net1' },
+    });
+    for (const [name, podref] of [
+      ['10.20.0.1', 'default/old-1'],
+      ['10.20.0.5', 'default/old-2'],
+      ['2001-db8-20--1', 'default/old-1'],
+      ['2001-db8-20--5', 'default/old-2'],
+    ] as const)
+      await reservation(name, podref);
+    for (const name of ['old-1', 'old-2'])
+      await core.createNamespacedPod({
+        namespace: 'default',
+        body: { metadata: { name }, spec: { nodeName: 'node-1', containers: [] } },
+      });
+  }
+
+  /** A dual-stack NAD as it was written for Whereabouts (no kubeconfig: the flat file supplies it). */
+  const dualStack = () =>
+    JSON.stringify({
+      cniVersion: '0.3.1',
+      name: 'dual',
+      type: 'macvlan',
+      ipam: {
+        type: 'whereabouts',
+        range: '10.20.0.0/24',
+        ipRanges: [{ range: '2001:db8:20::/64' }],
+        configuration_path: join(confDir(), 'whereabouts.conf'),
+      },
+    });
+  const plugin = (command: string, pod: string) =>
+    execute(join(host.bin, 'whereabouts'), podEnv(command, pod), dualStack());
+  const addressesOf = (stdout: string) =>
+    (JSON.parse(stdout) as { ips: { address: string }[] }).ips.map((ip) => ip.address);
+
+  test('pools and reservations Whereabouts wrote are honoured after the switch, and stay readable for it', async () => {
+    await whereaboutsWasHere();
+    const running = await runAgent({
+      connection: cluster.connection(),
+      socketPath: host.socket,
+      nodeName: 'node-1',
+      log: silentLogger,
+      flatFilePaths: [],
+      metricsPort: 0,
+      stateDir: host.state,
+      install: { ...installOptions(), hostPrefix: '' },
+    });
+    try {
+      // The installer took over Whereabouts' files: our plugin, its flat-file settings kept.
+      expect(readFileSync(join(host.bin, 'whereabouts')).equals(readFileSync(pluginPath))).toBe(true);
+      expect(JSON.parse(readFileSync(join(confDir(), 'whereabouts.conf'), 'utf8'))).toMatchObject({
+        reconciler_cron_expression: '30 4 * * *',
+        agent_socket: host.socket,
+      });
+
+      // A pod Whereabouts addressed keeps its addresses on a new ADD.
+      const old = await plugin('ADD', 'old-1');
+      expect(old.code).toBe(0);
+      expect(addressesOf(old.stdout)).toEqual(['10.20.0.1/24', '2001:db8:20::1/64']);
+
+      // New pods never get an address Whereabouts handed out.
+      const added = await Promise.all(Array.from({ length: 20 }, (_, i) => plugin('ADD', `new-${i}`)));
+      expect(added.filter((r) => r.code !== 0)).toEqual([]);
+      const given = added.flatMap((r) => addressesOf(r.stdout));
+      expect(new Set(given).size).toBe(40);
+      for (const taken of ['10.20.0.1/24', '10.20.0.5/24', '2001:db8:20::1/64', '2001:db8:20::5/64'])
+        expect(given).not.toContain(taken);
+
+      // DEL of a pod Whereabouts addressed releases its entries and its reservations.
+      expect((await plugin('DEL', 'old-2')).code).toBe(0);
+      const v4 = poolsOf(cluster.server).get('10.20.0.0-24')?.allocations ?? {};
+      expect(Object.values(v4).map((a) => a.podref)).not.toContain('default/old-2');
+      const reservations = cluster.server.objects(
+        'overlappingrangeipreservations',
+        'whereabouts.cni.cncf.io',
+      );
+      expect(reservations.has('kube-system/10.20.0.5')).toBe(false);
+      expect(reservations.has('kube-system/2001-db8-20--5')).toBe(false);
+      expect(reservations.has('kube-system/10.20.0.1')).toBe(true);
+
+      // What we wrote is in Whereabouts' format: offset keys, {id, podref, ifname}, its reservation names.
+      const entry = Object.entries(v4).find(([, a]) => a.podref === 'default/new-0');
+      const address = addressesOf(added[0]?.stdout ?? '')[0] ?? '';
+      expect(entry?.[0]).toBe(String(Number(address.split('/')[0]?.split('.')[3])));
+      expect(entry?.[1]).toEqual({ id: 'sandbox-new-0', podref: 'default/new-0', ifname: 'net1' });
+      expect(reservations.get(`kube-system/${address.split('/')[0] ?? ''}`)).toMatchObject({
+        spec: { podref: 'default/new-0', ifname: 'net1' },
+      });
+    } finally {
+      await running.stop();
+    }
+  });
+});

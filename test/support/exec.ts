@@ -8,15 +8,18 @@ export const pluginPath = join(import.meta.dirname, '..', '..', 'dist', 'whereab
 
 export type Output = { code: number; stdout: string; stderr: string };
 
+/** `command`: an executable, or an executable and its arguments. */
 export function execute(
-  path: string,
+  command: string | readonly [string, ...string[]],
   env: Record<string, string>,
   stdin: string | Buffer,
   timeoutMs = 60_000,
 ): Promise<Output> {
   return new Promise((resolve) => {
+    const [path, ...args] = typeof command === 'string' ? [command] : command;
     const child = execFile(
       path,
+      args,
       { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
         resolve({
