@@ -22,7 +22,7 @@ import { install, type InstallOptions } from '../../src/agent/install.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { execute, pluginPath, podEnv } from '../support/exec.ts';
-import { poolsOf } from '../support/pools.ts';
+import { poolsOf, writePool, writeReservation } from '../support/pools.ts';
 
 let cluster: TestCluster;
 let dir: string;
@@ -270,39 +270,13 @@ describe('switching a node from Whereabouts in place', () => {
       mode: 0o600,
     });
     writeFileSync(join(confDir(), 'nodename'), 'node-1');
-    const { custom, core } = cluster.connection();
-    const pool = (name: string, range: string, allocations: object) =>
-      custom.createNamespacedCustomObject({
-        group: 'whereabouts.cni.cncf.io',
-        version: 'v1alpha1',
-        plural: 'ippools',
-        namespace: 'kube-system',
-        body: {
-          apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-          kind: 'IPPool',
-          metadata: { name },
-          spec: { range, allocations },
-        },
-      });
-    const reservation = (name: string, podref: string) =>
-      custom.createNamespacedCustomObject({
-        group: 'whereabouts.cni.cncf.io',
-        version: 'v1alpha1',
-        plural: 'overlappingrangeipreservations',
-        namespace: 'kube-system',
-        body: {
-          apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-          kind: 'OverlappingRangeIPReservation',
-          metadata: { name },
-          spec: { podref, ifname: 'net1' },
-        },
-      });
+    const connection = cluster.connection();
     // Offsets from the start of the range, as Whereabouts keys them; its entries carry no node.
-    await pool('10.20.0.0-24', '10.20.0.0/24', {
+    await writePool(connection, '10.20.0.0-24', '10.20.0.0/24', {
       '1': { id: 'sandbox-old-1', podref: 'default/old-1', ifname: 'net1' },
       '5': { id: 'sandbox-old-2', podref: 'default/old-2', ifname: 'net1' },
     });
-    await pool('2001-db8-20---64', '2001:db8:20::/64', {
+    await writePool(connection, '2001-db8-20---64', '2001:db8:20::/64', {
       '1': { id: 'sandbox-old-1', podref: 'default/old-1', ifname: 'net1' },
       '5': { id: 'sandbox-old-2', podref: 'default/old-2', ifname: 'net1' },
     });
@@ -312,9 +286,9 @@ describe('switching a node from Whereabouts in place', () => {
       ['2001-db8-20--1', 'default/old-1'],
       ['2001-db8-20--5', 'default/old-2'],
     ] as const)
-      await reservation(name, podref);
+      await writeReservation(connection, name, { podref, ifname: 'net1' });
     for (const name of ['old-1', 'old-2'])
-      await core.createNamespacedPod({
+      await connection.core.createNamespacedPod({
         namespace: 'default',
         body: { metadata: { name }, spec: { nodeName: 'node-1', containers: [] } },
       });

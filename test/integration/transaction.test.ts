@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log.ts';
 import type { Owner } from '../../src/allocator/allocation.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { ipamConfig, owner } from '../support/config.ts';
-import { poolsOf, reservationsOf } from '../support/pools.ts';
+import { poolsOf, reservationsOf, writePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 beforeEach(async () => {
@@ -170,26 +170,11 @@ describe('overlapping ranges and named networks', () => {
 
 describe('compatibility with Whereabouts', () => {
   test('a pool written by Whereabouts is read and respected, unreadable keys left alone', async () => {
-    const { custom } = cluster.connection();
-    await custom.createNamespacedCustomObject({
-      group: 'whereabouts.cni.cncf.io',
-      version: 'v1alpha1',
-      namespace: 'kube-system',
-      plural: 'ippools',
-      body: {
-        apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-        kind: 'IPPool',
-        metadata: { name: '10.7.0.0-29' },
-        spec: {
-          range: '10.7.0.0/29',
-          allocations: {
-            '1': { id: 'c1', podref: 'ns/old-1', ifname: 'net1' },
-            '2': { id: 'c2', podref: 'ns/old-2' },
-            '3': { id: 'c3', podref: 'ns/old-3', ifname: 'net1' },
-            garbage: { id: 'x', podref: 'ns/x' },
-          },
-        },
-      },
+    await writePool(cluster.connection(), '10.7.0.0-29', '10.7.0.0/29', {
+      '1': { id: 'c1', podref: 'ns/old-1', ifname: 'net1' },
+      '2': { id: 'c2', podref: 'ns/old-2' },
+      '3': { id: 'c3', podref: 'ns/old-3', ifname: 'net1' },
+      garbage: { id: 'x', podref: 'ns/x' },
     });
     const config = ipamConfig({ range: '10.7.0.0/29' });
     const got = await Promise.all(['a', 'b', 'c'].map((p) => add(config, owner(p))));

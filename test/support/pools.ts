@@ -1,5 +1,6 @@
 // Reading what the embedded API server stores, to assert the invariants on it.
 import type { ApiServer } from '../../src/apiserver/server.ts';
+import type { KubeConnection } from '../../src/store/kube.ts';
 
 type Entry = { id: string; podref: string; ifname?: string };
 
@@ -22,3 +23,45 @@ export const reservationsOf = (
       (o as { spec: { podref: string; ifname?: string; containerid?: string } }).spec,
     ]),
   );
+
+type Custom = { custom: KubeConnection['custom'] };
+const whereabouts = { group: 'whereabouts.cni.cncf.io', version: 'v1alpha1' } as const;
+
+/** Creates an IPPool as Whereabouts writes one: allocations keyed by offset, entries `{id, podref, ifname}`. */
+export const writePool = (
+  { custom }: Custom,
+  name: string,
+  range: string,
+  allocations: Record<string, object>,
+  namespace = 'kube-system',
+) =>
+  custom.createNamespacedCustomObject({
+    ...whereabouts,
+    namespace,
+    plural: 'ippools',
+    body: {
+      apiVersion: `${whereabouts.group}/${whereabouts.version}`,
+      kind: 'IPPool',
+      metadata: { name },
+      spec: { range, allocations },
+    },
+  });
+
+/** Creates an OverlappingRangeIPReservation as Whereabouts writes one (no container ID). */
+export const writeReservation = (
+  { custom }: Custom,
+  name: string,
+  spec: { podref: string; ifname?: string },
+  namespace = 'kube-system',
+) =>
+  custom.createNamespacedCustomObject({
+    ...whereabouts,
+    namespace,
+    plural: 'overlappingrangeipreservations',
+    body: {
+      apiVersion: `${whereabouts.group}/${whereabouts.version}`,
+      kind: 'OverlappingRangeIPReservation',
+      metadata: { name },
+      spec,
+    },
+  });

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execute, pluginPath, podEnv } from '../../support/exec.ts';
-import { poolsOf, reservationsOf } from '../../support/pools.ts';
+import { poolsOf, reservationsOf, writePool, writeReservation } from '../../support/pools.ts';
 import {
   answers200,
   fakePushgateway,
@@ -14,9 +14,6 @@ import {
   waitFor,
   type Harness,
 } from './harness.ts';
-
-const group = 'whereabouts.cni.cncf.io';
-const version = 'v1alpha1';
 
 async function createPod(h: Harness, name: string, nodeName: string): Promise<void> {
   await h.admin.core.createNamespacedPod({
@@ -125,34 +122,14 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
 
 /** One GC run with a leaked allocation and an orphaned reservation to clean, pushing its metrics. */
 export async function gcScenario(h: Harness): Promise<Set<string>> {
-  const custom = h.admin.custom;
-  await custom.createNamespacedCustomObject({
-    group,
-    version,
+  await writePool(
+    h.admin,
+    '10.9.0.0-24',
+    '10.9.0.0/24',
+    { '5': { id: 'gone', podref: 'default/gone', ifname: 'net1' } },
     namespace,
-    plural: 'ippools',
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'IPPool',
-      metadata: { name: '10.9.0.0-24' },
-      spec: {
-        range: '10.9.0.0/24',
-        allocations: { '5': { id: 'gone', podref: 'default/gone', ifname: 'net1' } },
-      },
-    },
-  });
-  await custom.createNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural: 'overlappingrangeipreservations',
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'OverlappingRangeIPReservation',
-      metadata: { name: '10.9.0.7' },
-      spec: { podref: 'default/also-gone', ifname: 'net1' },
-    },
-  });
+  );
+  await writeReservation(h.admin, '10.9.0.7', { podref: 'default/also-gone', ifname: 'net1' }, namespace);
   await new Promise((r) => setTimeout(r, 1100)); // older than a zero grace period, at a second's resolution
   const pushgateway = await fakePushgateway();
   try {
@@ -178,24 +155,16 @@ export async function gcScenario(h: Harness): Promise<Set<string>> {
 /** The exporter until it has synced, with a pool, a reservation and a pod to report. */
 export async function exporterScenario(h: Harness): Promise<Set<string>> {
   await createPod(h, 'exported', 'node-1');
-  await h.admin.custom.createNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural: 'ippools',
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'IPPool',
-      metadata: { name: '10.8.0.0-24' },
-      spec: {
-        range: '10.8.0.0/24',
-        allocations: {
-          '1': { id: 'a', podref: 'default/exported', ifname: 'net1' },
-          '2': { id: 'b', podref: 'default/leaked', ifname: 'net1' },
-        },
-      },
+  await writePool(
+    h.admin,
+    '10.8.0.0-24',
+    '10.8.0.0/24',
+    {
+      '1': { id: 'a', podref: 'default/exported', ifname: 'net1' },
+      '2': { id: 'b', podref: 'default/leaked', ifname: 'net1' },
     },
-  });
+    namespace,
+  );
   const port = await freePort();
   const exporter = h.run(['exporter', `--kubeconfig=${h.kubeconfig('exporter')}`, `--metrics-port=${port}`]);
   await waitFor('the exporter becomes ready', () => answers200(`http://127.0.0.1:${port}/readyz`), exporter);
