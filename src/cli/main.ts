@@ -3,11 +3,14 @@
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadAll } from 'js-yaml';
 import { checkNad, nadsIn } from '../config/check-nad.ts';
 import { errnoOf } from '../errors.ts';
+import { collect } from '../gc/collect.ts';
+import { formatIP, parseIP } from '../ip/address.ts';
+import { holdersOf, holdingsOf, poolUsage, table, utilisation, type Holding } from '../ops/inventory.ts';
 import { runAgent } from '../agent/agent.ts';
 import { hostFiles } from '../agent/install.ts';
 import { defaultAgentSocket } from '../config/ipam-config.ts';
@@ -27,9 +30,11 @@ const positiveInteger = (value: string): number => {
   return n;
 };
 
-const program = new Command('whereabouts-ts').description(
-  'Cluster-wide IPAM for Kubernetes secondary networks',
-);
+// Run as `kubectl whereabouts` (the executable `kubectl-whereabouts`), usage and errors say so.
+const invokedAs = basename(process.argv[1] ?? '');
+const program = new Command(
+  invokedAs.startsWith('kubectl-') ? `kubectl ${invokedAs.slice('kubectl-'.length)}` : 'whereabouts-ts',
+).description('Cluster-wide IPAM for Kubernetes secondary networks');
 
 program
   .command('sandbox')
@@ -215,6 +220,93 @@ program
       process.exitCode = failed ? 1 : 0;
     },
   );
+
+/** Pools and reservations of every namespace, for the operator commands; exits with the reason on failure. */
+async function inventory(kubeconfig: string | undefined, command: string) {
+  const api = openKubeApi(kubeconfig, process.env, 15_000);
+  if (!api.ok) return program.error(`${command}: ${api.error.details}`);
+  const collected = await collect(api.value, { pods: false });
+  if (!collected.ok) return program.error(`${command}: ${collected.error.message}`);
+  return collected.value;
+}
+
+type OutputFlags = { output: string; kubeconfig?: string };
+const outputOption = (c: Command) =>
+  c
+    .option('--output <format>', 'table or json', 'table')
+    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
+    .hook('preAction', (cmd) => {
+      const { output } = cmd.opts<OutputFlags>();
+      if (output !== 'table' && output !== 'json') cmd.error('--output must be table or json');
+    });
+
+const print = (output: string, json: unknown, text: () => string): void => {
+  process.stdout.write(output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : text());
+};
+
+const holdingRows = (held: readonly Holding[]) =>
+  table(
+    ['KIND', 'ADDRESS', 'POD', 'INTERFACE', 'OBJECT', 'CONTAINER'],
+    held.map((h) => [
+      h.kind,
+      h.address,
+      h.podRef,
+      h.ifName,
+      `${h.namespace}/${h.kind === 'allocation' ? h.pool : h.name}`,
+      h.kind === 'allocation' ? h.containerId : '',
+    ]),
+  );
+
+outputOption(
+  program.command('pools').description('every IPPool: its range, addresses in use against capacity'),
+).action(async (options: OutputFlags) => {
+  const { pools } = await inventory(options.kubeconfig, 'pools');
+  const usage = pools.map(poolUsage);
+  print(
+    options.output,
+    // Capacity as a decimal string: an IPv6 range's is beyond what a JSON number holds exactly.
+    usage.map((u) => ({ ...u, capacity: u.capacity.toString(), utilisation: utilisation(u) })),
+    () =>
+      table(
+        ['NAMESPACE', 'POOL', 'RANGE', 'USED', 'CAPACITY', '%'],
+        usage.map((u) => [
+          u.namespace,
+          u.pool,
+          u.range,
+          String(u.allocated),
+          String(u.capacity),
+          (utilisation(u) * 100).toFixed(1),
+        ]),
+      ),
+  );
+});
+
+outputOption(
+  program
+    .command('ip')
+    .description('who holds an address: pool entries and overlapping-range reservations')
+    .argument('<address>'),
+).action(async (text: string, options: OutputFlags) => {
+  const address = parseIP(text);
+  if (address === undefined) return program.error(`ip: "${text}" is not an IPv4 or IPv6 address`);
+  const { pools, reservations } = await inventory(options.kubeconfig, 'ip');
+  const held = holdersOf(address, pools, reservations);
+  print(options.output, held, () =>
+    held.length === 0 ? `${formatIP(address)} is held by no pod\n` : holdingRows(held),
+  );
+});
+
+outputOption(
+  program
+    .command('pod')
+    .description("a pod's addresses: pool entries and overlapping-range reservations")
+    .argument('<namespace/name>'),
+).action(async (ref: string, options: OutputFlags) => {
+  if (!/^[^/]+\/[^/]+$/.test(ref)) return program.error(`pod: "${ref}" must be <namespace>/<name>`);
+  const { pools, reservations } = await inventory(options.kubeconfig, 'pod');
+  const held = holdingsOf(ref, pools, reservations);
+  print(options.output, held, () => (held.length === 0 ? `${ref} holds no address\n` : holdingRows(held)));
+});
 
 program
   .command('validate')

@@ -65,7 +65,11 @@ export function networkNameOf(poolName: string, range: string): string {
   return poolName.endsWith(`-${suffix}`) ? poolName.slice(0, -suffix.length - 1) : '';
 }
 
-export async function collect(api: KubeApi): Promise<Result<Collected, StoreError>> {
+/** `pods: false`: pools and reservations only (the operator commands need no pods). */
+export async function collect(
+  api: KubeApi,
+  options: { readonly pods: boolean } = { pods: true },
+): Promise<Result<Collected, StoreError>> {
   const pools: PoolState[] = [];
   const skipped: string[] = [];
   // Only pods that some allocation names are kept: most pods of a cluster have no secondary network.
@@ -87,7 +91,7 @@ export async function collect(api: KubeApi): Promise<Result<Collected, StoreErro
         if (typeof podRef === 'string') referenced.add(podRef);
       }
       const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
-      pools.push({ namespace, name, networkName: networkNameOf(name, range), pool });
+      pools.push({ namespace, name, networkName: networkNameOf(name, range), range, pool });
     },
   );
   if (!poolsRead.ok) return poolsRead;
@@ -114,6 +118,7 @@ export async function collect(api: KubeApi): Promise<Result<Collected, StoreErro
   if (!reservationsRead.ok) return reservationsRead;
 
   const pods = new Map<string, PodState>();
+  if (!options.pods) return ok({ pools, reservations, pods, skipped });
   const podsRead = await eachPage(
     api,
     { group: '', version: 'v1', plural: 'pods' },

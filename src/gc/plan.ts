@@ -29,6 +29,8 @@ export type PoolState = {
   readonly namespace: string;
   readonly name: string;
   readonly networkName: string;
+  /** `spec.range` as written. */
+  readonly range: string;
   /** The entries as read; decoded one at a time while planning. */
   readonly pool: RawPool;
 };

@@ -23,6 +23,7 @@ const pool = (entries: Entry[], networkName = ''): PoolState => ({
   namespace: 'kube-system',
   name: networkName === '' ? '10.0.0.0-24' : `${networkName}-10.0.0.0-24`,
   networkName,
+  range: '10.0.0.0/24',
   pool: { base: ip('10.0.0.0'), family: 4, entries: Object.fromEntries(entries) },
 });
 
@@ -173,6 +174,7 @@ describe('which reservations are orphaned', () => {
       namespace: 'kube-system',
       name: '2001-db8---32',
       networkName: '',
+      range: '2001:db8::/32',
       pool: {
         base: ip('2001:db8::'),
         family: 6,

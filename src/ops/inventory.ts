@@ -1,0 +1,165 @@
+// What the operator commands and the exporter report, computed from pools and reservations as GC collects
+// them: per-pool use against capacity, who holds an address, what a pod holds. Pure: no API calls here.
+
+import { formatIP, ipOf, parseIP, type IP } from '../ip/address.ts';
+import { cidrContains, normalise, parseCidr } from '../ip/cidr.ts';
+import { rangeCapacity, makeRange } from '../ip/range.ts';
+import type { PoolState, ReservationState } from '../gc/plan.ts';
+import { decodeEntry } from '../store/ippool.ts';
+import { reservationName } from '../store/names.ts';
+
+export type PoolUsage = {
+  readonly namespace: string;
+  readonly pool: string;
+  readonly range: string;
+  readonly networkName: string;
+  /** Entries that decode to an address of the range. */
+  readonly allocated: number;
+  /**
+   * Assignable addresses of the pool's CIDR (network and broadcast excluded, as the allocator does). The
+   * pool object does not carry a NAD's `exclude` or `range_start`/`range_end`: with those, fewer are usable.
+   */
+  readonly capacity: bigint;
+};
+
+export function poolUsage(p: PoolState): PoolUsage {
+  const cidr = parseCidr(p.range);
+  const capacity = cidr === undefined ? 0n : rangeCapacity(makeRange(normalise(cidr), []));
+  let allocated = 0;
+  for (const [key, value] of Object.entries(p.pool.entries))
+    if (decodeEntry(p.pool, key, value) !== undefined) allocated++;
+  return {
+    namespace: p.namespace,
+    pool: p.name,
+    range: p.range,
+    networkName: p.networkName,
+    allocated,
+    capacity,
+  };
+}
+
+export const utilisation = (u: PoolUsage): number =>
+  u.capacity === 0n ? 0 : u.allocated / Number(u.capacity);
+
+/** A pool entry or a reservation naming an address or a pod. */
+export type Holding =
+  | {
+      readonly kind: 'allocation';
+      readonly namespace: string;
+      readonly pool: string;
+      readonly address: string;
+      readonly podRef: string;
+      readonly containerId: string;
+      readonly ifName: string;
+    }
+  | {
+      readonly kind: 'reservation';
+      readonly namespace: string;
+      readonly name: string;
+      readonly address: string;
+      readonly podRef: string;
+      readonly ifName: string;
+    };
+
+function allocationsOf(p: PoolState, picks: (address: IP, podRef: string) => boolean): Holding[] {
+  const held: Holding[] = [];
+  for (const [key, value] of Object.entries(p.pool.entries)) {
+    const a = decodeEntry(p.pool, key, value);
+    if (a === undefined) continue;
+    const address = ipOf(p.pool.family, a.address);
+    if (!picks(address, a.podRef)) continue;
+    held.push({
+      kind: 'allocation',
+      namespace: p.namespace,
+      pool: p.name,
+      address: formatIP(address),
+      podRef: a.podRef,
+      containerId: a.containerId,
+      ifName: a.ifName,
+    });
+  }
+  return held;
+}
+
+/** Every pool entry and reservation of `address` (in any network). */
+export function holdersOf(
+  address: IP,
+  pools: readonly PoolState[],
+  reservations: readonly ReservationState[],
+): Holding[] {
+  const text = formatIP(address);
+  const inPools = pools
+    .filter((p) => {
+      const cidr = parseCidr(p.range);
+      return cidr !== undefined && cidrContains(normalise(cidr), address);
+    })
+    .flatMap((p) => allocationsOf(p, (a) => a.value === address.value && a.family === address.family));
+  const bare = reservationName(address, '');
+  const reserved = reservations
+    .filter((r) => r.name === bare || r.name.endsWith(`-${bare}`))
+    .map((r): Holding => ({
+      kind: 'reservation',
+      namespace: r.namespace,
+      name: r.name,
+      address: text,
+      podRef: r.podRef,
+      ifName: r.ifName,
+    }));
+  return [...inPools, ...reserved];
+}
+
+/** Every pool entry and reservation of a pod (`namespace/name`). */
+export function holdingsOf(
+  podRef: string,
+  pools: readonly PoolState[],
+  reservations: readonly ReservationState[],
+): Holding[] {
+  // Reservation names of the pod's own addresses, which tell the address of a reservation for certain.
+  const named = new Map<string, string>();
+  const inPools = pools.flatMap((p) =>
+    allocationsOf(p, (address, ref) => {
+      if (ref !== podRef) return false;
+      named.set(`${p.namespace}/${reservationName(address, p.networkName)}`, formatIP(address));
+      return true;
+    }),
+  );
+  const reserved = reservations
+    .filter((r) => r.podRef === podRef)
+    .map((r): Holding => ({
+      kind: 'reservation',
+      namespace: r.namespace,
+      name: r.name,
+      address: named.get(`${r.namespace}/${r.name}`) ?? addressOfReservation(r.name),
+      podRef: r.podRef,
+      ifName: r.ifName,
+    }));
+  return [...inPools, ...reserved];
+}
+
+/**
+ * The address a reservation's name stands for, when nothing else tells: the name less any network-name
+ * prefix (`blue-10.0.0.5`). IPv6 names are ambiguous once `-` replaced `:` (`abc-2001-db8--5` may be
+ * network `abc`'s 2001:db8::5 or abc:2001:db8::5): the longest reading is a best guess.
+ */
+export function addressOfReservation(name: string): string {
+  const parts = name.split('-');
+  for (let i = 0; i < parts.length; i++) {
+    const tail = parts.slice(i).join('-');
+    const v4 = parseIP(tail);
+    if (v4?.family === 4) return formatIP(v4);
+    const v6 = parseIP(tail.replace(/-/g, ':'));
+    if (v6?.family === 6 && reservationName(v6, '') === tail) return formatIP(v6);
+  }
+  return '';
+}
+
+/** A plain text table: a header row and left-aligned columns. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,142 @@
+// The operator commands `pools`, `ip` and `pod`, run as processes against the embedded API server, as an
+// operator (or `kubectl whereabouts`) runs them.
+
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { execute } from '../support/exec.ts';
+import { writePool, writeReservation } from '../support/pools.ts';
+
+const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const run = (kubeconfig: string, ...args: string[]) =>
+  execute([process.execPath, cli, ...args, '--kubeconfig', kubeconfig], {}, '', 30_000);
+
+describe('with pools and reservations', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster();
+    const c = cluster.connection();
+    await writePool(c, '10.5.0.0-28', '10.5.0.0/28', {
+      '1': { id: 'c-a', podref: 'apps/a', ifname: 'net1' },
+      '2': { id: 'c-b', podref: 'apps/b', ifname: 'net1' },
+      '3': { id: 'c-c', podref: 'apps/c', ifname: 'net1' },
+    });
+    await writePool(c, 'blue-2001-db8-5---64', '2001:db8:5::/64', {
+      '16': { id: 'c-a', podref: 'apps/a', ifname: 'net2' },
+    });
+    await writeReservation(c, '10.5.0.1', { podref: 'apps/a', ifname: 'net1' });
+    await writeReservation(c, 'blue-2001-db8-5--10', { podref: 'apps/a', ifname: 'net2' });
+  });
+  afterAll(async () => {
+    await cluster.close();
+  });
+
+  test('pools: range, used against capacity, and percentage, as a table and as JSON', async () => {
+    const out = await run(cluster.kubeconfig, 'pools');
+    expect(out.code).toBe(0);
+    expect(out.stdout.split('\n')).toEqual([
+      'NAMESPACE    POOL                  RANGE            USED  CAPACITY              %',
+      'kube-system  10.5.0.0-28           10.5.0.0/28      3     14                    21.4',
+      'kube-system  blue-2001-db8-5---64  2001:db8:5::/64  1     18446744073709551614  0.0',
+      '',
+    ]);
+    const json = JSON.parse((await run(cluster.kubeconfig, 'pools', '--output', 'json')).stdout) as unknown[];
+    expect(json[0]).toEqual({
+      namespace: 'kube-system',
+      pool: '10.5.0.0-28',
+      range: '10.5.0.0/28',
+      networkName: '',
+      allocated: 3,
+      capacity: '14',
+      utilisation: 3 / 14,
+    });
+  });
+
+  test('ip: the pool entry and the reservation of an address; an unheld address says so', async () => {
+    const out = await run(cluster.kubeconfig, 'ip', '10.5.0.1', '--output', 'json');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual([
+      {
+        kind: 'allocation',
+        namespace: 'kube-system',
+        pool: '10.5.0.0-28',
+        address: '10.5.0.1',
+        podRef: 'apps/a',
+        containerId: 'c-a',
+        ifName: 'net1',
+      },
+      {
+        kind: 'reservation',
+        namespace: 'kube-system',
+        name: '10.5.0.1',
+        address: '10.5.0.1',
+        podRef: 'apps/a',
+        ifName: 'net1',
+      },
+    ]);
+    const v6 = await run(cluster.kubeconfig, 'ip', '2001:db8:5::10');
+    expect(v6.stdout).toContain('blue-2001-db8-5--10');
+    expect(v6.stdout).toContain('blue-2001-db8-5---64');
+    expect((await run(cluster.kubeconfig, 'ip', '10.5.0.9')).stdout).toBe('10.5.0.9 is held by no pod\n');
+    const bad = await run(cluster.kubeconfig, 'ip', '10.5.0.300');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('"10.5.0.300" is not an IPv4 or IPv6 address');
+  });
+
+  test('pod: every address of a pod across pools and reservations', async () => {
+    const out = await run(cluster.kubeconfig, 'pod', 'apps/a');
+    expect(out.code).toBe(0);
+    expect(out.stdout.split('\n')).toEqual([
+      'KIND         ADDRESS         POD     INTERFACE  OBJECT                            CONTAINER',
+      'allocation   10.5.0.1        apps/a  net1       kube-system/10.5.0.0-28           c-a',
+      'allocation   2001:db8:5::10  apps/a  net2       kube-system/blue-2001-db8-5---64  c-a',
+      'reservation  10.5.0.1        apps/a  net1       kube-system/10.5.0.1',
+      'reservation  2001:db8:5::10  apps/a  net2       kube-system/blue-2001-db8-5--10',
+      '',
+    ]);
+    expect((await run(cluster.kubeconfig, 'pod', 'apps/nobody')).stdout).toBe(
+      'apps/nobody holds no address\n',
+    );
+  });
+
+  test('as the kubectl plugin, usage names it so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wb-kubectl-'));
+    try {
+      const plugin = join(dir, 'kubectl-whereabouts');
+      symlinkSync(cli, plugin); // as installed: the same program under the kubectl plugin's name
+      const out = await execute([process.execPath, plugin, 'pools', '--output', 'yaml'], {}, '', 30_000);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain('--output must be table or json');
+      const help = await execute([process.execPath, plugin, '--help'], {}, '', 30_000);
+      expect(help.stdout).toContain('Usage: kubectl whereabouts');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('clear errors', () => {
+  test('no CRDs, no RBAC, no cluster', async () => {
+    const noCrds = await startCluster({ crdDirectories: [] });
+    const forbidden = await startCluster({ authorize: () => false });
+    try {
+      const a = await run(noCrds.kubeconfig, 'pools');
+      expect(a.code).toBe(1);
+      expect(a.stderr).toContain('the whereabouts CRDs are not installed');
+      const b = await run(forbidden.kubeconfig, 'pod', 'apps/a');
+      expect(b.code).toBe(1);
+      expect(b.stderr).toContain('forbidden by RBAC (403)');
+    } finally {
+      await noCrds.close();
+      await forbidden.close();
+    }
+    const gone = await startCluster();
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'wb-gone-')), 'kubeconfig');
+    copyFileSync(gone.kubeconfig, kubeconfig);
+    await gone.close();
+    const c = await run(kubeconfig, 'ip', '10.0.0.1');
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/is unreachable \(ECONNREFUSED\)/);
+  });
+});
