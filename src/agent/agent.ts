@@ -2,7 +2,6 @@
 // the allocation service on the unix socket, fast release when a pod of this node is deleted, and
 // /metrics, /healthz and /readyz.
 
-import { createServer, type Server } from 'node:http';
 import { ListWatch, Watch, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseCniArgs, podRefOf } from '../config/cni-args.ts';
@@ -12,6 +11,7 @@ import { ipOf } from '../ip/address.ts';
 import { dropReservation } from '../ipam/reservations.ts';
 import { deadlineIn } from '../ipam/retry.ts';
 import type { Logger } from '../log.ts';
+import { startMetricsServer } from '../metrics-server.ts';
 import { decodePool, type StoredAllocation } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { reservationName } from '../store/names.ts';
@@ -246,40 +246,20 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
           else if (refreshed.value === 'written')
             log.verbose('rewrote the plugin kubeconfig: token or CA changed');
         }, options.tokenCheckMs ?? tokenCheckMs);
-  const metrics: Server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { 'Content-Type': registry.contentType });
-        res.end(text);
-      });
-    } else if (req.url === '/healthz') {
-      res.end('ok');
-    } else if (req.url === '/readyz') {
-      res.writeHead(ready ? 200 : 503);
-      res.end(ready ? 'ready' : 'watch caches not synced yet');
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => metrics.listen(options.metricsPort, resolve));
-  const port = (metrics.address() as { port: number }).port;
-  log.verbose('agent ready', { node: options.nodeName, metrics: port });
+  const metrics = await startMetricsServer(registry, options.metricsPort, () =>
+    ready ? undefined : 'watch caches not synced yet',
+  );
+  log.verbose('agent ready', { node: options.nodeName, metrics: metrics.url });
 
   return {
     agent,
-    metricsUrl: `http://127.0.0.1:${port}`,
+    metricsUrl: metrics.url,
     stop: async () => {
       clearInterval(refresh);
       cache.stop();
       void pods.stop();
       await agent.close();
-      metrics.closeAllConnections();
-      await new Promise<void>((resolve) =>
-        metrics.close(() => {
-          resolve();
-        }),
-      );
+      await metrics.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadAll } from 'js-yaml';
 import { checkNad, nadsIn } from '../config/check-nad.ts';
 import { errnoOf } from '../errors.ts';
+import { runExporter } from '../exporter/exporter.ts';
 import { collect } from '../gc/collect.ts';
 import { formatIP, parseIP } from '../ip/address.ts';
 import { holdersOf, holdingsOf, poolUsage, table, utilisation, type Holding } from '../ops/inventory.ts';
@@ -218,6 +219,45 @@ program
         }
       }
       process.exitCode = failed ? 1 : 0;
+    },
+  );
+
+program
+  .command('exporter')
+  .description(
+    'pool metrics for Prometheus: capacity, use, leak candidates and reservations of every pool, from watches',
+  )
+  .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0: any)', positiveInteger, 9092)
+  .option(
+    '--scan-interval <duration>',
+    'how often leak candidates and orphaned reservations are computed',
+    duration,
+    60_000,
+  )
+  .option('--grace-period <duration>', "the GC's grace period, for leak candidates", duration, 300_000)
+  .action(
+    async (options: {
+      kubeconfig?: string;
+      metricsPort: number;
+      scanInterval: number;
+      gracePeriod: number;
+    }) => {
+      const connection = connect({ kubeconfig: options.kubeconfig });
+      if (!connection.ok) return program.error(`exporter: ${connection.error.details}`);
+      const running = await runExporter({
+        connection: connection.value,
+        log: createLogger({ level: 'verbose' }),
+        metricsPort: options.metricsPort,
+        scanIntervalMs: options.scanInterval,
+        graceMs: options.gracePeriod,
+      });
+      process.stdout.write(`exporter ready: metrics ${running.url}/metrics\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await running.stop();
     },
   );
 

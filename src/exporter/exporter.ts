@@ -1,0 +1,235 @@
+// The exporter: pool metrics for Prometheus. Watches IPPools and OverlappingRangeIPReservations in every
+// namespace, so capacity, use and reservation counts follow every change; and every scan interval runs the
+// GC's own collect and plan as a dry run, so "leak candidates" are exactly what a GC run would release now
+// (pod gone or finished, address changed), and "orphaned" exactly the reservations it would delete.
+
+import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { collect, networkNameOf } from '../gc/collect.ts';
+import { planCollection, type PoolState } from '../gc/plan.ts';
+import type { Logger } from '../log.ts';
+import { startMetricsServer } from '../metrics-server.ts';
+import { poolUsage, utilisation, type PoolUsage } from '../ops/inventory.ts';
+import { group, rawPool, version } from '../store/ippool.ts';
+import type { KubeConnection } from '../store/kube.ts';
+
+export type ExporterOptions = {
+  readonly connection: KubeConnection;
+  readonly log: Logger;
+  /** Port of /metrics, /healthz and /readyz (0: any free port). */
+  readonly metricsPort: number;
+  /** How often leak candidates and orphaned reservations are computed. */
+  readonly scanIntervalMs: number;
+  /** The GC's grace period: younger pods' allocations are not leak candidates. */
+  readonly graceMs: number;
+};
+
+export type RunningExporter = { readonly url: string; stop(): Promise<void> };
+
+type Obj = Record<string, unknown>;
+const metaOf = (o: Obj) => (o.metadata ?? {}) as { name?: string; namespace?: string };
+const keyOf = (o: Obj) => `${metaOf(o).namespace ?? ''}/${metaOf(o).name ?? ''}`;
+/** How long a failed watch waits before listing again. */
+const relistDelayMs = 5_000;
+
+/** A cluster-wide ListWatch of one whereabouts resource that lists again after an error. */
+function watchAll(
+  connection: KubeConnection,
+  plural: string,
+  onChange: (type: 'set' | 'delete', o: Obj) => void,
+  onError: (e: unknown) => void,
+): { synced: Promise<void>; stop(): void } {
+  const informer = new ListWatch<KubernetesObject>(
+    `/apis/${group}/${version}/${plural}`,
+    new Watch(connection.kubeConfig),
+    async () =>
+      (await connection.custom.listClusterCustomObject({ group, version, plural })) as {
+        items: KubernetesObject[];
+        metadata: { resourceVersion?: string };
+      },
+    false,
+  );
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  informer.on('add', (o) => {
+    onChange('set', o as Obj);
+  });
+  informer.on('update', (o) => {
+    onChange('set', o as Obj);
+  });
+  informer.on('delete', (o) => {
+    onChange('delete', o as Obj);
+  });
+  let resolveSynced: () => void = () => undefined;
+  const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
+  const start = () => {
+    informer.start().then(resolveSynced, () => undefined); // failures arrive as 'error' events too
+  };
+  informer.on('error', (e: unknown) => {
+    onError(e);
+    if (!stopped) retry = setTimeout(start, relistDelayMs);
+  });
+  start();
+  return {
+    synced,
+    stop: () => {
+      stopped = true;
+      clearTimeout(retry);
+      void informer.stop();
+    },
+  };
+}
+
+export async function runExporter(options: ExporterOptions): Promise<RunningExporter> {
+  const { connection, log } = options;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const usage = new Map<string, PoolUsage>();
+  const reservations = new Map<string, string>(); // key → namespace
+  let leaks = new Map<string, number>(); // pool key → leak candidates
+  let orphaned = new Map<string, number>(); // namespace → orphaned reservations
+  const state = { synced: false, scanned: false };
+
+  const poolLabels = ['pool', 'namespace', 'range'] as const;
+  const labelsOf = (u: PoolUsage) => ({ pool: u.pool, namespace: u.namespace, range: u.range });
+  const perPool = (name: string, help: string, value: (u: PoolUsage) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: poolLabels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const u of usage.values()) this.set(labelsOf(u), value(u));
+      },
+    });
+  perPool(
+    'whereabouts_pool_capacity_addresses',
+    "Assignable addresses of the pool's range (network and broadcast excluded; a NAD's exclude is not visible in the pool)",
+    (u) => Number(u.capacity),
+  );
+  perPool('whereabouts_pool_allocated_addresses', 'Addresses allocated in the pool', (u) => u.allocated);
+  perPool('whereabouts_pool_utilization_ratio', 'Allocated over capacity, 0 to 1', utilisation);
+  perPool(
+    'whereabouts_pool_leak_candidates',
+    'Allocations a GC run would release now: pod gone or finished, or its network-status shows another address',
+    (u) => leaks.get(`${u.namespace}/${u.pool}`) ?? 0,
+  );
+  const perNamespace = (name: string, help: string, counts: () => Map<string, number>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['namespace'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [namespace, n] of counts()) this.set({ namespace }, n);
+      },
+    });
+  perNamespace('whereabouts_overlapping_reservations', 'OverlappingRangeIPReservation objects', () => {
+    const counts = new Map<string, number>();
+    for (const namespace of reservations.values()) counts.set(namespace, (counts.get(namespace) ?? 0) + 1);
+    return counts;
+  });
+  perNamespace(
+    'whereabouts_overlapping_reservations_orphaned',
+    'Reservations no pool entry stands behind (a GC run would delete them once past the grace period)',
+    () => orphaned,
+  );
+  const lastSync = new Gauge({
+    name: 'whereabouts_exporter_last_sync_timestamp_seconds',
+    help: 'When the last scan for leak candidates and orphaned reservations completed',
+    registers: [registry],
+  });
+  const watchErrors = new Counter({
+    name: 'whereabouts_exporter_watch_errors_total',
+    help: 'Failed lists and watches, by resource (each is retried)',
+    labelNames: ['resource'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'whereabouts_exporter_synced',
+    help: '1 once both watches have listed and the first scan has completed',
+    registers: [registry],
+    collect() {
+      this.set(state.synced && state.scanned ? 1 : 0);
+    },
+  });
+
+  const failed = (resource: string) => (e: unknown) => {
+    watchErrors.inc({ resource });
+    log.error(`${resource} watch failed; listing again in ${relistDelayMs / 1000} s`, {
+      error: e instanceof Error ? e.message : String(e),
+    });
+  };
+  const pools = watchAll(
+    connection,
+    'ippools',
+    (type, o) => {
+      const key = keyOf(o);
+      const pool = type === 'set' ? rawPool(o) : undefined;
+      if (pool === undefined) {
+        usage.delete(key);
+        return;
+      }
+      const { name = '', namespace = '' } = metaOf(o);
+      const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
+      const state: PoolState = { namespace, name, range, networkName: networkNameOf(name, range), pool };
+      usage.set(key, poolUsage(state));
+    },
+    failed('ippools'),
+  );
+  const reserved = watchAll(
+    connection,
+    'overlappingrangeipreservations',
+    (type, o) => {
+      if (type === 'set') reservations.set(keyOf(o), metaOf(o).namespace ?? '');
+      else reservations.delete(keyOf(o));
+    },
+    failed('overlappingrangeipreservations'),
+  );
+
+  async function scan(): Promise<void> {
+    const collected = await collect(connection);
+    if (!collected.ok) {
+      watchErrors.inc({ resource: 'scan' });
+      log.error('scan failed', { error: collected.error.message });
+      return;
+    }
+    const plan = planCollection({ ...collected.value, now: Date.now(), graceMs: options.graceMs });
+    const nextLeaks = new Map<string, number>();
+    for (const r of plan.releases)
+      nextLeaks.set(`${r.namespace}/${r.pool}`, (nextLeaks.get(`${r.namespace}/${r.pool}`) ?? 0) + 1);
+    const nextOrphaned = new Map<string, number>();
+    for (const d of plan.deletions) nextOrphaned.set(d.namespace, (nextOrphaned.get(d.namespace) ?? 0) + 1);
+    leaks = nextLeaks;
+    orphaned = nextOrphaned;
+    state.scanned = true;
+    lastSync.setToCurrentTime();
+  }
+  let scanning: Promise<void> = Promise.resolve();
+  const scanNow = () => {
+    scanning = scanning.then(scan);
+  };
+  void Promise.all([pools.synced, reserved.synced]).then(() => {
+    state.synced = true;
+    scanNow();
+  });
+  const timer = setInterval(scanNow, options.scanIntervalMs);
+
+  const server = await startMetricsServer(registry, options.metricsPort, () =>
+    state.synced && state.scanned ? undefined : 'watches not synced or first scan not done',
+  );
+
+  return {
+    url: server.url,
+    stop: async () => {
+      clearInterval(timer);
+      pools.stop();
+      reserved.stop();
+      await scanning;
+      await server.close();
+    },
+  };
+}
