@@ -90,6 +90,20 @@ const installed = (command: string, pod: string, containerId?: string) =>
   execute(join(host.bin, 'whereabouts'), podEnv(command, pod, containerId), nad());
 const allocations = () => Object.values(poolsOf(cluster.server).get('198.18.0.0-24')?.allocations ?? {});
 
+/** The agent; the flat file it installs always names `host.socket`, where it may or may not listen. */
+const start = (socketPath = host.socket) =>
+  runAgent({
+    connection: cluster.connection(),
+    socketPath,
+    nodeName: 'node-1',
+    log: silentLogger,
+    flatFilePaths: [],
+    metricsPort: 0,
+    stateDir: host.state,
+    install: { ...installOptions(), hostPrefix: '' },
+    tokenCheckMs: 100,
+  });
+
 describe('install', () => {
   test('puts the plugin, kubeconfig, flat file and node name on the host, with the right modes', () => {
     const report = install(installOptions());
@@ -174,19 +188,6 @@ describe('install', () => {
 
 describe('the running agent', () => {
   let running: RunningAgent | undefined;
-  /** The agent; the flat file it installs always names `host.socket`, where it may or may not listen. */
-  const start = (socketPath = host.socket) =>
-    runAgent({
-      connection: cluster.connection(),
-      socketPath,
-      nodeName: 'node-1',
-      log: silentLogger,
-      flatFilePaths: [],
-      metricsPort: 0,
-      stateDir: host.state,
-      install: { ...installOptions(), hostPrefix: '' },
-      tokenCheckMs: 100,
-    });
   afterEach(async () => {
     await running?.stop();
     running = undefined;
@@ -314,16 +315,7 @@ describe('switching a node from Whereabouts in place', () => {
 
   test('pools and reservations Whereabouts wrote are honoured after the switch, and stay readable for it', async () => {
     await whereaboutsWasHere();
-    const running = await runAgent({
-      connection: cluster.connection(),
-      socketPath: host.socket,
-      nodeName: 'node-1',
-      log: silentLogger,
-      flatFilePaths: [],
-      metricsPort: 0,
-      stateDir: host.state,
-      install: { ...installOptions(), hostPrefix: '' },
-    });
+    const running = await start();
     try {
       // The installer took over Whereabouts' files: our plugin, its flat-file settings kept.
       expect(readFileSync(join(host.bin, 'whereabouts')).equals(readFileSync(pluginPath))).toBe(true);
