@@ -14,7 +14,7 @@ import { formatIP, parseIP } from '../ip/address.ts';
 import { holdersOf, holdingsOf, poolUsage, table, utilisation, type Holding } from '../ops/inventory.ts';
 import { runAgent } from '../agent/agent.ts';
 import { hostFiles } from '../agent/install.ts';
-import { defaultAgentSocket } from '../config/ipam-config.ts';
+import { defaultAgentSocket, type LogLevel } from '../config/ipam-config.ts';
 import { defaultFlatFilePaths } from '../config/flat-file.ts';
 import { gcMetrics, push } from '../gc/metrics.ts';
 import { createLogger } from '../log.ts';
@@ -61,7 +61,15 @@ program
     });
   });
 
+const logLevels: readonly LogLevel[] = ['panic', 'error', 'verbose', 'debug'];
+const logLevel = (value: string): LogLevel => {
+  const level = logLevels.find((l) => l === value.toLowerCase());
+  if (level === undefined) throw new InvalidArgumentError(`must be one of ${logLevels.join(', ')}`);
+  return level;
+};
+
 type AgentFlags = {
+  logLevel: LogLevel;
   socket: string;
   kubeconfig?: string;
   nodeName?: string;
@@ -88,6 +96,7 @@ program
   .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
   .option('--node-name <name>', 'this node (default: $NODENAME)', process.env.NODENAME)
   .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0: any)', positiveInteger, 9091)
+  .option('--log-level <level>', logLevels.join(', '), logLevel, 'verbose' as LogLevel)
   .option('--cni-bin-dir <dir>', "the host's CNI bin dir as mounted here: install the plugin into it")
   .option(
     '--cni-conf-dir <dir>',
@@ -120,7 +129,7 @@ program
       connection: connection.value,
       socketPath: options.socket,
       nodeName: options.nodeName,
-      log: createLogger({ level: 'verbose' }),
+      log: createLogger({ level: options.logLevel }),
       flatFilePaths:
         options.cniConfDir === undefined
           ? defaultFlatFilePaths
@@ -236,18 +245,20 @@ program
     60_000,
   )
   .option('--grace-period <duration>', "the GC's grace period, for leak candidates", duration, 300_000)
+  .option('--log-level <level>', logLevels.join(', '), logLevel, 'verbose' as LogLevel)
   .action(
     async (options: {
       kubeconfig?: string;
       metricsPort: number;
       scanInterval: number;
       gracePeriod: number;
+      logLevel: LogLevel;
     }) => {
       const connection = connect({ kubeconfig: options.kubeconfig });
       if (!connection.ok) return program.error(`exporter: ${connection.error.details}`);
       const running = await runExporter({
         connection: connection.value,
-        log: createLogger({ level: 'verbose' }),
+        log: createLogger({ level: options.logLevel }),
         metricsPort: options.metricsPort,
         scanIntervalMs: options.scanInterval,
         graceMs: options.gracePeriod,
