@@ -3,6 +3,7 @@
 // time instead of at the next pod's ADD. For a migration from Whereabouts above all: whereabouts-ts refuses
 // unknown keys and bad values that Whereabouts let through.
 
+import { unsupportedSlices } from '../slices/support.ts';
 import { loadConfig } from './load.ts';
 
 export type NadCheck =
@@ -50,8 +51,11 @@ export function checkNad(nad: Nad, flatFilePaths: readonly string[]): NadCheck[]
     .map((p) => {
       const plugin = typeof p.type === 'string' ? p.type : '?';
       const loaded = loadConfig({ stdin: JSON.stringify(p), cniArgs: undefined, flatFilePaths });
-      return loaded.ok
+      if (!loaded.ok)
+        return { nad: id, plugin, ok: false, code: loaded.error.code, error: loaded.error.details };
+      const sliced = unsupportedSlices(loaded.value.config);
+      return sliced === undefined
         ? { nad: id, plugin, ok: true, warnings: loaded.value.warnings }
-        : { nad: id, plugin, ok: false, code: loaded.error.code, error: loaded.error.details };
+        : { nad: id, plugin, ok: false, code: sliced.code, error: sliced.details };
     });
 }

@@ -14,6 +14,7 @@ import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../er
 import { formatIP, ipOf } from '../ip/address.ts';
 import { rangeCapacity } from '../ip/range.ts';
 import type { Logger } from '../log.ts';
+import { unsupportedSlices } from '../slices/support.ts';
 import type { StoreError } from '../store/errors.ts';
 import { entryOf, offsetKey, type PoolSnapshot } from '../store/ippool.ts';
 import { isValidObjectName, poolName, reservationName } from '../store/names.ts';
@@ -239,6 +240,8 @@ export async function allocate(
   owner: Owner,
   ctx: TransactionContext,
 ): Promise<Result<Allocated[]>> {
+  const sliced = unsupportedSlices(config);
+  if (sliced !== undefined) return fail(sliced);
   const done: Allocated[] = [];
   for (const range of config.ranges) {
     const pool = poolNameOf(config, range);
