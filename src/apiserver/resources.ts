@@ -72,6 +72,17 @@ export const builtInResources: readonly ResourceDef[] = [
     conditionalUpdateOnly: true,
     fields: metadataFields,
   },
+  // Multus' NetworkAttachmentDefinition (its CRD, which a cluster with Multus has), without a schema.
+  {
+    group: 'k8s.cni.cncf.io',
+    version: 'v1',
+    plural: 'network-attachment-definitions',
+    kind: 'NetworkAttachmentDefinition',
+    namespaced: true,
+    custom: true,
+    conditionalUpdateOnly: true,
+    fields: metadataFields,
+  },
   {
     group: 'events.k8s.io',
     version: 'v1',

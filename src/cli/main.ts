@@ -2,12 +2,13 @@
 // minimal executable (cni-plugin/), because its start-up is paid on every pod.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadAll } from 'js-yaml';
 import { checkNad, nadsIn } from '../config/check-nad.ts';
 import { errnoOf } from '../errors.ts';
+import { runController } from '../controller/controller.ts';
 import { runExporter } from '../exporter/exporter.ts';
 import { collect } from '../gc/collect.ts';
 import { formatIP, parseIP } from '../ip/address.ts';
@@ -264,6 +265,48 @@ program
         graceMs: options.gracePeriod,
       });
       process.stdout.write(`exporter ready: metrics ${running.url}/metrics\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await running.stop();
+    },
+  );
+
+program
+  .command('controller')
+  .description(
+    'the node-slice controller: assign the slices of every network with node_slice_size to nodes (leader-elected)',
+  )
+  .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
+  .option('--identity <name>', 'this replica, unique among them (default: $POD_NAME, else the host name)')
+  .option(
+    '--interval <duration>',
+    'how often the lease is renewed and the networks reconciled',
+    duration,
+    2_000,
+  )
+  .option('--lease-duration <duration>', 'how long a lease outlives its last renewal', duration, 15_000)
+  .option('--log-level <level>', logLevels.join(', '), logLevel, 'verbose' as LogLevel)
+  .action(
+    async (options: {
+      kubeconfig?: string;
+      identity?: string;
+      interval: number;
+      leaseDuration: number;
+      logLevel: LogLevel;
+    }) => {
+      const api = openKubeApi(options.kubeconfig, process.env);
+      if (!api.ok) return program.error(`controller: ${api.error.details}`);
+      const running = runController({
+        api: api.value,
+        namespace: process.env.WHEREABOUTS_NAMESPACE ?? api.value.namespace,
+        identity: options.identity ?? process.env.POD_NAME ?? hostname(),
+        log: createLogger({ level: options.logLevel }),
+        intervalMs: options.interval,
+        leaseSeconds: Math.ceil(options.leaseDuration / 1000),
+      });
+      process.stdout.write('controller running\n');
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);

@@ -30,9 +30,18 @@ export function nadsIn(document: unknown): Nad[] {
 }
 
 /**
- * Each Whereabouts config in the NAD: a single plugin config, or each plugin of a conflist (which carries
- * the list's `cniVersion` and `name`, as libcni passes them).
+ * The plugin configs of a parsed `spec.config` that use Whereabouts: the config itself, or each plugin of a
+ * conflist (with the list's `cniVersion` and `name`, as libcni passes them).
  */
+export function whereaboutsPlugins(config: unknown): Record<string, unknown>[] {
+  if (!isObject(config)) return [];
+  const plugins: Record<string, unknown>[] = Array.isArray(config.plugins)
+    ? config.plugins.filter(isObject).map((p) => ({ ...p, cniVersion: config.cniVersion, name: config.name }))
+    : [config];
+  return plugins.filter((p) => isObject(p.ipam) && p.ipam.type === 'whereabouts');
+}
+
+/** Each Whereabouts config in the NAD, loaded as the plugin loads it. */
 export function checkNad(nad: Nad, flatFilePaths: readonly string[]): NadCheck[] {
   const id = `${nad.metadata?.namespace ?? 'default'}/${nad.metadata?.name ?? '?'}`;
   let config: unknown;
@@ -43,19 +52,14 @@ export function checkNad(nad: Nad, flatFilePaths: readonly string[]): NadCheck[]
   }
   if (!isObject(config))
     return [{ nad: id, plugin: '', ok: false, code: 6, error: 'spec.config is not a JSON object' }];
-  const plugins: Record<string, unknown>[] = Array.isArray(config.plugins)
-    ? config.plugins.filter(isObject).map((p) => ({ ...p, cniVersion: config.cniVersion, name: config.name }))
-    : [config];
-  return plugins
-    .filter((p) => isObject(p.ipam) && p.ipam.type === 'whereabouts')
-    .map((p) => {
-      const plugin = typeof p.type === 'string' ? p.type : '?';
-      const loaded = loadConfig({ stdin: JSON.stringify(p), cniArgs: undefined, flatFilePaths });
-      if (!loaded.ok)
-        return { nad: id, plugin, ok: false, code: loaded.error.code, error: loaded.error.details };
-      const sliced = unsupportedSlices(loaded.value.config);
-      return sliced === undefined
-        ? { nad: id, plugin, ok: true, warnings: loaded.value.warnings }
-        : { nad: id, plugin, ok: false, code: sliced.code, error: sliced.details };
-    });
+  return whereaboutsPlugins(config).map((p) => {
+    const plugin = typeof p.type === 'string' ? p.type : '?';
+    const loaded = loadConfig({ stdin: JSON.stringify(p), cniArgs: undefined, flatFilePaths });
+    if (!loaded.ok)
+      return { nad: id, plugin, ok: false, code: loaded.error.code, error: loaded.error.details };
+    const sliced = unsupportedSlices(loaded.value.config);
+    return sliced === undefined
+      ? { nad: id, plugin, ok: true, warnings: loaded.value.warnings }
+      : { nad: id, plugin, ok: false, code: sliced.code, error: sliced.details };
+  });
 }

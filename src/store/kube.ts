@@ -4,6 +4,7 @@
 
 import {
   CoreV1Api,
+  type CoreV1Event,
   createConfiguration,
   CustomObjectsApi,
   KubeConfig,
@@ -139,8 +140,16 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
           ? defaultNamespace
           : contextNamespace,
     get: (ref) => call(async () => (await custom.getNamespacedCustomObject(target(ref))) as Obj),
+    // Events are the one core kind created (the slice controller's); the rest are custom resources.
     create: (ref, body) =>
-      call(async () => (await custom.createNamespacedCustomObject({ ...target(ref), body })) as Obj),
+      call(async () =>
+        ref.group === '' && ref.plural === 'events'
+          ? ((await core.createNamespacedEvent({
+              namespace: ref.namespace ?? '',
+              body: body as unknown as CoreV1Event,
+            })) as unknown as Obj)
+          : ((await custom.createNamespacedCustomObject({ ...target(ref), body })) as Obj),
+      ),
     jsonPatch: (ref, operations) =>
       call(
         async () =>
@@ -164,26 +173,29 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
           ...(options.continue === undefined ? {} : { _continue: options.continue }),
           ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
         };
-        // Pods are the one core kind the store lists; everything else is a custom resource.
+        // Pods and nodes are the core kinds listed (GC, the slice controller); the rest are custom resources
+        // (NetworkAttachmentDefinitions included).
         const list = (
-          ref.group === '' && ref.plural === 'pods'
-            ? ref.namespace === undefined
-              ? await core.listPodForAllNamespaces(query)
-              : await core.listNamespacedPod({ namespace: ref.namespace, ...query })
-            : ref.namespace === undefined
-              ? await custom.listClusterCustomObject({
-                  group: ref.group,
-                  version: ref.version,
-                  plural: ref.plural,
-                  ...query,
-                })
-              : await custom.listNamespacedCustomObject({
-                  group: ref.group,
-                  version: ref.version,
-                  plural: ref.plural,
-                  namespace: ref.namespace,
-                  ...query,
-                })
+          ref.group === '' && ref.plural === 'nodes'
+            ? await core.listNode(query)
+            : ref.group === '' && ref.plural === 'pods'
+              ? ref.namespace === undefined
+                ? await core.listPodForAllNamespaces(query)
+                : await core.listNamespacedPod({ namespace: ref.namespace, ...query })
+              : ref.namespace === undefined
+                ? await custom.listClusterCustomObject({
+                    group: ref.group,
+                    version: ref.version,
+                    plural: ref.plural,
+                    ...query,
+                  })
+                : await custom.listNamespacedCustomObject({
+                    group: ref.group,
+                    version: ref.version,
+                    plural: ref.plural,
+                    namespace: ref.namespace,
+                    ...query,
+                  })
         ) as { items?: Obj[]; metadata?: { _continue?: string; continue?: string } };
         const next = list.metadata?._continue ?? list.metadata?.continue;
         return { items: list.items ?? [], ...(next === undefined || next === '' ? {} : { continue: next }) };
