@@ -7,7 +7,7 @@
 
 import { whereaboutsPlugins } from '../config/check-nad.ts';
 import { loadConfig } from '../config/load.ts';
-import { formatCidr, type Cidr } from '../ip/cidr.ts';
+import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { Logger } from '../log.ts';
 import { assign, divide, type SliceAllocation } from '../slices/layout.ts';
 import { fail, ok, type Result } from '../errors.ts';
@@ -81,6 +81,20 @@ async function listAll(api: KubeApi, ref: ObjectRef): Promise<Result<Obj[], stri
   return ok(items);
 }
 
+/**
+ * Whether a NodeSlicePool already describes this range and slice size — compared by meaning, since
+ * Whereabouts writes `sliceSize` as the NAD gives it ("26" or "/26"). Only a real change of the range or the
+ * size re-slices (and re-assigns) a pool.
+ */
+function describesLayout(pool: Obj, s: SlicedRange): boolean {
+  const spec = (pool.spec ?? {}) as { range?: unknown; sliceSize?: unknown };
+  const range = typeof spec.range === 'string' ? parseCidr(spec.range) : undefined;
+  const size = typeof spec.sliceSize === 'string' ? Number(spec.sliceSize.replace(/^\//, '')) : NaN;
+  return (
+    range !== undefined && formatCidr(normalise(range)) === formatCidr(s.range) && size === s.slicePrefix
+  );
+}
+
 const nameOf = (o: Obj) => (o.metadata as { name?: string } | undefined)?.name ?? '';
 
 /**
@@ -141,7 +155,7 @@ export async function reconcile(api: KubeApi, namespace: string, log: Logger): P
       continue;
     }
     const spec = { range: formatCidr(s.range), sliceSize: s.sliceSize };
-    const sameLayout = existing !== undefined && JSON.stringify(existing.spec ?? {}) === JSON.stringify(spec);
+    const sameLayout = existing !== undefined && describesLayout(existing, s);
     const current = sameLayout
       ? (((existing.status ?? {}) as { allocations?: SliceAllocation[] }).allocations ?? [])
       : [];
@@ -168,7 +182,7 @@ export async function reconcile(api: KubeApi, namespace: string, log: Logger): P
     const rv = (existing.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
     const patched = await api.jsonPatch(ref, [
       { op: 'test', path: '/metadata/resourceVersion', value: rv },
-      { op: 'replace', path: '/spec', value: spec },
+      ...(sameLayout ? [] : [{ op: 'replace', path: '/spec', value: spec }]),
       { op: existing.status === undefined ? 'add' : 'replace', path: '/status', value: status },
     ]);
     if (patched.ok) report.written.push(s.pool);

@@ -96,10 +96,19 @@ function leaked(a: Allocation, address: string, input: PlanInput): ReleaseReason
   return undefined;
 }
 
+function endsInLiveAddress(r: ReservationState, live: ReadonlySet<string>): boolean {
+  const parts = r.name.split('-');
+  return parts.some((_, i) => live.has(`${r.namespace}/${parts.slice(i).join('-')}`));
+}
+
 export function planCollection(input: PlanInput): Plan {
   const releases: Release[] = [];
   // Reservation names the live entries need, with their owners: `namespace/name` → `podRef\0ifName`.
   const needed = new Map<string, string>();
+  // Every live address as a reservation name without a network (`namespace/10.0.0.5`): a pool name does not
+  // always tell its network — Whereabouts' Fast IPAM per-node pools are `[<network>-]<node>-<slice>` — so a
+  // reservation whose name ends in a live address is never deleted, whatever network it names.
+  const liveAddresses = new Set<string>();
   let allocations = 0;
   for (const pool of input.pools) {
     for (const [key, value] of Object.entries(pool.pool.entries)) {
@@ -110,6 +119,7 @@ export function planCollection(input: PlanInput): Plan {
       const address = formatIP(ip);
       const reason = leaked(a, address, input);
       if (reason === undefined) {
+        liveAddresses.add(`${pool.namespace}/${reservationName(ip, '')}`);
         needed.set(
           `${pool.namespace}/${reservationName(ip, pool.networkName)}`,
           `${a.podRef}\u0000${a.ifName}`,
@@ -135,6 +145,7 @@ export function planCollection(input: PlanInput): Plan {
     if (owner === `${r.podRef}\u0000${r.ifName}`) continue;
     // Held by a live entry of another owner: a conflict for a person to look at, not for GC to settle.
     if (owner !== undefined) continue;
+    if (endsInLiveAddress(r, liveAddresses)) continue;
     if (input.now - r.createdAt < input.graceMs) continue;
     deletions.push({
       namespace: r.namespace,

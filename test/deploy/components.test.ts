@@ -11,7 +11,7 @@ import { alertExpressions, dashboardExpressions, metricsOf } from './support/pro
 import { allows, describeCall, grantsOf, permissionsOf, type Call } from './support/rbac.ts';
 import { describeWithKubectl, render, root, type K8sObject } from './support/render.ts';
 import { startHarness, type Harness } from './support/harness.ts';
-import { agentScenario, exporterScenario, gcScenario } from './support/scenarios.ts';
+import { agentScenario, controllerScenario, exporterScenario, gcScenario } from './support/scenarios.ts';
 
 type Row = {
   /** Also the identity whose token the component (and whatever it hands its credentials to) uses. */
@@ -27,6 +27,7 @@ const rows: readonly Row[] = [
   { component: 'agent', serviceAccount: 'whereabouts-agent', scenario: agentScenario },
   { component: 'gc', serviceAccount: 'whereabouts-gc', scenario: gcScenario },
   { component: 'exporter', serviceAccount: 'whereabouts-exporter', scenario: exporterScenario },
+  { component: 'controller', serviceAccount: 'whereabouts-controller-ts', scenario: controllerScenario },
 ];
 
 /** Metrics from outside this project that the alerts use, and who provides them. */

@@ -172,3 +172,55 @@ export async function exporterScenario(h: Harness): Promise<Set<string>> {
   await exporter.stop();
   return exposed;
 }
+
+/**
+ * The slice controller: a sliced network with one slice for two nodes (so it leaves an event), then one node
+ * leaves and the other gets the slice; then it stops (and gives its lease up).
+ */
+export async function controllerScenario(h: Harness): Promise<Set<string>> {
+  await h.admin.custom.createNamespacedCustomObject({
+    group: 'k8s.cni.cncf.io',
+    version: 'v1',
+    namespace: 'default',
+    plural: 'network-attachment-definitions',
+    body: {
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: { name: 'fast' },
+      spec: {
+        config: JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'fast',
+          type: 'macvlan',
+          ipam: { type: 'whereabouts', range: '10.7.0.0/24', node_slice_size: '/24' },
+        }),
+      },
+    },
+  });
+  for (const name of ['node-1', 'node-2']) await h.admin.core.createNode({ body: { metadata: { name } } });
+  const controller = h.run([
+    'controller',
+    `--kubeconfig=${h.kubeconfig('controller')}`,
+    '--interval=100ms',
+    '--lease-duration=2s',
+  ]);
+  await waitFor(
+    'the controller writes the NodeSlicePool and the event',
+    () =>
+      h.server.objects('nodeslicepools', 'whereabouts.cni.cncf.io').has(`${namespace}/fast`) &&
+      h.server.objects('events').size > 0,
+    controller,
+  );
+  // node-1 leaves: its slice goes to node-2 (a conditional patch of the pool).
+  await h.admin.core.deleteNode({ name: 'node-1' });
+  await waitFor(
+    'the controller gives the slice to node-2',
+    () =>
+      JSON.stringify(
+        h.server.objects('nodeslicepools', 'whereabouts.cni.cncf.io').get(`${namespace}/fast`),
+      ).includes('"nodeName":"node-2"'),
+    controller,
+  );
+  await controller.stop();
+  return new Set();
+}

@@ -168,6 +168,18 @@ describe('which reservations are orphaned', () => {
     expect(plan.deletions.map((d) => d.name)).toEqual(orphaned ? [r.name] : []);
   });
 
+  test('a live address in a Fast IPAM per-node pool keeps its reservation, though the pool name misleads', () => {
+    // Whereabouts' per-node pool `node-1-10.0.0.0-24` reads as network "node-1"; its reservation is `10.0.0.5`.
+    const perNode: PoolState = {
+      ...pool([allocation('10.0.0.5', 'default/a')]),
+      name: 'node-1-10.0.0.0-24',
+      networkName: 'node-1',
+    };
+    const r = reservation('10.0.0.5', 'default/a', old);
+    const plan = planCollection({ pools: [perNode], reservations: [r], pods: live, now, graceMs: grace });
+    expect(plan.deletions).toEqual([]);
+  });
+
   test('IPv6 reservation names ending in --0 are matched, not parsed', () => {
     // 2001:db8:1:: prints with a trailing "::", so its reservation is named 2001-db8-1--0.
     const v6: PoolState = {
