@@ -69,6 +69,15 @@ const logLevel = (value: string): LogLevel => {
   return level;
 };
 
+/** Runs until SIGTERM (the kubelet stopping the pod) or SIGINT, then stops cleanly. */
+async function untilSignalled(stop: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await stop();
+}
+
 type AgentFlags = {
   logLevel: LogLevel;
   socket: string;
@@ -153,11 +162,7 @@ program
         : {}),
     }).catch((e: unknown) => program.error(`agent: ${e instanceof Error ? e.message : String(e)}`));
     process.stdout.write(`agent ready: socket ${options.socket}, metrics ${running.metricsUrl}\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
-    await running.stop();
+    await untilSignalled(() => running.stop());
   });
 
 /** `300`, `300s`, `5m`, `1h` → milliseconds. */
@@ -265,11 +270,7 @@ program
         graceMs: options.gracePeriod,
       });
       process.stdout.write(`exporter ready: metrics ${running.url}/metrics\n`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
-      });
-      await running.stop();
+      await untilSignalled(() => running.stop());
     },
   );
 
@@ -307,11 +308,7 @@ program
         leaseSeconds: Math.ceil(options.leaseDuration / 1000),
       });
       process.stdout.write('controller running\n');
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
-      });
-      await running.stop();
+      await untilSignalled(() => running.stop());
     },
   );
 

@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/log.ts';
 import { openKubeApi } from '../../src/store/open.ts';
 import type { SliceAllocation } from '../../src/slices/layout.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { writeNad } from '../support/pools.ts';
 
 let cluster: TestCluster;
 beforeEach(async () => {
@@ -24,20 +25,7 @@ const sliced = (range: string, size: string, extra: object = {}) =>
     ipam: { type: 'whereabouts', range, node_slice_size: size, ...extra },
   });
 
-async function nad(name: string, config: string) {
-  await cluster.connection().custom.createNamespacedCustomObject({
-    group: 'k8s.cni.cncf.io',
-    version: 'v1',
-    namespace: 'default',
-    plural: 'network-attachment-definitions',
-    body: {
-      apiVersion: 'k8s.cni.cncf.io/v1',
-      kind: 'NetworkAttachmentDefinition',
-      metadata: { name },
-      spec: { config },
-    },
-  });
-}
+const nad = (name: string, config: string) => writeNad(cluster.connection(), name, config);
 const node = (name: string) => cluster.connection().core.createNode({ body: { metadata: { name } } });
 const dropNode = (name: string) => cluster.connection().core.deleteNode({ name });
 const slicePool = (name: string) =>

@@ -65,3 +65,18 @@ export const writeReservation = (
       spec,
     },
   });
+
+/** Creates a NetworkAttachmentDefinition (Multus' CRD) with this CNI config. */
+export const writeNad = ({ custom }: Custom, name: string, config: string, namespace = 'default') =>
+  custom.createNamespacedCustomObject({
+    group: 'k8s.cni.cncf.io',
+    version: 'v1',
+    namespace,
+    plural: 'network-attachment-definitions',
+    body: {
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: { name },
+      spec: { config },
+    },
+  });

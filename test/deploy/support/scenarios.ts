@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execute, pluginPath, podEnv } from '../../support/exec.ts';
-import { poolsOf, reservationsOf, writePool, writeReservation } from '../../support/pools.ts';
+import { poolsOf, reservationsOf, writeNad, writePool, writeReservation } from '../../support/pools.ts';
 import {
   answers200,
   fakePushgateway,
@@ -178,25 +178,16 @@ export async function exporterScenario(h: Harness): Promise<Set<string>> {
  * leaves and the other gets the slice; then it stops (and gives its lease up).
  */
 export async function controllerScenario(h: Harness): Promise<Set<string>> {
-  await h.admin.custom.createNamespacedCustomObject({
-    group: 'k8s.cni.cncf.io',
-    version: 'v1',
-    namespace: 'default',
-    plural: 'network-attachment-definitions',
-    body: {
-      apiVersion: 'k8s.cni.cncf.io/v1',
-      kind: 'NetworkAttachmentDefinition',
-      metadata: { name: 'fast' },
-      spec: {
-        config: JSON.stringify({
-          cniVersion: '1.0.0',
-          name: 'fast',
-          type: 'macvlan',
-          ipam: { type: 'whereabouts', range: '10.7.0.0/24', node_slice_size: '/24' },
-        }),
-      },
-    },
-  });
+  await writeNad(
+    h.admin,
+    'fast',
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'fast',
+      type: 'macvlan',
+      ipam: { type: 'whereabouts', range: '10.7.0.0/24', node_slice_size: '/24' },
+    }),
+  );
   for (const name of ['node-1', 'node-2']) await h.admin.core.createNode({ body: { metadata: { name } } });
   const controller = h.run([
     'controller',
