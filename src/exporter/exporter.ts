@@ -1,7 +1,8 @@
 // The exporter: pool metrics for Prometheus. Watches IPPools and OverlappingRangeIPReservations in every
 // namespace, so capacity, use and reservation counts follow every change; and every scan interval runs the
 // GC's own collect and plan as a dry run, so "leak candidates" are exactly what a GC run would release now
-// (pod gone or finished, address changed), and "orphaned" exactly the reservations it would delete.
+// (pod gone or finished, address changed), and "orphaned" exactly the reservations it would delete. It also
+// watches NodeSlicePools, for how many slices of each sliced range are assigned and free.
 
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -87,6 +88,8 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
 
   const usage = new Map<string, PoolUsage>();
   const reservations = new Map<string, string>(); // key → namespace
+  type SliceCounts = { namespace: string; pool: string; range: string; assigned: number; free: number };
+  const slices = new Map<string, SliceCounts>();
   let leaks = new Map<string, number>(); // pool key → leak candidates
   let orphaned = new Map<string, number>(); // namespace → orphaned reservations
   const state = { synced: false, scanned: false };
@@ -137,6 +140,20 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     'Reservations no pool entry stands behind (a GC run would delete them once past the grace period)',
     () => orphaned,
   );
+  new Gauge({
+    name: 'whereabouts_node_slices',
+    help: 'Slices of a NodeSlicePool (node_slice_size), by state: assigned to a node, or free',
+    labelNames: ['pool', 'namespace', 'range', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of slices.values()) {
+        const labels = { pool: c.pool, namespace: c.namespace, range: c.range };
+        this.set({ ...labels, state: 'assigned' }, c.assigned);
+        this.set({ ...labels, state: 'free' }, c.free);
+      }
+    },
+  });
   const lastSync = new Gauge({
     name: 'whereabouts_exporter_last_sync_timestamp_seconds',
     help: 'When the last scan for leak candidates and orphaned reservations completed',
@@ -190,6 +207,27 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     failed('overlappingrangeipreservations'),
   );
 
+  const slicePools = watchAll(
+    connection,
+    'nodeslicepools',
+    (type, o) => {
+      if (type === 'delete') {
+        slices.delete(keyOf(o));
+        return;
+      }
+      const allocations = ((o.status ?? {}) as { allocations?: { nodeName?: string }[] }).allocations ?? [];
+      const assigned = allocations.filter((a) => a.nodeName !== undefined && a.nodeName !== '').length;
+      slices.set(keyOf(o), {
+        namespace: metaOf(o).namespace ?? '',
+        pool: metaOf(o).name ?? '',
+        range: ((o.spec ?? {}) as { range?: string }).range ?? '',
+        assigned,
+        free: allocations.length - assigned,
+      });
+    },
+    failed('nodeslicepools'),
+  );
+
   async function scan(): Promise<void> {
     const collected = await collect(connection);
     if (!collected.ok) {
@@ -212,7 +250,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
   const scanNow = () => {
     scanning = scanning.then(scan);
   };
-  void Promise.all([pools.synced, reserved.synced]).then(() => {
+  void Promise.all([pools.synced, reserved.synced, slicePools.synced]).then(() => {
     state.synced = true;
     scanNow();
   });
@@ -228,6 +266,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
       clearInterval(timer);
       pools.stop();
       reserved.stop();
+      slicePools.stop();
       await scanning;
       await server.close();
     },

@@ -87,6 +87,33 @@ test('a reservation with no pool entry behind it is counted as orphaned', async 
   await until(/whereabouts_overlapping_reservations_orphaned\{namespace="kube-system"\} 1/);
 });
 
+test('slices of NodeSlicePools, assigned and free', async () => {
+  await cluster.connection().custom.createNamespacedCustomObject({
+    group: 'whereabouts.cni.cncf.io',
+    version: 'v1alpha1',
+    namespace: 'kube-system',
+    plural: 'nodeslicepools',
+    body: {
+      apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+      kind: 'NodeSlicePool',
+      metadata: { name: 'fast' },
+      spec: { range: '10.9.0.0/24', sliceSize: '/26' },
+      status: {
+        allocations: [
+          { nodeName: 'node-a', sliceRange: '10.9.0.0/26' },
+          { nodeName: '', sliceRange: '10.9.0.64/26' },
+          { nodeName: 'node-b', sliceRange: '10.9.0.128/26' },
+          { nodeName: '', sliceRange: '10.9.0.192/26' },
+        ],
+      },
+    },
+  });
+  exporter = await start();
+  const slices = 'pool="fast",namespace="kube-system",range="10.9.0.0/24"';
+  const text = await until(new RegExp(`whereabouts_node_slices\\{${slices},state="assigned"\\} 2`));
+  expect(text).toContain(`whereabouts_node_slices{${slices},state="free"} 2`);
+});
+
 test('without an API server: alive, not ready, and the failed lists counted', async () => {
   const kubeconfig = cluster.kubeconfig;
   await cluster.server.close();
