@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/log.ts';
 import { openKubeApi } from '../../src/store/open.ts';
 import type { SliceAllocation } from '../../src/slices/layout.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
-import { writeNad } from '../support/pools.ts';
+import { writeNad, writeNodeSlicePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 beforeEach(async () => {
@@ -74,26 +74,12 @@ test('assigns a slice to every node, in Whereabouts format; joins take a free sl
 test("a NodeSlicePool Whereabouts' controller wrote is taken over as it is: no node loses its slice", async () => {
   await nad('fast', sliced('10.0.0.0/24', '26'));
   for (const n of ['node-a', 'node-b']) await node(n);
-  await api().custom.createNamespacedCustomObject({
-    group: 'whereabouts.cni.cncf.io',
-    version: 'v1alpha1',
-    namespace: 'kube-system',
-    plural: 'nodeslicepools',
-    body: {
-      apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-      kind: 'NodeSlicePool',
-      metadata: { name: 'fast' },
-      spec: { range: '10.0.0.0/24', sliceSize: '26' },
-      status: {
-        allocations: [
-          { nodeName: '', sliceRange: '10.0.0.0/26' },
-          { nodeName: 'node-b', sliceRange: '10.0.0.64/26' },
-          { nodeName: 'gone', sliceRange: '10.0.0.128/26' },
-          { nodeName: '', sliceRange: '10.0.0.192/26' },
-        ],
-      },
-    },
-  });
+  await writeNodeSlicePool(api(), 'fast', { range: '10.0.0.0/24', sliceSize: '26' }, [
+    { nodeName: '', sliceRange: '10.0.0.0/26' },
+    { nodeName: 'node-b', sliceRange: '10.0.0.64/26' },
+    { nodeName: 'gone', sliceRange: '10.0.0.128/26' },
+    { nodeName: '', sliceRange: '10.0.0.192/26' },
+  ]);
   expect((await reconcile(api(), 'kube-system', silentLogger)).errors).toEqual([]);
   expect(slicePool('fast')?.spec.sliceSize).toBe('26');
   expect(owners('fast')).toEqual(['node-a', 'node-b', '', '']);

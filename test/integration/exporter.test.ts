@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.ts';
 import { connect } from '../../src/store/kube.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { ipamConfig, owner } from '../support/config.ts';
+import { writeNodeSlicePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 let exporter: RunningExporter | undefined;
@@ -88,26 +89,12 @@ test('a reservation with no pool entry behind it is counted as orphaned', async 
 });
 
 test('slices of NodeSlicePools, assigned and free', async () => {
-  await cluster.connection().custom.createNamespacedCustomObject({
-    group: 'whereabouts.cni.cncf.io',
-    version: 'v1alpha1',
-    namespace: 'kube-system',
-    plural: 'nodeslicepools',
-    body: {
-      apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-      kind: 'NodeSlicePool',
-      metadata: { name: 'fast' },
-      spec: { range: '10.9.0.0/24', sliceSize: '/26' },
-      status: {
-        allocations: [
-          { nodeName: 'node-a', sliceRange: '10.9.0.0/26' },
-          { nodeName: '', sliceRange: '10.9.0.64/26' },
-          { nodeName: 'node-b', sliceRange: '10.9.0.128/26' },
-          { nodeName: '', sliceRange: '10.9.0.192/26' },
-        ],
-      },
-    },
-  });
+  await writeNodeSlicePool(cluster.connection(), 'fast', { range: '10.9.0.0/24', sliceSize: '/26' }, [
+    { nodeName: 'node-a', sliceRange: '10.9.0.0/26' },
+    { nodeName: '', sliceRange: '10.9.0.64/26' },
+    { nodeName: 'node-b', sliceRange: '10.9.0.128/26' },
+    { nodeName: '', sliceRange: '10.9.0.192/26' },
+  ]);
   exporter = await start();
   const slices = 'pool="fast",namespace="kube-system",range="10.9.0.0/24"';
   const text = await until(new RegExp(`whereabouts_node_slices\\{${slices},state="assigned"\\} 2`));

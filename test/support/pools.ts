@@ -80,3 +80,24 @@ export const writeNad = ({ custom }: Custom, name: string, config: string, names
       spec: { config },
     },
   });
+
+/** Creates a NodeSlicePool as Whereabouts' controller writes one: every slice listed, `""` when free. */
+export const writeNodeSlicePool = (
+  { custom }: Custom,
+  name: string,
+  spec: { range: string; sliceSize: string },
+  allocations: { nodeName: string; sliceRange: string }[],
+  namespace = 'kube-system',
+) =>
+  custom.createNamespacedCustomObject({
+    ...whereabouts,
+    namespace,
+    plural: 'nodeslicepools',
+    body: {
+      apiVersion: `${whereabouts.group}/${whereabouts.version}`,
+      kind: 'NodeSlicePool',
+      metadata: { name },
+      spec,
+      status: { allocations },
+    },
+  });
