@@ -12,7 +12,9 @@ import { formatIP, ipOf, parseIP } from '../ip/address.ts';
 import { deadlineIn } from '../ipam/retry.ts';
 import { allocate, release, type TransactionContext } from '../ipam/transaction.ts';
 import { isObject } from '../config/json.ts';
-import { poolName } from '../store/names.ts';
+import { placesOf, type Place } from '../ipam/places.ts';
+import type { RangeConfig } from '../config/ipam-config.ts';
+import type { StoreError } from '../store/errors.ts';
 import type { Logger } from '../log.ts';
 import type { IpamStore } from '../store/store.ts';
 import type { Invocation } from './environment.ts';
@@ -36,7 +38,22 @@ const transaction = (ctx: VerbContext): TransactionContext => ({
   store: ctx.store,
   log: ctx.log,
   deadline: deadlineIn(ctx.deadlineMs),
+  ...(ctx.loaded.config.nodeSliceSize === undefined ? {} : { node: nodeName(ctx) }),
 });
+
+const storeFailure = (error: StoreError): IpamError =>
+  ipamError(error.retry ? CniCode.TryAgainLater : CniCode.Internal, error.message);
+
+/** Every pool of every range of the config (with node slices: of every slice the node holds). */
+async function allPlaces(ctx: VerbContext, t: TransactionContext): Promise<Result<Place[]>> {
+  const places: Place[] = [];
+  for (const index of ctx.loaded.config.ranges.keys()) {
+    const found = await placesOf(t, ctx.loaded.config, index);
+    if (!found.ok) return found;
+    places.push(...found.value);
+  }
+  return ok(places);
+}
 
 export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
   const { loaded, invocation } = ctx;
@@ -87,23 +104,30 @@ function previousAddresses(netConf: Readonly<Record<string, unknown>>): Set<stri
 export async function check(ctx: VerbContext): Promise<Result<undefined>> {
   const { loaded, invocation, store } = ctx;
   const previous = previousAddresses(loaded.netConf);
-  for (const range of loaded.config.ranges) {
-    const name = poolName(range.range.subnet, loaded.config.networkName);
-    const pool = await store.readPool(name);
-    if (!pool.ok)
-      return fail(ipamError(pool.error.retry ? CniCode.TryAgainLater : CniCode.Internal, pool.error.message));
-    const held = releasable(pool.value?.allocations ?? [], invocation);
-    const allocation = held[0];
-    if (allocation === undefined) {
+  const t = transaction(ctx);
+  for (const index of loaded.config.ranges.keys()) {
+    const places = await placesOf(t, loaded.config, index);
+    if (!places.ok) return places;
+    let found: { pool: string; text: string } | undefined;
+    for (const { pool, range } of places.value) {
+      const read = await store.readPool(pool);
+      if (!read.ok) return fail(storeFailure(read.error));
+      const allocation = releasable(read.value?.allocations ?? [], invocation)[0];
+      if (allocation === undefined) continue;
+      const { family, prefix } = range.range.subnet;
+      found = { pool, text: `${formatIP(ipOf(family, allocation.address))}/${prefix}` };
+      break;
+    }
+    if (found === undefined) {
+      const pools = places.value.map((p) => p.pool).join(', ');
       return fail(
         checkFailed(
-          `container ${invocation.containerId} interface ${invocation.ifName} holds no address in IPPool ${name}`,
+          `container ${invocation.containerId} interface ${invocation.ifName} holds no address in IPPool ${pools || `of ${(loaded.config.ranges[index] as RangeConfig).text} (the node has no slice)`}`,
         ),
       );
     }
-    const text = `${formatIP(ipOf(range.range.subnet.family, allocation.address))}/${range.range.subnet.prefix}`;
-    if (previous !== undefined && !previous.has(text)) {
-      return fail(checkFailed(`${text} held in IPPool ${name} is not in prevResult`));
+    if (previous !== undefined && !previous.has(found.text)) {
+      return fail(checkFailed(`${found.text} held in IPPool ${found.pool} is not in prevResult`));
     }
   }
   return ok(undefined);
@@ -162,14 +186,14 @@ export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
   const validKeys = new Set(valid.value.map((a) => `${a.containerId}\u0000${a.ifName}`));
   const node = nodeName(ctx);
   const pods = await store.podsOnNode(node);
-  if (!pods.ok)
-    return fail(ipamError(pods.error.retry ? CniCode.TryAgainLater : CniCode.Internal, pods.error.message));
+  if (!pods.ok) return fail(storeFailure(pods.error));
   const onNode = new Set(pods.value.map((p) => p.ref));
   const stale: Owner[] = [];
-  for (const range of loaded.config.ranges) {
-    const pool = await store.readPool(poolName(range.range.subnet, loaded.config.networkName));
-    if (!pool.ok)
-      return fail(ipamError(pool.error.retry ? CniCode.TryAgainLater : CniCode.Internal, pool.error.message));
+  const places = await allPlaces(ctx, transaction(ctx));
+  if (!places.ok) return places;
+  for (const { pool: name } of places.value) {
+    const pool = await store.readPool(name);
+    if (!pool.ok) return fail(storeFailure(pool.error));
     for (const a of pool.value?.allocations ?? []) {
       if (onNode.has(a.podRef) && !validKeys.has(`${a.containerId}\u0000${a.ifName}`)) stale.push(a);
     }

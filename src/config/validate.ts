@@ -17,6 +17,7 @@ import {
   type StaticAddress,
 } from './ipam-config.ts';
 import { parseIpRanges, parseRangeEntry } from './ranges.ts';
+import { maxSlices } from '../slices/layout.ts';
 
 export const ipamSchema = {
   type: 'string',
@@ -271,9 +272,10 @@ function dns(fields: Fields, quoteValues: boolean): Result<Dns> {
 }
 
 /**
- * `node_slice_size` is a prefix length of the range's family. In a dual-stack config a size that only fits
- * the other family is converted to the same number of addresses per slice (IPv4 /26 gives IPv6 /122): each
- * pod takes one address of each family, so a node needs as many of one as of the other.
+ * `node_slice_size` is a prefix length of the range's family. In a dual-stack config the ranges of the
+ * other family are cut into as many slices (10.0.0.0/16 in /26 slices gives 2001:db8::/64 /74 slices):
+ * "as many addresses" would cut a /64 into 2^58 slices, while equal counts keep every range's
+ * NodeSlicePool as small as the first one's.
  */
 function sliceRanges(
   fields: Fields,
@@ -286,22 +288,36 @@ function sliceRanges(
     return invalid(`ipam.node_slice_size: "${text}" must be a prefix length such as "/26" or "26"`);
   const size = Number(match[1]);
   if (list.length === 0) return invalid('ipam.node_slice_size is set but there is no range to slice');
-  const families = new Set(list.map((r) => r.range.subnet.family));
   const fits = (prefix: number, subnet: Cidr): boolean =>
     prefix >= subnet.prefix && prefix <= addressBits(subnet.family);
+  // The size is written for one family (Whereabouts sliced IPv4 only): the first range it fits sets the
+  // number of slices for the ranges of the other family.
+  const reference = list.find((r) => fits(size, r.range.subnet));
+  const bits = reference === undefined ? 0 : size - reference.range.subnet.prefix;
   const sliced: RangeConfig[] = [];
   for (const r of list) {
     const { subnet } = r.range;
-    const other: Family = subnet.family === 4 ? 6 : 4;
-    const converted = addressBits(subnet.family) - (addressBits(other) - size);
-    const slicePrefix = fits(size, subnet)
-      ? size
-      : families.has(other) && size <= addressBits(other) && fits(converted, subnet)
-        ? converted
-        : undefined;
+    const sameFamily = subnet.family === reference?.range.subnet.family;
+    const slicePrefix =
+      reference === undefined
+        ? undefined
+        : sameFamily
+          ? fits(size, subnet)
+            ? size
+            : undefined
+          : fits(subnet.prefix + bits, subnet)
+            ? subnet.prefix + bits
+            : undefined;
     if (slicePrefix === undefined) {
       return invalid(
-        `ipam.node_slice_size /${size} does not fit the range ${formatCidr(subnet)}: it must be between /${subnet.prefix} and /${addressBits(subnet.family)}`,
+        reference === undefined || sameFamily
+          ? `ipam.node_slice_size /${size} does not fit the range ${formatCidr(subnet)}: it must be between /${subnet.prefix} and /${addressBits(subnet.family)}`
+          : `ipam.node_slice_size /${size} cuts ${formatCidr(reference.range.subnet)} into 2^${bits} slices, and ${formatCidr(subnet)} is too small to be cut into as many`,
+      );
+    }
+    if (slicePrefix - subnet.prefix > Math.log2(maxSlices)) {
+      return invalid(
+        `ipam.node_slice_size /${slicePrefix} divides ${formatCidr(subnet)} into 2^${slicePrefix - subnet.prefix} slices; at most ${maxSlices} are supported (one NodeSlicePool entry each): choose a larger slice`,
       );
     }
     sliced.push({ ...r, slicePrefix });

@@ -9,12 +9,13 @@ import { whereaboutsPlugins } from '../config/check-nad.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { Logger } from '../log.ts';
-import { assign, divide, type SliceAllocation } from '../slices/layout.ts';
+import { assign, divide, offersIn, type Usable } from '../slices/layout.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 import { classify } from '../store/errors.ts';
 import { group, version } from '../store/ippool.ts';
-import { poolName } from '../store/names.ts';
+import { nodeSlicePoolName } from '../store/names.ts';
+import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { holdLease, releaseLease } from './lease.ts';
 
 /** One sliced range of one network: what its NodeSlicePool must describe. */
@@ -23,6 +24,8 @@ export type SlicedRange = {
   readonly range: Cidr;
   readonly slicePrefix: number;
   readonly sliceSize: string;
+  /** Slices where the range (its range_start/range_end and exclusions) has an address to hand out. */
+  readonly usable: Usable;
 };
 
 const nads: ObjectRef = { group: 'k8s.cni.cncf.io', version: 'v1', plural: 'network-attachment-definitions' };
@@ -59,10 +62,11 @@ export function slicedRanges(config: string): SlicedRange[] {
         ? []
         : [
             {
-              pool: i === 0 ? name : poolName(r.range.subnet, name),
+              pool: nodeSlicePoolName(name, i, r.range.subnet),
               range: r.range.subnet,
               slicePrefix: r.slicePrefix,
               sliceSize: `/${r.slicePrefix}`,
+              usable: offersIn(r.range),
             },
           ],
     );
@@ -156,10 +160,8 @@ export async function reconcile(api: KubeApi, namespace: string, log: Logger): P
     }
     const spec = { range: formatCidr(s.range), sliceSize: s.sliceSize };
     const sameLayout = existing !== undefined && describesLayout(existing, s);
-    const current = sameLayout
-      ? (((existing.status ?? {}) as { allocations?: SliceAllocation[] }).allocations ?? [])
-      : [];
-    const next = assign(layout.value, current, nodeNames);
+    const current = sameLayout ? (sliceAllocationsOf(existing) ?? []) : [];
+    const next = assign(layout.value, current, nodeNames, s.usable);
     for (const node of next.unassigned) {
       report.unassigned.push(`${s.pool}: ${node}`);
       log.error('no free slice for a node: pods of this network cannot start there', { pool: s.pool, node });

@@ -4,7 +4,9 @@
 //
 // Per range, allocation is: read the pool (create it on first use) → if the (pod, interface) holds an
 // address, return it (idempotent ADD) → else choose a free address → take its cluster-wide reservation
-// (when overlapping ranges are on) → claim its offset in the pool with `test null` + `add`.
+// (when overlapping ranges are on) → claim its offset in the pool with `test null` + `add`. With node
+// slices the same happens in the pool of one of the node's slices (`places.ts`), the next one when a slice
+// is full, and a newly taken slice when all are.
 
 import type { Allocation, Owner } from '../allocator/allocation.ts';
 import { assign, claim, releasable, spread, type Assignment } from '../allocator/assign.ts';
@@ -12,20 +14,18 @@ import { heldBy, indexPool, recordBlocked, type PoolIndex } from '../allocator/p
 import type { IpamConfig, RangeConfig } from '../config/ipam-config.ts';
 import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { formatIP, ipOf } from '../ip/address.ts';
+import { cidrContains, type Cidr } from '../ip/cidr.ts';
 import { rangeCapacity } from '../ip/range.ts';
 import type { Logger } from '../log.ts';
-import { unsupportedSlices } from '../slices/support.ts';
 import type { StoreError } from '../store/errors.ts';
 import { entryOf, offsetKey, type PoolSnapshot } from '../store/ippool.ts';
-import { isValidObjectName, poolName, reservationName } from '../store/names.ts';
-import type { IpamStore } from '../store/store.ts';
+import { reservationName } from '../store/names.ts';
+import { placesOf, takeSlice, type Place, type PlaceContext } from './places.ts';
 import { dropReservation, reservedFor, takeReservation } from './reservations.ts';
-import { deadlineIn, remaining, retrying, type Deadline } from './retry.ts';
+import { deadlineIn, remaining, retrying } from './retry.ts';
 
-export type TransactionContext = {
-  readonly store: IpamStore;
+export type TransactionContext = PlaceContext & {
   readonly log: Logger;
-  readonly deadline: Deadline;
   readonly random?: () => number;
 };
 
@@ -51,29 +51,16 @@ function initialWindow(range: RangeConfig): number {
 
 const maxWindow = 65_536;
 
-function poolNameOf(config: IpamConfig, range: RangeConfig): Result<string> {
-  const name = poolName(range.range.subnet, config.networkName);
-  if (!isValidObjectName(name)) {
-    return fail(
-      ipamError(
-        CniCode.InvalidConfig,
-        `range ${range.text} gives the IPPool name "${name}", which Kubernetes does not accept`,
-      ),
-    );
-  }
-  return ok(name);
-}
-
 /** Reads the pool, creating it on first use. */
 async function readOrCreate(
   ctx: TransactionContext,
   name: string,
-  range: RangeConfig,
+  subnet: Cidr,
 ): Promise<Result<PoolSnapshot, StoreError>> {
   for (;;) {
     const read = await retrying(ctx.deadline, () => ctx.store.readPool(name));
     if (!read.ok || read.value !== undefined) return read as Result<PoolSnapshot, StoreError>;
-    const created = await retrying(ctx.deadline, () => ctx.store.createPool(name, range.range.subnet));
+    const created = await retrying(ctx.deadline, () => ctx.store.createPool(name, subnet));
     if (!created.ok) return created;
     ctx.log.debug('created IPPool', { pool: name });
   }
@@ -81,8 +68,11 @@ async function readOrCreate(
 
 type RangeAttempt = {
   readonly config: IpamConfig;
+  /** The range as this pool sees it (with node slices: its part inside the slice). */
   readonly range: RangeConfig;
   readonly pool: string;
+  /** The pool's `spec.range`. */
+  readonly subnet: Cidr;
   readonly owner: Owner;
   /** Reservations this transaction created and no pool entry of ours confirms yet. */
   readonly pending: Set<bigint>;
@@ -145,7 +135,11 @@ async function confirmHeld(
   return ok(held.address);
 }
 
-async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<Result<bigint>> {
+/** What one pool gave: an address, or nothing because every address it may hand out is taken. */
+type Claimed =
+  { readonly kind: 'address'; readonly address: bigint } | { readonly kind: 'full'; readonly reason: string };
+
+async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<Result<Claimed>> {
   const random = ctx.random ?? Math.random;
   let window = initialWindow(a.range);
   let collisions = 0;
@@ -158,7 +152,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
         ),
       );
     }
-    const snapshot = await readOrCreate(ctx, a.pool, a.range);
+    const snapshot = await readOrCreate(ctx, a.pool, a.subnet);
     if (!snapshot.ok) return fail(storeFailure(snapshot.error));
     const index = indexPool(a.range.range, snapshot.value.allocations);
     // A pending reservation of an address that someone else now holds in the pool is not needed any more.
@@ -171,7 +165,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
     const held = await confirmHeld(ctx, a, index, snapshot.value);
     if (!held.ok) return held;
     if (held.value === 'again') continue;
-    if (held.value !== 'none') return ok(held.value);
+    if (held.value !== 'none') return ok({ kind: 'address', address: held.value });
 
     // Choose, and take the reservation; a reservation held by someone else only blocks that address.
     let choice: Assignment;
@@ -208,12 +202,9 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
       window = Math.min(window * 2, maxWindow);
     }
     if (choice.kind === 'unavailable') {
-      return fail(
-        ipamError(
-          a.range.requested !== undefined ? CniCode.InvalidConfig : CniCode.TryAgainLater,
-          choice.reason,
-        ),
-      );
+      return a.range.requested !== undefined
+        ? fail(ipamError(CniCode.InvalidConfig, choice.reason))
+        : ok({ kind: 'full', reason: choice.reason });
     }
     if (choice.kind === 'held') continue;
     const address = choice.address;
@@ -222,7 +213,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
       ctx.store.claim(a.pool, offsetKey(address, snapshot.value.base), entryOf(a.owner)),
     );
     if (!claimed.ok) return fail(storeFailure(claimed.error));
-    if (claimed.value === 'claimed') return ok(address);
+    if (claimed.value === 'claimed') return ok({ kind: 'address', address });
     // Taken (another writer, or our own write whose answer was lost — the next read tells) or pool gone.
     collisions++;
     window = Math.min(window * 2, maxWindow);
@@ -234,50 +225,130 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
   }
 }
 
+type RangeOutcome = {
+  readonly result: Result<Allocated>;
+  /** Pools this call wrote to: what a rollback must release. */
+  readonly written: Place[];
+};
+
+/** The one of `places` where the attachment holds an address already, if any. */
+async function holding(
+  ctx: TransactionContext,
+  places: readonly Place[],
+  owner: Owner,
+): Promise<Result<Place | undefined>> {
+  for (const place of places) {
+    const read = await retrying(ctx.deadline, () => ctx.store.readPool(place.pool));
+    if (!read.ok) return fail(storeFailure(read.error));
+    if (read.value?.allocations.some((h) => h.podRef === owner.podRef && h.ifName === owner.ifName))
+      return ok(place);
+  }
+  return ok(undefined);
+}
+
+/**
+ * The places to try, in order. With several (a node's slices), a re-ADD must get the address it holds in
+ * any of them, not a new one in the first with room; a requested address only in the slice containing it.
+ */
+async function candidates(
+  ctx: TransactionContext,
+  range: RangeConfig,
+  places: readonly Place[],
+  owner: Owner,
+  node: string,
+): Promise<Result<readonly Place[]>> {
+  if (range.slicePrefix === undefined) return ok(places);
+  const held = places.length > 1 ? await holding(ctx, places, owner) : ok(undefined);
+  if (!held.ok) return held;
+  if (held.value !== undefined) return ok([held.value]);
+  const requested = range.requested;
+  if (requested === undefined) return ok(places);
+  const family = range.range.subnet.family;
+  const inSlice = places.filter((p) => cidrContains(p.subnet, ipOf(family, requested)));
+  if (inSlice.length > 0) return ok(inSlice);
+  return fail(
+    ipamError(
+      CniCode.InvalidConfig,
+      `requested address ${text(range, requested)} is not in a slice of node ${node} (${places.map((p) => p.pool).join(', ') || 'none yet'}): with node_slice_size, a pod can only get an address of its node's slices`,
+    ),
+  );
+}
+
+/** One address of the range for the attachment: from the range's pool, or from one of the node's slices. */
+async function allocateIn(
+  ctx: TransactionContext,
+  config: IpamConfig,
+  index: number,
+  owner: Owner,
+): Promise<RangeOutcome> {
+  const range = config.ranges[index] as RangeConfig;
+  const written: Place[] = [];
+  const failed = (error: IpamError): RangeOutcome => ({ result: fail(error), written });
+  const places = await placesOf(ctx, config, index);
+  if (!places.ok) return failed(places.error);
+  const first = await candidates(ctx, range, places.value, owner, ctx.node ?? '');
+  if (!first.ok) return failed(first.error);
+  const tried = new Set<string>();
+  let next = first.value;
+  for (;;) {
+    let full: string | undefined;
+    for (const place of next) {
+      tried.add(place.pool);
+      const attempt: RangeAttempt = {
+        config,
+        range: place.range,
+        pool: place.pool,
+        subnet: place.subnet,
+        owner,
+        pending: new Set(),
+        wrote: false,
+      };
+      const claimed = await allocateRange(ctx, attempt);
+      const kept = claimed.ok && claimed.value.kind === 'address' ? claimed.value.address : undefined;
+      for (const extra of attempt.pending) if (extra !== kept) await dropPending(ctx, attempt, extra);
+      // A failure after a write may hide a committed claim whose answer was lost: released on rollback.
+      if (attempt.wrote) written.push(place);
+      if (!claimed.ok) return failed(claimed.error);
+      if (claimed.value.kind === 'address') {
+        if (!attempt.wrote) written.push(place); // held already: a rollback still releases it
+        ctx.log.verbose('allocated', {
+          pool: place.pool,
+          address: text(range, claimed.value.address),
+          pod: owner.podRef,
+          ifname: owner.ifName,
+        });
+        return { result: ok({ range, pool: place.pool, address: claimed.value.address }), written };
+      }
+      full = claimed.value.reason;
+    }
+    if (range.slicePrefix === undefined || range.requested !== undefined)
+      return failed(ipamError(CniCode.TryAgainLater, full ?? `no pool for ${range.text}`));
+    // Every slice of the node is full (or it has none yet): take another.
+    const more = await takeSlice(ctx, config, index, tried);
+    if (!more.ok) return failed(more.error);
+    ctx.log.verbose('took a node slice', { pools: more.value.map((p) => p.pool).join(', ') });
+    next = more.value;
+  }
+}
+
 /** Allocates one address from every range of the config for the attachment, or none at all. */
 export async function allocate(
   config: IpamConfig,
   owner: Owner,
   ctx: TransactionContext,
 ): Promise<Result<Allocated[]>> {
-  const sliced = unsupportedSlices(config);
-  if (sliced !== undefined) return fail(sliced);
   const done: Allocated[] = [];
-  for (const range of config.ranges) {
-    const pool = poolNameOf(config, range);
-    if (!pool.ok) {
-      await rollback(
-        config,
-        owner,
-        ctx,
-        done.map((d) => d.range),
-      );
-      return pool;
+  const written: Place[] = [];
+  for (const index of config.ranges.keys()) {
+    const outcome = await allocateIn(ctx, config, index, owner);
+    written.push(...outcome.written);
+    if (!outcome.result.ok) {
+      // Whatever this call wrote so far — earlier ranges, and pools of this one where a lost answer may
+      // hide a write — is released before failing, so a failed ADD holds nothing.
+      await rollback(config, owner, ctx, written);
+      return outcome.result;
     }
-    const attempt: RangeAttempt = {
-      config,
-      range,
-      pool: pool.value,
-      owner,
-      pending: new Set(),
-      wrote: false,
-    };
-    const address = await allocateRange(ctx, attempt);
-    for (const extra of attempt.pending)
-      if (!address.ok || extra !== address.value) await dropPending(ctx, attempt, extra);
-    if (!address.ok) {
-      // Whatever this call did so far — earlier ranges, and this one if a lost answer may hide a write —
-      // is released before failing, so a failed ADD holds nothing.
-      await rollback(config, owner, ctx, [...done.map((d) => d.range), ...(attempt.wrote ? [range] : [])]);
-      return address;
-    }
-    ctx.log.verbose('allocated', {
-      pool: pool.value,
-      address: text(range, address.value),
-      pod: owner.podRef,
-      ifname: owner.ifName,
-    });
-    done.push({ range, pool: pool.value, address: address.value });
+    done.push(outcome.result.value);
   }
   return ok(done);
 }
@@ -286,22 +357,21 @@ async function rollback(
   config: IpamConfig,
   owner: Owner,
   ctx: TransactionContext,
-  ranges: readonly RangeConfig[],
+  places: readonly Place[],
 ): Promise<void> {
-  if (ranges.length === 0) return;
+  if (places.length === 0) return;
   const deadline = remaining(ctx.deadline) > rollbackMs ? ctx.deadline : deadlineIn(rollbackMs);
-  const released = await releaseRanges(config, owner, { ...ctx, deadline }, ranges);
+  const released = await releasePlaces(config, owner, { ...ctx, deadline }, places);
   if (!released.ok)
     ctx.log.error('could not release the partial allocation; GC will', { error: released.error.details });
 }
 
 export type Released = { readonly range: RangeConfig; readonly pool: string; readonly address: bigint };
 
-async function releaseRange(
+async function releaseIn(
   ctx: TransactionContext,
   config: IpamConfig,
-  range: RangeConfig,
-  pool: string,
+  { range, pool }: Place,
   owner: Owner,
 ): Promise<Result<Released[]>> {
   const released: Released[] = [];
@@ -347,28 +417,40 @@ async function releaseRange(
   }
 }
 
-async function releaseRanges(
+async function releasePlaces(
   config: IpamConfig,
   owner: Owner,
   ctx: TransactionContext,
-  ranges: readonly RangeConfig[],
+  places: readonly Place[],
 ): Promise<Result<Released[]>> {
   const released: Released[] = [];
   let firstError: IpamError | undefined;
-  // Every range is tried even when one fails, so one unreachable pool does not strand the others.
-  for (const range of ranges) {
-    const pool = poolNameOf(config, range);
-    if (!pool.ok) continue;
-    const result = await releaseRange(ctx, config, range, pool.value, owner);
+  // Every pool is tried even when one fails, so one unreachable pool does not strand the others.
+  for (const place of places) {
+    const result = await releaseIn(ctx, config, place, owner);
     if (result.ok) released.push(...result.value);
     else firstError ??= result.error;
   }
   return firstError === undefined ? ok(released) : fail(firstError);
 }
 
-/** Releases what the container's interface holds in every range of the config. Idempotent. */
-export const release = (
+/**
+ * Releases what the container's interface holds in every range of the config — with node slices, in
+ * every slice the node holds. Idempotent.
+ */
+export async function release(
   config: IpamConfig,
   owner: Owner,
   ctx: TransactionContext,
-): Promise<Result<Released[]>> => releaseRanges(config, owner, ctx, config.ranges);
+): Promise<Result<Released[]>> {
+  const places: Place[] = [];
+  let firstError: IpamError | undefined;
+  for (const index of config.ranges.keys()) {
+    const found = await placesOf(ctx, config, index);
+    if (found.ok) places.push(...found.value);
+    // A range whose pool name Kubernetes refuses never held anything: nothing to release there.
+    else if (found.error.code !== CniCode.InvalidConfig) firstError ??= found.error;
+  }
+  const released = await releasePlaces(config, owner, ctx, places);
+  return firstError === undefined || !released.ok ? released : fail(firstError);
+}

@@ -2,9 +2,9 @@
 // recorded as Whereabouts records them in a NodeSlicePool (`status.allocations: [{nodeName, sliceRange}]`,
 // every slice listed, `nodeName: ""` for a free one). Pure: the controller and the plugin build on this.
 
-import { broadcastOf, formatCidr, hostMask, networkOf, type Cidr } from '../ip/cidr.ts';
+import { broadcastOf, formatCidr, hostMask, networkOf, parseCidr, type Cidr } from '../ip/cidr.ts';
 import { fail, ok, type Result } from '../errors.ts';
-import type { Range } from '../ip/range.ts';
+import { rangeCapacity, type Range } from '../ip/range.ts';
 
 /** One entry of `status.allocations`. */
 export type SliceAllocation = { readonly nodeName: string; readonly sliceRange: string };
@@ -41,15 +41,22 @@ export type Assignment = {
   readonly unassigned: string[];
 };
 
+/** Which slices may be handed to a node: those where the range has an address to give. */
+export type Usable = (sliceRange: string) => boolean;
+
+const anySlice: Usable = () => true;
+
 /**
  * Brings the slice assignments in line with the nodes: slices of nodes that are gone become free, slices
  * not in the layout (the range or size changed) are dropped, and every node without a slice takes the
- * lowest free one, nodes in the order given. A node keeps every slice it has; no slice ever has two nodes.
+ * lowest free usable one, nodes in the order given. A node keeps every slice it has; no slice ever has two
+ * nodes.
  */
 export function assign(
   layout: readonly Cidr[],
   current: readonly SliceAllocation[],
   nodes: readonly string[],
+  usable: Usable = anySlice,
 ): Assignment {
   const live = new Set(nodes);
   const holder = new Map<string, string>();
@@ -58,7 +65,7 @@ export function assign(
       holder.set(a.sliceRange, a.nodeName);
   const slices = layout.map(formatCidr);
   const held = new Set(slices.flatMap((s) => (holder.has(s) ? [holder.get(s)] : [])));
-  const free = slices.filter((s) => !holder.has(s));
+  const free = slices.filter((s) => !holder.has(s) && usable(s));
   const unassigned: string[] = [];
   for (const node of nodes) {
     if (held.has(node)) continue;
@@ -75,15 +82,37 @@ export function assign(
   };
 }
 
-/** Gives `node` the lowest free slice (when its slices are full); undefined when none is free. */
-export function extend(current: readonly SliceAllocation[], node: string): SliceAllocation[] | undefined {
-  const i = current.findIndex((a) => a.nodeName === '');
-  if (i < 0) return undefined;
+/** The index of the lowest free usable slice; undefined when there is none. */
+export function lowestFree(
+  current: readonly SliceAllocation[],
+  usable: Usable = anySlice,
+): number | undefined {
+  const i = current.findIndex((a) => a.nodeName === '' && usable(a.sliceRange));
+  return i < 0 ? undefined : i;
+}
+
+/** Gives `node` the lowest free usable slice (when its slices are full); undefined when none is free. */
+export function extend(
+  current: readonly SliceAllocation[],
+  node: string,
+  usable: Usable = anySlice,
+): SliceAllocation[] | undefined {
+  const i = lowestFree(current, usable);
+  if (i === undefined) return undefined;
   return current.map((a, j) => (j === i ? { ...a, nodeName: node } : a));
 }
 
 export const slicesOf = (current: readonly SliceAllocation[], node: string): string[] =>
   current.filter((a) => a.nodeName === node).map((a) => a.sliceRange);
+
+/** Whether `range` has an address to hand out inside the slice (the `Usable` of a range). */
+export function offersIn(range: Range): Usable {
+  return (sliceRange) => {
+    const slice = parseCidr(sliceRange);
+    const part = slice === undefined ? undefined : withinSlice(range, slice);
+    return part !== undefined && rangeCapacity(part) > 0n;
+  };
+}
 
 /**
  * The part of `range` inside one slice: the range's own `range_start`/`range_end` and exclusions still

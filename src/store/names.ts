@@ -17,6 +17,14 @@ export function poolName(subnet: Cidr, networkName: string, nodeName?: string): 
   return parts.join('-');
 }
 
+/**
+ * The NodeSlicePool of the range at `index` of a network (named after `network_name`, else the CNI name):
+ * the first range's is the name itself, as Whereabouts names it; later ranges, which Whereabouts never
+ * sliced, add their range: `<name>-10.1.0.0-16`.
+ */
+export const nodeSlicePoolName = (name: string, index: number, subnet: Cidr): string =>
+  index === 0 ? name : poolName(subnet, name);
+
 /** The OverlappingRangeIPReservation of an address: `10.0.0.1`, `2001--1`, `2001--0` for `2001::`, with `<network_name>-` in front. */
 export function reservationName(ip: IP, networkName: string): string {
   const text = formatIP(ip);

@@ -5,6 +5,7 @@
 
 import { fail, ok, type Result } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
+import type { SliceAllocation } from '../slices/layout.ts';
 import type { KubeApi, ObjectRef } from './api.ts';
 import { classify, isFailedTest, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
 import {
@@ -16,6 +17,7 @@ import {
   type AllocationEntry,
   type PoolSnapshot,
 } from './ippool.ts';
+import { sliceAllocationsOf } from './nodeslicepool.ts';
 
 export type StoreResult<T> = Result<T, StoreError>;
 
@@ -56,6 +58,18 @@ export type IpamStore = {
     name: string,
     resourceVersion: string,
   ): Promise<StoreResult<'deleted' | 'changed' | 'gone'>>;
+  /** The slice assignments of a NodeSlicePool; undefined when it does not exist. */
+  readSlices(name: string): Promise<StoreResult<SliceAllocation[] | undefined>>;
+  /**
+   * Gives the slice at `index` of the NodeSlicePool to `node` if that entry is still exactly `free`:
+   * `changed` when it is not (taken meanwhile, re-sliced, or the pool is gone).
+   */
+  takeSlice(
+    name: string,
+    index: number,
+    free: SliceAllocation,
+    node: string,
+  ): Promise<StoreResult<'taken' | 'changed'>>;
 };
 
 export function kubeStore(api: KubeApi): IpamStore {
@@ -66,6 +80,13 @@ export function kubeStore(api: KubeApi): IpamStore {
     plural: 'ippools',
     namespace,
     ...(name === undefined ? {} : { name }),
+  });
+  const slicePool = (name: string): ObjectRef => ({
+    group,
+    version,
+    plural: 'nodeslicepools',
+    namespace,
+    name,
   });
   const reservations = (name?: string): ObjectRef => ({
     group,
@@ -221,6 +242,39 @@ export function kubeStore(api: KubeApi): IpamStore {
       if (isStatus(result.failure, 409)) return ok('changed');
       return fail(
         classify(result.failure, `delete OverlappingRangeIPReservation ${namespace}/${name}`, server),
+      );
+    },
+
+    async readSlices(name) {
+      const result = await api.get(slicePool(name));
+      if (!result.ok) {
+        return isObjectNotFound(result.failure)
+          ? ok(undefined)
+          : fail(classify(result.failure, `get NodeSlicePool ${namespace}/${name}`, server));
+      }
+      const allocations = sliceAllocationsOf(result.value);
+      return allocations === undefined
+        ? fail({
+            retry: false,
+            message: `NodeSlicePool ${namespace}/${name} has a malformed status.allocations; delete it and the controller writes it again`,
+          })
+        : ok(allocations);
+    },
+
+    async takeSlice(name, index, free, node) {
+      const path = `/status/allocations/${index}`;
+      const result = await api.jsonPatch(slicePool(name), [
+        { op: 'test', path, value: free },
+        { op: 'replace', path: `${path}/nodeName`, value: node },
+      ]);
+      if (result.ok) return ok('taken');
+      if (isObjectNotFound(result.failure) || isFailedTest(result.failure)) return ok('changed');
+      return fail(
+        classify(
+          result.failure,
+          `take slice ${free.sliceRange} in NodeSlicePool ${namespace}/${name}`,
+          server,
+        ),
       );
     },
   };

@@ -42,7 +42,7 @@ test('slicedRanges: every ipRanges entry, IPv4 and IPv6; named after network_nam
     ]),
   ).toEqual([
     ['fast', '/26'],
-    ['fast-2001-db8---64', '/122'],
+    ['fast-2001-db8---64', '/66'],
   ]);
   expect(slicedRanges(sliced('10.0.0.0/24', '/26', { network_name: 'blue' }))[0]?.pool).toBe('blue');
   expect(slicedRanges(JSON.stringify({ name: 'x', type: 'macvlan', ipam: { type: 'host-local' } }))).toEqual(

@@ -169,16 +169,6 @@ describe('overlapping ranges and named networks', () => {
 });
 
 describe('compatibility with Whereabouts', () => {
-  test('a network with node_slice_size (Fast IPAM) is refused, not served from the whole range, and nothing is written', async () => {
-    const config = ipamConfig({ range: '10.8.0.0/16', node_slice_size: '/24' });
-    const result = await allocate(config, owner('sliced'), context());
-    expect(result.ok).toBe(false);
-    expect(result.ok || result.error.code).toBe(7);
-    expect(result.ok || result.error.details).toMatch(/node_slice_size is set .* per-node pools/);
-    expect(cluster.server.stats.writes).toBe(0);
-    expect(poolsOf(cluster.server).size).toBe(0);
-  });
-
   test('a pool written by Whereabouts is read and respected, unreadable keys left alone', async () => {
     await writePool(cluster.connection(), '10.7.0.0-29', '10.7.0.0/29', {
       '1': { id: 'c1', podref: 'ns/old-1', ifname: 'net1' },

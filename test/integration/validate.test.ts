@@ -39,7 +39,7 @@ const list = JSON.stringify({
       cniVersion: '1.0.0',
       name: 'fast',
       type: 'macvlan',
-      ipam: { type: 'whereabouts', range: '10.3.0.0/16', node_slice_size: '/24' },
+      ipam: { type: 'whereabouts', range: '10.3.0.0/16', node_slice_size: '/30' },
     }),
     nad('host-local', { cniVersion: '1.0.0', name: 'hl', type: 'macvlan', ipam: { type: 'host-local' } }),
   ],
@@ -52,7 +52,9 @@ test('each whereabouts config is checked; the invalid ones are named with the co
   expect(lines[0]).toBe('ok    apps/good (macvlan)');
   expect(lines[1]).toMatch(/^FAIL {2}apps\/typo \(macvlan\): code 2: .*"rnage".*did you mean "range"/);
   expect(lines[2]).toMatch(/^FAIL {2}apps\/conflist \(bridge\): code 7: .*10\.2\.0\.0\/33/);
-  expect(lines[3]).toMatch(/^FAIL {2}apps\/fast-ipam \(macvlan\): code 7: node_slice_size is set/);
+  expect(lines[3]).toMatch(
+    /^FAIL {2}apps\/fast-ipam \(macvlan\): code 7: .*node_slice_size \/30 divides 10\.3\.0\.0\/16 into 2\^14 slices/,
+  );
   expect(lines).toHaveLength(4); // host-local is not ours
   expect(result.stderr).toContain('4 whereabouts configurations checked, 3 invalid');
 });

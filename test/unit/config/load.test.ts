@@ -376,19 +376,35 @@ describe('other keys', () => {
     ).toBe(size);
   });
 
-  test('node_slice_size in a dual-stack config gives slices of as many addresses in each family', () => {
+  test('node_slice_size in a dual-stack config cuts the other family into as many slices', () => {
     const l = loaded({
       type: 'whereabouts',
       ipRanges: [{ range: '10.0.0.0/16' }, { range: '2001:db8::/64' }],
       node_slice_size: '/26',
     });
-    expect(l.config.ranges.map((r) => r.slicePrefix)).toEqual([26, 122]);
+    expect(l.config.ranges.map((r) => r.slicePrefix)).toEqual([26, 74]);
     const v6 = loaded({
       type: 'whereabouts',
-      ipRanges: [{ range: '10.0.0.0/16' }, { range: '2001:db8::/64' }],
+      ipRanges: [{ range: '10.0.0.0/16' }, { range: '2001:db8::/112' }],
       node_slice_size: '/120',
     });
     expect(v6.config.ranges.map((r) => r.slicePrefix)).toEqual([24, 120]);
+    expect(
+      failure({
+        type: 'whereabouts',
+        ipRanges: [{ range: '10.0.0.0/16' }, { range: '2001:db8::/124' }],
+        node_slice_size: '/24',
+      }).details,
+    ).toContain(
+      'ipam.node_slice_size /24 cuts 10.0.0.0/16 into 2^8 slices, and 2001:db8::/124 is too small to be cut into as many',
+    );
+    expect(
+      failure({
+        type: 'whereabouts',
+        ipRanges: [{ range: '10.0.0.0/16' }, { range: '10.1.0.0/28' }],
+        node_slice_size: '/24',
+      }).details,
+    ).toContain('ipam.node_slice_size /24 does not fit the range 10.1.0.0/28');
     expect(
       failure({ type: 'whereabouts', range: '2001:db8::/64', node_slice_size: '/26' }).details,
     ).toContain(
@@ -401,6 +417,7 @@ describe('other keys', () => {
     ['/2a', 'must be a prefix length'],
     ['/8', 'does not fit the range 10.0.0.0/16: it must be between /16 and /32'],
     ['/33', 'does not fit the range 10.0.0.0/16'],
+    ['/30', 'divides 10.0.0.0/16 into 2^14 slices; at most 8192 are supported'],
   ])('node_slice_size %s is refused', (text, message) => {
     expect(failure({ type: 'whereabouts', range: '10.0.0.0/16', node_slice_size: text }).details).toContain(
       message,
