@@ -8,7 +8,7 @@ import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { execute, pluginPath as plugin, podEnv } from '../support/exec.ts';
-import { poolsOf, reservationsOf } from '../support/pools.ts';
+import { poolsOf, reservationsOf, writeNodeSlicePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 let running: RunningAgent | undefined;
@@ -164,4 +164,69 @@ test('several agents under a burst, one killed mid-burst: every ADD succeeds, no
   expect(released.filter((r) => r.code !== 0)).toEqual([]);
   expect(allocations()).toEqual([]);
   await others[1]?.stop();
+});
+
+test('node slices through three agents: each node allocates in its own slices, takes more when full, no duplicate', async () => {
+  const others = await Promise.all(
+    [2, 3].map((n) =>
+      runAgent({
+        connection: cluster.connection(),
+        socketPath: join(dir, `node-${n}.sock`),
+        nodeName: `node-${n}`,
+        log: silentLogger,
+        flatFilePaths: [],
+        metricsPort: 0,
+      }),
+    ),
+  );
+  // 198.19.0.0/24 in /28 slices; every node starts with one (as the controller leaves it) and needs two.
+  await writeNodeSlicePool(
+    cluster.connection(),
+    'sliced',
+    { range: '198.19.0.0/24', sliceSize: '/28' },
+    Array.from({ length: 16 }, (_, i) => ({
+      nodeName: i < 3 ? `node-${i + 1}` : '',
+      sliceRange: `198.19.0.${i * 16}/28`,
+    })),
+  );
+  const socketOf = (i: number) => (i % 3 === 0 ? socket : join(dir, `node-${(i % 3) + 1}.sock`));
+  const slicedConf = (i: number) =>
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'sliced',
+      type: 'macvlan',
+      ipam: {
+        type: 'whereabouts',
+        range: '198.19.0.0/24',
+        node_slice_size: '/28',
+        agent_socket: socketOf(i),
+        kubernetes: { kubeconfig: cluster.kubeconfig },
+        log_level: 'error',
+      },
+    });
+  const run = (command: string, i: number) => execute(plugin, podEnv(command, `s${i}`), slicedConf(i));
+  const added = await Promise.all(Array.from({ length: 60 }, (_, i) => run('ADD', i)));
+  expect(added.filter((r) => r.code !== 0)).toEqual([]);
+  const told = added.map((r) => (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]?.address);
+  expect(new Set(told).size).toBe(60);
+  const pools = poolsOf(cluster.server);
+  for (const [i, address] of told.entries()) {
+    // The pod's address lies in a pool of its own node, whose range is a slice assigned to that node.
+    const node = `node-${(i % 3) + 1}`;
+    const offset = Number(address?.split('/')[0]?.split('.')[3]);
+    const slice = `198.19.0.${offset - (offset % 16)}/28`;
+    expect(pools.get(`${node}-198.19.0.${offset - (offset % 16)}-28`)?.range).toBe(slice);
+  }
+  const slices = (
+    cluster.server.objects('nodeslicepools', 'whereabouts.cni.cncf.io').get('kube-system/sliced') as {
+      status: { allocations: { nodeName: string; sliceRange: string }[] };
+    }
+  ).status.allocations;
+  for (const n of [1, 2, 3]) expect(slices.filter((s) => s.nodeName === `node-${n}`)).toHaveLength(2);
+  expect(running?.agent.stats.byCommand.ADD).toBe(20);
+  const released = await Promise.all(Array.from({ length: 60 }, (_, i) => run('DEL', i)));
+  expect(released.filter((r) => r.code !== 0)).toEqual([]);
+  expect([...poolsOf(cluster.server).values()].flatMap((p) => Object.keys(p.allocations))).toEqual([]);
+  expect(reservationsOf(cluster.server).size).toBe(0);
+  await Promise.all(others.map((o) => o.stop()));
 });

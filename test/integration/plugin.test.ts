@@ -9,7 +9,7 @@ import { httpApi } from '../../src/store/http-api.ts';
 import { loadCredentials } from '../../src/store/kubeconfig.ts';
 import { kubeStore } from '../../src/store/store.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
-import { poolsOf } from '../support/pools.ts';
+import { poolsOf, writeNodeSlicePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 let dir: string;
@@ -289,6 +289,101 @@ describe('CHECK, GC, STATUS', () => {
     const noCrds = await plugin({ command: 'STATUS', conf: conf('1.1.0') });
     expect(noCrds.json).toMatchObject({ code: 50 });
     expect(String(noCrds.json?.details)).toContain('the whereabouts CRDs are not installed');
+  });
+});
+
+describe('node slices', () => {
+  // 10.31.0.0/28 in /30 slices: n1 holds the first (.1–.3), n2 the third (.8–.11).
+  const sliced = (version: string, extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}) =>
+    conf(version, { range: '10.31.0.0/28', node_slice_size: '/30', ...ipam }, extra);
+  beforeEach(async () => {
+    await writeNodeSlicePool(cluster.connection(), 'net-a', { range: '10.31.0.0/28', sliceSize: '/30' }, [
+      { nodeName: 'n1', sliceRange: '10.31.0.0/30' },
+      { nodeName: '', sliceRange: '10.31.0.4/30' },
+      { nodeName: 'n2', sliceRange: '10.31.0.8/30' },
+      { nodeName: '', sliceRange: '10.31.0.12/30' },
+    ]);
+  });
+  const addresses = (out: { json: Record<string, unknown> | undefined }) =>
+    (out.json?.ips as { address: string }[] | undefined)?.map((i) => i.address);
+
+  test('ADD on a node takes from its slices (NODENAME), a second slice when full; CHECK and DEL look in every slice', async () => {
+    const n1 = { NODENAME: 'n1' };
+    const first = await Promise.all(
+      [1, 2, 3].map((i) =>
+        plugin({ command: 'ADD', conf: sliced('1.0.0'), env: n1, pod: `p${i}`, container: `c${i}` }),
+      ),
+    );
+    expect(first.flatMap(addresses).sort()).toEqual(['10.31.0.1/28', '10.31.0.2/28', '10.31.0.3/28']);
+    const fourth = await plugin({
+      command: 'ADD',
+      conf: sliced('1.0.0'),
+      env: n1,
+      pod: 'p4',
+      container: 'c4',
+    });
+    expect(addresses(fourth)?.[0]).toMatch(/^10\.31\.0\.[4-7]\/28$/);
+    expect(
+      await plugin({
+        command: 'CHECK',
+        conf: sliced('1.0.0', { prevResult: fourth.json }),
+        env: n1,
+        container: 'c4',
+        pod: 'p4',
+      }),
+    ).toMatchObject({ exitCode: 0, stdout: '' });
+    const missing = await plugin({
+      command: 'CHECK',
+      conf: sliced('1.0.0', { prevResult: fourth.json }),
+      env: n1,
+      container: 'c9',
+    });
+    expect(missing.json).toMatchObject({
+      code: 100,
+      details: 'container c9 interface net1 holds no address in IPPool n1-10.31.0.0-30, n1-10.31.0.4-30',
+    });
+    expect(
+      await plugin({ command: 'DEL', conf: sliced('1.0.0'), env: n1, pod: 'p4', container: 'c4' }),
+    ).toMatchObject({
+      exitCode: 0,
+    });
+    expect(poolsOf(cluster.server).get('n1-10.31.0.4-30')?.allocations).toEqual({});
+  });
+
+  test('without NODENAME the node name comes from <configuration_path>/nodename', async () => {
+    writeFileSync(join(dir, 'nodename'), 'n2\n');
+    const out = await plugin({ command: 'ADD', conf: sliced('1.0.0', {}, { configuration_path: dir }) });
+    expect(addresses(out)).toEqual(['10.31.0.8/28']);
+    expect(poolsOf(cluster.server).has('n2-10.31.0.8-30')).toBe(true);
+  });
+
+  test("GC releases this node's stale attachments in every slice of the node", async () => {
+    const { core } = cluster.connection();
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: { metadata: { name: 'here' }, spec: { nodeName: 'n1', containers: [] } },
+    });
+    const n1 = { NODENAME: 'n1' };
+    for (const i of [1, 2, 3, 4])
+      await plugin({
+        command: 'ADD',
+        conf: sliced('1.1.0'),
+        env: n1,
+        pod: 'here',
+        container: `c${i}`,
+        ifName: `net${i}`,
+      });
+    expect(poolsOf(cluster.server).get('n1-10.31.0.4-30')?.allocations).not.toEqual({});
+    const gc = await plugin({
+      command: 'GC',
+      env: n1,
+      conf: sliced('1.1.0', { 'cni.dev/valid-attachments': [{ containerID: 'c1', ifname: 'net1' }] }),
+    });
+    expect(gc).toMatchObject({ exitCode: 0, stdout: '' });
+    const left = [...poolsOf(cluster.server).values()].flatMap((p) =>
+      Object.values(p.allocations).map((e) => e.id),
+    );
+    expect(left).toEqual(['c1']);
   });
 });
 
