@@ -6,7 +6,6 @@ import { ListWatch, Watch, type KubernetesObject, type V1Pod } from '@kubernetes
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseCniArgs, podRefOf } from '../config/cni-args.ts';
 import { errnoOf } from '../errors.ts';
-import { networkNameOf } from '../gc/collect.ts';
 import { ipOf } from '../ip/address.ts';
 import { dropReservation } from '../ipam/reservations.ts';
 import { deadlineIn } from '../ipam/retry.ts';
@@ -14,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
 import { decodePool, type StoredAllocation } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
-import { reservationName } from '../store/names.ts';
+import { networkNameOf, reservationName } from '../store/names.ts';
 import { kubeStore } from '../store/store.ts';
 import { attachmentRecords } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
@@ -146,7 +145,9 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
         if (!result.ok || result.value !== 'released') continue;
         released++;
         log.verbose(why, { pod: a.podRef, pool: poolName, ifname: a.ifName, container: a.containerId });
-        const reservation = reservationName(ipOf(snapshot.family, a.address), networkNameOf(poolName, range));
+        // The agent's own node tells its slice pools (`<network>-<node>-<slice>`) from whole-range pools.
+        const network = networkNameOf(poolName, range, [], options.nodeName);
+        const reservation = reservationName(ipOf(snapshot.family, a.address), network);
         await dropReservation(store, reservation, a, deadlineIn(10_000));
       }
     }

@@ -6,7 +6,8 @@
 
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { collect, networkNameOf } from '../gc/collect.ts';
+import { collect } from '../gc/collect.ts';
+import { networkNameOf } from '../store/names.ts';
 import { planCollection, type PoolState } from '../gc/plan.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';

@@ -5,10 +5,11 @@
 // created while GC was listing.
 
 import { fail, ok, type Result } from '../errors.ts';
-import { formatCidr, normalise, parseCidr } from '../ip/cidr.ts';
 import type { KubeApi, ListPage, Obj, ObjectRef } from '../store/api.ts';
 import { classify, type StoreError } from '../store/errors.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
+import { networkNameOf, type SliceLayout } from '../store/names.ts';
+import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { networkStatusAnnotation } from './network-status.ts';
 import type { PodState, PoolState, ReservationState } from './plan.ts';
 
@@ -56,20 +57,28 @@ const meta = (o: Obj) =>
 const timeOf = (value: string | Date | undefined): number =>
   value === undefined ? 0 : new Date(value).getTime();
 
-/** The network name a pool belongs to: its name less the range part (`blue-10.0.0.0-24` → `blue`). */
-export function networkNameOf(poolName: string, range: string): string {
-  const cidr = parseCidr(range);
-  if (cidr === undefined) return '';
-  const text = formatCidr(normalise(cidr));
-  const suffix = (text.endsWith(':') ? `${text}0` : text).replace(/[:/]/g, '-');
-  return poolName.endsWith(`-${suffix}`) ? poolName.slice(0, -suffix.length - 1) : '';
-}
-
 /** `pods: false`: pools and reservations only (the operator commands need no pods). */
 export async function collect(
   api: KubeApi,
   options: { readonly pods: boolean } = { pods: true },
 ): Promise<Result<Collected, StoreError>> {
+  // A node's slice pool is named `<network>-<node>-<slice>`: its network name needs the NodeSlicePools. A
+  // cluster without that CRD (Whereabouts before v0.8) has none.
+  const slicePools = new Map<string, SliceLayout[]>();
+  const slicesRead = await eachPage(
+    api,
+    { group, version, plural: 'nodeslicepools' },
+    'NodeSlicePools',
+    pageSizes.small,
+    (o) => {
+      const { name = '', namespace = '' } = meta(o);
+      const layouts = slicePools.get(namespace) ?? [];
+      layouts.push({ name, allocations: sliceAllocationsOf(o) ?? [] });
+      slicePools.set(namespace, layouts);
+    },
+  );
+  if (!slicesRead.ok && slicesRead.error.status !== 404) return slicesRead;
+
   const pools: PoolState[] = [];
   const skipped: string[] = [];
   // Only pods that some allocation names are kept: most pods of a cluster have no secondary network.
@@ -91,7 +100,8 @@ export async function collect(
         if (typeof podRef === 'string') referenced.add(podRef);
       }
       const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
-      pools.push({ namespace, name, networkName: networkNameOf(name, range), range, pool });
+      const networkName = networkNameOf(name, range, slicePools.get(namespace));
+      pools.push({ namespace, name, networkName, range, pool });
     },
   );
   if (!poolsRead.ok) return poolsRead;

@@ -2,7 +2,8 @@
 // share a cluster's pools and reservations.
 
 import { formatIP, type IP } from '../ip/address.ts';
-import { formatCidr, type Cidr } from '../ip/cidr.ts';
+import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
+import type { SliceAllocation } from '../slices/layout.ts';
 
 /** Whereabouts' normalizeRange: a trailing `:` gets a `0`, then every `:` and `/` becomes `-`. */
 const normalizeRange = (text: string): string =>
@@ -35,3 +36,49 @@ export function reservationName(ip: IP, networkName: string): string {
 /** Whether the API server would accept the name (a DNS-1123 subdomain). */
 export const isValidObjectName = (name: string): boolean =>
   name.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name);
+
+/** A NodeSlicePool as the network-name lookup needs it. */
+export type SliceLayout = { readonly name: string; readonly allocations: readonly SliceAllocation[] };
+
+const normalisedText = (range: string): string | undefined => {
+  const cidr = parseCidr(range);
+  return cidr === undefined ? undefined : formatCidr(normalise(cidr));
+};
+
+/**
+ * The network name of an IPPool — what its reservations are prefixed with — from its name and range. A
+ * whole-range pool is `<network>-<range>`. A node's slice pool is `<network>-<node>-<slice>`, or
+ * `<node>-<slice>` for an unnamed network: told apart by the NodeSlicePool listing the slice (named after
+ * `network_name` when there is one) and the node holding it, or — for the agent, which knows only its own
+ * node — by that node's name.
+ */
+export function networkNameOf(
+  poolName: string,
+  range: string,
+  slicePools: readonly SliceLayout[] = [],
+  node?: string,
+): string {
+  const text = normalisedText(range);
+  if (text === undefined) return '';
+  const suffix = `-${normalizeRange(text)}`;
+  if (!poolName.endsWith(suffix)) return '';
+  const prefix = poolName.slice(0, -suffix.length);
+  const listing = slicePools.filter((sp) =>
+    sp.allocations.some((a) => normalisedText(a.sliceRange) === text),
+  );
+  for (const sp of listing) {
+    for (const { nodeName, sliceRange } of sp.allocations) {
+      if (nodeName === '' || normalisedText(sliceRange) !== text) continue;
+      if (prefix === nodeName) return '';
+      if (prefix === `${sp.name}-${nodeName}`) return sp.name;
+    }
+  }
+  // The slice has changed hands since the pool was made: a named network's pool starts with its name.
+  const named = listing.find((sp) => prefix.startsWith(`${sp.name}-`));
+  if (named !== undefined) return named.name;
+  if (node !== undefined) {
+    if (prefix === node) return '';
+    if (prefix.endsWith(`-${node}`)) return prefix.slice(0, -node.length - 1);
+  }
+  return prefix;
+}

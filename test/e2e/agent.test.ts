@@ -205,6 +205,11 @@ test('node slices through three agents: each node allocates in its own slices, t
       },
     });
   const run = (command: string, i: number) => execute(plugin, podEnv(command, `s${i}`), slicedConf(i));
+  const { core } = cluster.connection();
+  await core.createNamespacedPod({
+    namespace: 'default',
+    body: { metadata: { name: 's0' }, spec: { nodeName: 'node-1', containers: [] } },
+  });
   const added = await Promise.all(Array.from({ length: 60 }, (_, i) => run('ADD', i)));
   expect(added.filter((r) => r.code !== 0)).toEqual([]);
   const told = added.map((r) => (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]?.address);
@@ -224,6 +229,20 @@ test('node slices through three agents: each node allocates in its own slices, t
   ).status.allocations;
   for (const n of [1, 2, 3]) expect(slices.filter((s) => s.nodeName === `node-${n}`)).toHaveLength(2);
   expect(running?.agent.stats.byCommand.ADD).toBe(20);
+  // Deleting a pod of node-1 releases its address in node-1's slice pool, and its reservation (named after
+  // the network, not after the pool: the agent tells `<node>-<slice>` pools by its own node name).
+  const s0 = told[0]?.split('/')[0] ?? '';
+  expect(reservationsOf(cluster.server).has(s0)).toBe(true);
+  await core.deleteNamespacedPod({ namespace: 'default', name: 's0' });
+  const deadline = Date.now() + 5_000;
+  while (reservationsOf(cluster.server).has(s0) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(reservationsOf(cluster.server).has(s0)).toBe(false);
+  expect(
+    Object.values(poolsOf(cluster.server).get('node-1-198.19.0.0-28')?.allocations ?? {}).map(
+      (e) => e.podref,
+    ),
+  ).not.toContain('default/s0');
   const released = await Promise.all(Array.from({ length: 60 }, (_, i) => run('DEL', i)));
   expect(released.filter((r) => r.code !== 0)).toEqual([]);
   expect([...poolsOf(cluster.server).values()].flatMap((p) => Object.keys(p.allocations))).toEqual([]);

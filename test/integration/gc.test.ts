@@ -18,7 +18,7 @@ import { allocate, release } from '../../src/ipam/transaction.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { ipamConfig, owner } from '../support/config.ts';
-import { poolsOf, reservationsOf } from '../support/pools.ts';
+import { poolsOf, reservationsOf, writeNodeSlicePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 beforeEach(async () => {
@@ -67,6 +67,7 @@ async function attach(config: IpamConfig, pod: string, ifName = 'net1'): Promise
     store: cluster.store(),
     log: silentLogger,
     deadline: deadlineIn(10_000),
+    node: 'node-1', // for networks with node slices
   });
   if (!result.ok) throw new Error(result.error.details);
   return result.value.map((a) => formatIP(ipOf(a.range.range.subnet.family, a.address)));
@@ -99,6 +100,42 @@ test('a deleted pod: its allocation and reservation are released', async () => {
   // The reservation goes in the next run, once it is older than the grace period … or at once here, a run an hour on.
   expect(reservationsOf(cluster.server).has(address ?? '')).toBe(false);
   expect(report.applied?.errors).toEqual([]);
+});
+
+test('node slice pools: a deleted pod is released with its reservation, for named and unnamed networks', async () => {
+  const slices = (range: string) => [
+    { nodeName: 'node-1', sliceRange: range.replace('/23', '/24') },
+    { nodeName: '', sliceRange: range.replace('.0.0/23', '.1.0/24') },
+  ];
+  await writeNodeSlicePool(
+    cluster.connection(),
+    'blue',
+    { range: '10.41.0.0/23', sliceSize: '/24' },
+    slices('10.41.0.0/23'),
+  );
+  await writeNodeSlicePool(
+    cluster.connection(),
+    'fast',
+    { range: '10.42.0.0/23', sliceSize: '/24' },
+    slices('10.42.0.0/23'),
+  );
+  const named = ipamConfig({ range: '10.41.0.0/23', node_slice_size: '/24', network_name: 'blue' });
+  const unnamed = ipamConfig({ range: '10.42.0.0/23', node_slice_size: '/24' }, { name: 'fast' });
+  await createPod('a', 'node-1');
+  await createPod('b', 'node-1');
+  const kept: string[] = [];
+  for (const config of [named, unnamed]) {
+    await attach(config, 'a');
+    kept.push(...(await attach(config, 'b')));
+  }
+  await deletePod('a');
+  const report = await gc();
+  expect(report.applied?.errors).toEqual([]);
+  expect(heldPods('blue-node-1-10.41.0.0-24')).toEqual(['default/b']);
+  expect(heldPods('node-1-10.42.0.0-24')).toEqual(['default/b']);
+  expect([...reservationsOf(cluster.server).keys()].sort()).toEqual(
+    [`blue-${kept[0] ?? ''}`, kept[1]].sort(),
+  );
 });
 
 test('a node gone with its pods: all of them released, other nodes untouched', async () => {

@@ -1,4 +1,4 @@
-import { networkNameOf } from '../../../src/gc/collect.ts';
+import { networkNameOf } from '../../../src/store/names.ts';
 import { interfacesOf } from '../../../src/gc/network-status.ts';
 import {
   planCollection,
@@ -211,6 +211,23 @@ test('network names are read off pool names by their range, not guessed', () => 
   expect(networkNameOf('10.0.0.0-24', '10.0.0.0/24')).toBe('');
   expect(networkNameOf('blue-net-10.0.0.0-24', '10.0.0.0/24')).toBe('blue-net');
   expect(networkNameOf('storage-2001-db8---64', '2001:db8::/64')).toBe('storage');
+});
+
+test("node slice pools' network names come from the NodeSlicePool of the slice and the node holding it", () => {
+  const slice = (name: string, nodeName: string) => ({
+    name,
+    allocations: [{ nodeName, sliceRange: '10.8.0.0/24' }],
+  });
+  expect(networkNameOf('n1-10.8.0.0-24', '10.8.0.0/24', [slice('fast', 'n1')])).toBe('');
+  expect(networkNameOf('blue-n1-10.8.0.0-24', '10.8.0.0/24', [slice('blue', 'n1')])).toBe('blue');
+  // The slice moved to another node since the pool was made: a named network's pool starts with its name.
+  expect(networkNameOf('blue-gone-10.8.0.0-24', '10.8.0.0/24', [slice('blue', 'n2')])).toBe('blue');
+  // A whole-range pool whose CIDR is some other network's slice is still read by its range.
+  expect(networkNameOf('red-10.8.0.0-24', '10.8.0.0/24', [slice('fast', 'n1')])).toBe('red');
+  // The agent knows its own node only.
+  expect(networkNameOf('blue-node-1-10.0.0.0-28', '10.0.0.0/28', [], 'node-1')).toBe('blue');
+  expect(networkNameOf('node-1-10.0.0.0-28', '10.0.0.0/28', [], 'node-1')).toBe('');
+  expect(networkNameOf('blue-10.0.0.0-28', '10.0.0.0/28', [], 'node-1')).toBe('blue');
 });
 
 test('network-status: interfaces and their addresses, the default network left out', () => {
