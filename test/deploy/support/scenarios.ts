@@ -4,7 +4,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execute, pluginPath, podEnv } from '../../support/exec.ts';
-import { poolsOf, reservationsOf, writeNad, writePool, writeReservation } from '../../support/pools.ts';
+import {
+  poolsOf,
+  reservationsOf,
+  writeNad,
+  writeNodeSlicePool,
+  writePool,
+  writeReservation,
+} from '../../support/pools.ts';
 import {
   answers200,
   fakePushgateway,
@@ -69,7 +76,11 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
 
   const plugin = join(host.bin, 'whereabouts');
   const flatFile = join(host.conf, 'whereabouts.d', 'whereabouts.conf');
-  const conf = (standalone: boolean, extra: Record<string, unknown> = {}) =>
+  const conf = (
+    standalone: boolean,
+    extra: Record<string, unknown> = {},
+    ipam: Record<string, unknown> = {},
+  ) =>
     JSON.stringify({
       cniVersion: '1.1.0',
       name: 'net',
@@ -81,11 +92,22 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
         configuration_path: flatFile,
         log_level: 'error',
         ...(standalone ? { agent_socket: join(dir, 'no-agent.sock') } : {}),
+        ...ipam,
       },
     });
-  const cni = async (verb: string, pod: string, standalone: boolean, extra?: Record<string, unknown>) => {
+  const cni = async (
+    verb: string,
+    pod: string,
+    standalone: boolean,
+    extra?: Record<string, unknown>,
+    ipam?: Record<string, unknown>,
+  ) => {
     // NODENAME: the NAD names the flat file itself, so the plugin cannot find the installed nodename beside it.
-    const out = await execute(plugin, { ...podEnv(verb, pod), NODENAME: 'node-1' }, conf(standalone, extra));
+    const out = await execute(
+      plugin,
+      { ...podEnv(verb, pod), NODENAME: 'node-1' },
+      conf(standalone, extra, ipam),
+    );
     if (out.code !== 0)
       throw new Error(`plugin ${verb} ${pod} (standalone: ${standalone}): ${out.stdout}${out.stderr}`);
     return out.stdout;
@@ -105,6 +127,24 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
     if (held().includes(`default/${pod}`)) throw new Error(`CNI GC did not release ${pod}`);
     await cni('ADD', pod, standalone);
     await cni('DEL', pod, standalone);
+  }
+  // A network with node slices, node-1 holding none yet: it takes one itself (get and patch the NodeSlicePool).
+  await writeNodeSlicePool(
+    h.admin,
+    'sliced',
+    { range: '198.19.0.0/24', sliceSize: '/25' },
+    [
+      { nodeName: '', sliceRange: '198.19.0.0/25' },
+      { nodeName: '', sliceRange: '198.19.0.128/25' },
+    ],
+    namespace,
+  );
+  for (const standalone of [false, true]) {
+    const sliced = { name: 'sliced' };
+    const slicedIpam = { range: '198.19.0.0/24', node_slice_size: '/25' };
+    const pod = standalone ? 's2' : 's1';
+    await cni('ADD', pod, standalone, sliced, slicedIpam);
+    await cni('DEL', pod, standalone, sliced, slicedIpam);
   }
   // A pod deleted from the node: the agent releases its address by itself.
   await cni('ADD', 'p2', false);
