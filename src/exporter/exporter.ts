@@ -7,7 +7,8 @@
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { collect } from '../gc/collect.ts';
-import { networkNameOf } from '../store/names.ts';
+import { networkNameOf, slicePoolOf, type SliceLayout } from '../store/names.ts';
+import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { planCollection, type PoolState } from '../gc/plan.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
@@ -95,8 +96,15 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
   let orphaned = new Map<string, number>(); // namespace → orphaned reservations
   const state = { synced: false, scanned: false };
 
-  const poolLabels = ['pool', 'namespace', 'range'] as const;
-  const labelsOf = (u: PoolUsage) => ({ pool: u.pool, namespace: u.namespace, range: u.range });
+  const layouts = new Map<string, { namespace: string } & SliceLayout>();
+  // `node_slice_pool`: the NodeSlicePool whose slice a node's slice pool is, "" for a whole-range pool. A full
+  // slice is routine (the node takes another); alerts on full pools leave slice pools out.
+  const poolLabels = ['pool', 'namespace', 'range', 'node_slice_pool'] as const;
+  const labelsOf = (u: PoolUsage) => {
+    const inNamespace = [...layouts.values()].filter((l) => l.namespace === u.namespace);
+    const slice = slicePoolOf(u.pool, u.range, inNamespace);
+    return { pool: u.pool, namespace: u.namespace, range: u.range, node_slice_pool: slice?.slicePool ?? '' };
+  };
   const perPool = (name: string, help: string, value: (u: PoolUsage) => number) =>
     new Gauge({
       name,
@@ -214,10 +222,16 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     (type, o) => {
       if (type === 'delete') {
         slices.delete(keyOf(o));
+        layouts.delete(keyOf(o));
         return;
       }
-      const allocations = ((o.status ?? {}) as { allocations?: { nodeName?: string }[] }).allocations ?? [];
-      const assigned = allocations.filter((a) => a.nodeName !== undefined && a.nodeName !== '').length;
+      const allocations = sliceAllocationsOf(o) ?? [];
+      const assigned = allocations.filter((a) => a.nodeName !== '').length;
+      layouts.set(keyOf(o), {
+        namespace: metaOf(o).namespace ?? '',
+        name: metaOf(o).name ?? '',
+        allocations,
+      });
       slices.set(keyOf(o), {
         namespace: metaOf(o).namespace ?? '',
         pool: metaOf(o).name ?? '',

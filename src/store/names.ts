@@ -45,12 +45,50 @@ const normalisedText = (range: string): string | undefined => {
   return cidr === undefined ? undefined : formatCidr(normalise(cidr));
 };
 
+/** The part of a pool's name before its range (`blue-10.0.0.0-24` → `blue`); undefined when it does not end in it. */
+function prefixOf(poolName: string, range: string): { prefix: string; slice: string } | undefined {
+  const text = normalisedText(range);
+  if (text === undefined) return undefined;
+  const suffix = `-${normalizeRange(text)}`;
+  if (poolName === normalizeRange(text)) return { prefix: '', slice: text };
+  return poolName.endsWith(suffix) ? { prefix: poolName.slice(0, -suffix.length), slice: text } : undefined;
+}
+
+/** A node's slice pool: the NodeSlicePool its slice is listed in, and its network's name. */
+export type SlicePoolOf = { readonly slicePool: string; readonly network: string };
+
 /**
- * The network name of an IPPool — what its reservations are prefixed with — from its name and range. A
- * whole-range pool is `<network>-<range>`. A node's slice pool is `<network>-<node>-<slice>`, or
- * `<node>-<slice>` for an unnamed network: told apart by the NodeSlicePool listing the slice (named after
- * `network_name` when there is one) and the node holding it, or — for the agent, which knows only its own
- * node — by that node's name.
+ * Whether an IPPool is a node's slice pool — `<network>-<node>-<slice>`, or `<node>-<slice>` for an unnamed
+ * network — told by the NodeSlicePool listing its range as a slice (named after `network_name` when there is
+ * one) and the node holding that slice; undefined for a whole-range pool.
+ */
+export function slicePoolOf(
+  poolName: string,
+  range: string,
+  slicePools: readonly SliceLayout[],
+): SlicePoolOf | undefined {
+  const parts = prefixOf(poolName, range);
+  if (parts === undefined) return undefined;
+  const { prefix, slice } = parts;
+  const listing = slicePools.filter((sp) =>
+    sp.allocations.some((a) => normalisedText(a.sliceRange) === slice),
+  );
+  for (const sp of listing) {
+    for (const { nodeName, sliceRange } of sp.allocations) {
+      if (nodeName === '' || normalisedText(sliceRange) !== slice) continue;
+      if (prefix === nodeName) return { slicePool: sp.name, network: '' };
+      if (prefix === `${sp.name}-${nodeName}`) return { slicePool: sp.name, network: sp.name };
+    }
+  }
+  // The slice has changed hands since the pool was made: a named network's pool starts with its name.
+  const named = listing.find((sp) => prefix.startsWith(`${sp.name}-`));
+  return named === undefined ? undefined : { slicePool: named.name, network: named.name };
+}
+
+/**
+ * The network name of an IPPool — what its reservations are prefixed with — from its name and range: a
+ * whole-range pool is `<network>-<range>`; a node's slice pool is told by the NodeSlicePools
+ * (`slicePoolOf`) or — for the agent, which knows only its own node — by that node's name.
  */
 export function networkNameOf(
   poolName: string,
@@ -58,24 +96,11 @@ export function networkNameOf(
   slicePools: readonly SliceLayout[] = [],
   node?: string,
 ): string {
-  const text = normalisedText(range);
-  if (text === undefined) return '';
-  const suffix = `-${normalizeRange(text)}`;
-  if (!poolName.endsWith(suffix)) return '';
-  const prefix = poolName.slice(0, -suffix.length);
-  const listing = slicePools.filter((sp) =>
-    sp.allocations.some((a) => normalisedText(a.sliceRange) === text),
-  );
-  for (const sp of listing) {
-    for (const { nodeName, sliceRange } of sp.allocations) {
-      if (nodeName === '' || normalisedText(sliceRange) !== text) continue;
-      if (prefix === nodeName) return '';
-      if (prefix === `${sp.name}-${nodeName}`) return sp.name;
-    }
-  }
-  // The slice has changed hands since the pool was made: a named network's pool starts with its name.
-  const named = listing.find((sp) => prefix.startsWith(`${sp.name}-`));
-  if (named !== undefined) return named.name;
+  const parts = prefixOf(poolName, range);
+  if (parts === undefined) return '';
+  const sliced = slicePoolOf(poolName, range, slicePools);
+  if (sliced !== undefined) return sliced.network;
+  const { prefix } = parts;
   if (node !== undefined) {
     if (prefix === node) return '';
     if (prefix.endsWith(`-${node}`)) return prefix.slice(0, -node.length - 1);

@@ -44,7 +44,7 @@ async function until(pattern: RegExp): Promise<string> {
 }
 const ctx = () => ({ store: cluster.store(), log: silentLogger, deadline: deadlineIn(10_000) });
 const config = ipamConfig({ range: '10.6.0.0/28' }); // 14 assignable addresses
-const labels = 'pool="10.6.0.0-28",namespace="kube-system",range="10.6.0.0/28"';
+const labels = 'pool="10.6.0.0-28",namespace="kube-system",range="10.6.0.0/28",node_slice_pool=""';
 
 test('capacity, use and utilisation follow allocations and releases; deleted pods become leak candidates', async () => {
   const { core } = cluster.connection();
@@ -99,6 +99,12 @@ test('slices of NodeSlicePools, assigned and free', async () => {
   const slices = 'pool="fast",namespace="kube-system",range="10.9.0.0/24"';
   const text = await until(new RegExp(`whereabouts_node_slices\\{${slices},state="assigned"\\} 2`));
   expect(text).toContain(`whereabouts_node_slices{${slices},state="free"} 2`);
+  // A node's slice pool is labelled with its NodeSlicePool, so alerts on full pools can leave it out.
+  const sliced = ipamConfig({ range: '10.9.0.0/24', node_slice_size: '/26' }, { name: 'fast' });
+  expect((await allocate(sliced, owner('s'), { ...ctx(), node: 'node-b' })).ok).toBe(true);
+  const slicePool =
+    'pool="node-b-10.9.0.128-26",namespace="kube-system",range="10.9.0.128/26",node_slice_pool="fast"';
+  await until(new RegExp(`whereabouts_pool_allocated_addresses\\{${slicePool}\\} 1`));
 });
 
 test('without an API server: alive, not ready, and the failed lists counted', async () => {
