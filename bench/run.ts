@@ -5,6 +5,7 @@ const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   'cold-start': () => import('./scenarios/cold-start.ts'),
   'gc-plan': () => import('./scenarios/gc-plan.ts'),
   burst: () => import('./scenarios/burst.ts'),
+  'burst-slices': () => import('./scenarios/burst-slices.ts'),
 };
 
 const name = process.argv[2];

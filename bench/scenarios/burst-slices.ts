@@ -1,0 +1,120 @@
+// 2000 pods on 50 simulated nodes (an agent process each), each ADD a real plugin process, then all
+// released at once — once with node slices (`node_slice_size: /27`: 30 addresses per slice, so every node
+// fills its first slice and takes a second one itself during the burst) and once without, on the same
+// agents in the same run, for the ratio. The slice controller runs as its own process, from 50 Node
+// objects and the NetworkAttachmentDefinition, as in a cluster. The floor is as in `burst`: the same number
+// of `dist/whereabouts` VERSION processes at the same concurrency.
+
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '../../src/store/kube.ts';
+import { result } from '../report.ts';
+import { cliProcess, duplicatesIn, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { ask, serveApi, untilPrinted } from '../support/processes.ts';
+
+const nodes = 50;
+const podsPerNode = 40;
+const pods = nodes * podsPerNode;
+const range = '10.128.0.0/16';
+
+type Stats = { writes: number; requests: number };
+
+export async function run(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'wb-burst-slices-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  const server = await serveApi(kubeconfig);
+  const connection = connect({ kubeconfig });
+  if (!connection.ok) throw new Error(connection.error.details);
+  const { core, custom, namespace } = connection.value;
+  const names = Array.from({ length: nodes }, (_, i) => `node-${i}`);
+  for (const name of names) await core.createNode({ body: { metadata: { name } } });
+  const ipam = (sliced: boolean, socket: string) => ({
+    type: 'whereabouts',
+    range,
+    enable_overlapping_ranges: false,
+    ...(sliced ? { node_slice_size: '/27' } : {}),
+    agent_socket: socket,
+    kubernetes: { kubeconfig },
+    log_level: 'error',
+  });
+  const conf = (name: string, sliced: boolean, socket: string) =>
+    JSON.stringify({ cniVersion: '1.0.0', name, type: 'macvlan', ipam: ipam(sliced, socket) });
+  await custom.createNamespacedCustomObject({
+    group: 'k8s.cni.cncf.io',
+    version: 'v1',
+    namespace: 'default',
+    plural: 'network-attachment-definitions',
+    body: {
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: { name: 'sliced' },
+      spec: { config: conf('sliced', true, '') },
+    },
+  });
+  const controller: ChildProcess = cliProcess([
+    'controller',
+    '--kubeconfig',
+    kubeconfig,
+    '--identity',
+    'bench',
+    '--interval',
+    '200ms',
+  ]);
+  await untilPrinted(controller, 'controller running', 'the slice controller');
+  const assigned = async (): Promise<number> => {
+    try {
+      const pool = (await custom.getNamespacedCustomObject({
+        group: 'whereabouts.cni.cncf.io',
+        version: 'v1alpha1',
+        namespace,
+        plural: 'nodeslicepools',
+        name: 'sliced',
+      })) as { status?: { allocations?: { nodeName: string }[] } };
+      return (pool.status?.allocations ?? []).filter((a) => a.nodeName !== '').length;
+    } catch {
+      return 0;
+    }
+  };
+  while ((await assigned()) < nodes) await new Promise((r) => setTimeout(r, 100));
+
+  const sockets = names.map((n) => join(dir, `${n}.sock`));
+  const agents = await Promise.all(
+    sockets.map((s, i) => startAgentProcess(s, kubeconfig, names[i] ?? '', join(dir, `state-${i}`))),
+  );
+  const socketOf = (pod: number) => sockets[pod % nodes] ?? '';
+  const stats = async (): Promise<Stats> => JSON.parse(await ask(server, 'stats')) as Stats;
+  await ask(server, 'latency 2 3');
+
+  const floor = await wave('VERSION', pods, (i) => conf('whole', false, socketOf(i)));
+  const measure = async (confFor: (pod: number) => string) => {
+    await ask(server, 'reset');
+    const add = await wave('ADD', pods, confFor);
+    const afterAdd = await stats();
+    const del = await wave('DEL', pods, confFor);
+    return { add, del, writesPerAlloc: afterAdd.writes / pods, duplicates: duplicatesIn(add.addresses) };
+  };
+  // The whole-range pool is created by the first pods of the wave, as the slice pools are.
+  const whole = await measure((i) => conf('whole', false, socketOf(i)));
+  const sliced = await measure((i) => conf('sliced', true, socketOf(i)));
+  const slicesTaken = await assigned();
+  const pools = JSON.parse(await ask(server, 'pools')) as Record<string, { allocations: object }>;
+  const leftover = Object.values(pools).reduce((n, p) => n + Object.keys(p.allocations).length, 0);
+
+  for (const a of agents) a.kill('SIGTERM');
+  controller.kill('SIGTERM');
+  server.stdin?.end();
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes`);
+  printFailures('without slices', whole.add, whole.del);
+  printFailures('with slices', sliced.add, sliced.del);
+  console.log(`# slices assigned after the burst: ${slicesTaken} (${nodes} before it)`);
+  console.log(`# allocations left after the DEL bursts: ${leftover}`);
+  result('burst_slices_seconds', sliced.add.seconds, 's');
+  result('burst_slices_ratio', sliced.add.seconds / whole.add.seconds, 'ratio');
+  result('burst_slices_floor_ratio', sliced.add.seconds / floor.seconds, 'ratio');
+  result('burst_slices_writes_per_alloc', sliced.writesPerAlloc, 'writes');
+  result('burst_slices_unsliced_seconds', whole.add.seconds, 's');
+  result('burst_slices_duplicates', sliced.duplicates + whole.duplicates, 'addresses');
+}

@@ -1,0 +1,93 @@
+// What the burst scenarios share: agent processes (one per simulated node) and a wave of plugin processes,
+// all at once, as a roll-out starts pods.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { runProcess, untilPrinted } from './processes.ts';
+
+export const root = join(import.meta.dirname, '..', '..');
+export const plugin = join(root, 'dist', 'whereabouts');
+
+/** `whereabouts-ts <args>` as a process of its own, from the sources. */
+export const cliProcess = (args: readonly string[]): ChildProcess =>
+  spawn(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+
+export async function startAgentProcess(
+  socket: string,
+  kubeconfig: string,
+  node: string,
+  stateDir: string,
+): Promise<ChildProcess> {
+  const child = cliProcess([
+    'agent',
+    '--socket',
+    socket,
+    '--kubeconfig',
+    kubeconfig,
+    '--node-name',
+    node,
+    '--metrics-port',
+    '0',
+    '--state-dir',
+    stateDir,
+  ]);
+  await untilPrinted(child, 'agent ready', `the agent of ${node}`);
+  return child;
+}
+
+export type Wave = { seconds: number; addresses: string[]; failures: string[] };
+
+/** `pods` plugin processes at once, pod i with the config `conf(i)`; the wall time and the addresses handed out. */
+export async function wave(command: string, pods: number, conf: (pod: number) => string): Promise<Wave> {
+  const started = performance.now();
+  const outputs = await Promise.all(
+    Array.from({ length: pods }, (_, i) =>
+      runProcess(
+        plugin,
+        [],
+        {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `burst-${i}`,
+          CNI_NETNS: '/var/run/netns/burst',
+          CNI_IFNAME: 'net1',
+          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=burst;K8S_POD_NAME=pod-${i}`,
+        },
+        conf(i),
+      ),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const addresses = outputs.flatMap((o) =>
+    o.code === 0 && o.stdout !== '' && command === 'ADD'
+      ? [(JSON.parse(o.stdout) as { ips: { address: string }[] }).ips[0]?.address ?? '']
+      : [],
+  );
+  // What failed, as the runtime would log it: the plugin's error code and message.
+  const failures = outputs
+    .filter((o) => o.code !== 0)
+    .map((o) => {
+      try {
+        const e = JSON.parse(o.stdout) as { code: number; msg: string; details?: string };
+        return `code ${e.code}: ${e.msg} (${(e.details ?? '').slice(0, 100)})`;
+      } catch {
+        return `exit ${o.code} without a CNI error`;
+      }
+    });
+  return { seconds, addresses, failures };
+}
+
+/** Prints the failures of an ADD and a DEL wave, grouped, as `#` lines. */
+export function printFailures(mode: string, add: Wave, del: Wave): void {
+  const failures = [...add.failures.map((f) => `ADD ${f}`), ...del.failures.map((f) => `DEL ${f}`)];
+  console.log(
+    `# ${mode}: ADD ${add.seconds.toFixed(2)} s, DEL ${del.seconds.toFixed(2)} s, failures ${failures.length}`,
+  );
+  const counts = new Map<string, number>();
+  for (const f of failures) counts.set(f, (counts.get(f) ?? 0) + 1);
+  for (const [f, n] of counts) console.log(`#   ${n} × ${f}`);
+}
+
+export const duplicatesIn = (addresses: readonly string[]): number =>
+  addresses.length - new Set(addresses).size;
