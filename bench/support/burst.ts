@@ -39,12 +39,22 @@ export async function startAgentProcess(
 
 export type Wave = { seconds: number; addresses: string[]; failures: string[] };
 
-/** `pods` plugin processes at once, pod i with the config `conf(i)`; the wall time and the addresses handed out. */
-export async function wave(command: string, pods: number, conf: (pod: number) => string): Promise<Wave> {
+/**
+ * `pods` plugin processes, pod i with the config `conf(i)`, all at once or at most `concurrency` at a time
+ * (a process starts as soon as one ends); the wall time and the addresses handed out.
+ */
+export async function wave(
+  command: string,
+  pods: number,
+  conf: (pod: number) => string,
+  concurrency = pods,
+): Promise<Wave> {
   const started = performance.now();
-  const outputs = await Promise.all(
-    Array.from({ length: pods }, (_, i) =>
-      runProcess(
+  const outputs: Awaited<ReturnType<typeof runProcess>>[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < pods; i = next++) {
+      outputs[i] = await runProcess(
         plugin,
         [],
         {
@@ -55,9 +65,10 @@ export async function wave(command: string, pods: number, conf: (pod: number) =>
           CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=burst;K8S_POD_NAME=pod-${i}`,
         },
         conf(i),
-      ),
-    ),
-  );
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, pods) }, worker));
   const seconds = (performance.now() - started) / 1000;
   const addresses = outputs.flatMap((o) =>
     o.code === 0 && o.stdout !== '' && command === 'ADD'
