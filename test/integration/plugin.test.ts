@@ -353,7 +353,7 @@ describe('node slices', () => {
   test('without NODENAME the node name comes from <configuration_path>/nodename', async () => {
     writeFileSync(join(dir, 'nodename'), 'n2\n');
     const out = await plugin({ command: 'ADD', conf: sliced('1.0.0', {}, { configuration_path: dir }) });
-    expect(addresses(out)).toEqual(['10.31.0.8/28']);
+    expect(addresses(out)?.[0]).toMatch(/^10\.31\.0\.(8|9|10|11)\/28$/); // n2's slice
     expect(poolsOf(cluster.server).has('n2-10.31.0.8-30')).toBe(true);
   });
 
