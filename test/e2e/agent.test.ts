@@ -128,8 +128,9 @@ test('deleting a pod of this node releases its address within seconds', async ()
   expect([...reservationsOf(cluster.server).values()].map((r) => r.podref)).toEqual(['default/other']);
 });
 
-test('several agents under a burst, one killed mid-burst: every ADD succeeds, no duplicate, nothing left after DEL', async () => {
-  const others = await Promise.all(
+/** Agents for node-2 and node-3 beside node-1's, on sockets `node-<n>.sock` in the test directory. */
+const agentsOfNodes2And3 = () =>
+  Promise.all(
     [2, 3].map((n) =>
       runAgent({
         connection: cluster.connection(),
@@ -141,6 +142,9 @@ test('several agents under a burst, one killed mid-burst: every ADD succeeds, no
       }),
     ),
   );
+
+test('several agents under a burst, one killed mid-burst: every ADD succeeds, no duplicate, nothing left after DEL', async () => {
+  const others = await agentsOfNodes2And3();
   const socketOf = (i: number) => (i % 3 === 0 ? socket : join(dir, `node-${(i % 3) + 1}.sock`));
   const run = (command: string, i: number) =>
     execute(
@@ -167,18 +171,7 @@ test('several agents under a burst, one killed mid-burst: every ADD succeeds, no
 });
 
 test('node slices through three agents: each node allocates in its own slices, takes more when full, no duplicate', async () => {
-  const others = await Promise.all(
-    [2, 3].map((n) =>
-      runAgent({
-        connection: cluster.connection(),
-        socketPath: join(dir, `node-${n}.sock`),
-        nodeName: `node-${n}`,
-        log: silentLogger,
-        flatFilePaths: [],
-        metricsPort: 0,
-      }),
-    ),
-  );
+  const others = await agentsOfNodes2And3();
   // 198.19.0.0/24 in /28 slices; every node starts with one (as the controller leaves it) and needs two.
   await writeNodeSlicePool(
     cluster.connection(),
