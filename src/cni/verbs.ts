@@ -14,7 +14,7 @@ import { allocate, release, type TransactionContext } from '../ipam/transaction.
 import { isObject } from '../config/json.ts';
 import { placesOf, type Place } from '../ipam/places.ts';
 import type { RangeConfig } from '../config/ipam-config.ts';
-import type { StoreError } from '../store/errors.ts';
+import { storeFailure } from '../store/errors.ts';
 import type { Logger } from '../log.ts';
 import type { IpamStore } from '../store/store.ts';
 import type { Invocation } from './environment.ts';
@@ -41,8 +41,6 @@ const transaction = (ctx: VerbContext): TransactionContext => ({
   ...(ctx.loaded.config.nodeSliceSize === undefined ? {} : { node: nodeName(ctx) }),
 });
 
-const storeFailure = (error: StoreError): IpamError =>
-  ipamError(error.retry ? CniCode.TryAgainLater : CniCode.Internal, error.message);
 
 /** Every pool of every range of the config (with node slices: of every slice the node holds). */
 async function allPlaces(ctx: VerbContext, t: TransactionContext): Promise<Result<Place[]>> {

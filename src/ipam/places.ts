@@ -9,7 +9,7 @@ import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 import { parseCidr, type Cidr } from '../ip/cidr.ts';
 import { lowestFree, offersIn, slicesOf, withinSlice, type SliceAllocation } from '../slices/layout.ts';
 import { isValidObjectName, nodeSlicePoolName, poolName } from '../store/names.ts';
-import type { StoreError } from '../store/errors.ts';
+import { storeFailure } from '../store/errors.ts';
 import type { IpamStore } from '../store/store.ts';
 import { remaining, retrying, type Deadline } from './retry.ts';
 
@@ -28,8 +28,6 @@ export type PlaceContext = {
   readonly node?: string;
 };
 
-const storeFailure = (error: StoreError) =>
-  ipamError(error.retry ? CniCode.TryAgainLater : CniCode.Internal, error.message);
 
 function named(name: string, what: string): Result<string> {
   if (isValidObjectName(name)) return ok(name);

@@ -17,7 +17,7 @@ import { formatIP, ipOf } from '../ip/address.ts';
 import { cidrContains, type Cidr } from '../ip/cidr.ts';
 import { rangeCapacity } from '../ip/range.ts';
 import type { Logger } from '../log.ts';
-import type { StoreError } from '../store/errors.ts';
+import { storeFailure, type StoreError } from '../store/errors.ts';
 import { entryOf, offsetKey, type PoolSnapshot } from '../store/ippool.ts';
 import { reservationName } from '../store/names.ts';
 import { placesOf, takeSlice, type Place, type PlaceContext } from './places.ts';
@@ -34,8 +34,6 @@ export type Allocated = { readonly range: RangeConfig; readonly pool: string; re
 /** Time a rollback of partial work gets when the transaction's own deadline has run out. */
 const rollbackMs = 10_000;
 
-const storeFailure = (error: StoreError): IpamError =>
-  ipamError(error.retry ? CniCode.TryAgainLater : CniCode.Internal, error.message);
 
 const text = (range: RangeConfig, address: bigint): string =>
   formatIP(ipOf(range.range.subnet.family, address));

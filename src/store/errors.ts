@@ -1,6 +1,7 @@
 // Every failure of a call to the API server, sorted once into "retry" (the same call may well succeed
 // soon) and "fail now" (it will not, and the message says what a person has to do).
 
+import { CniCode, ipamError, type IpamError } from '../errors.ts';
 import type { ApiFailure } from './api.ts';
 
 export type StoreError = {
@@ -10,6 +11,10 @@ export type StoreError = {
   readonly reason?: string;
   readonly message: string;
 };
+
+/** A store failure as the CNI error the plugin answers with: 11 (try again later) or 999 (internal). */
+export const storeFailure = (error: StoreError): IpamError =>
+  ipamError(error.retry ? CniCode.TryAgainLater : CniCode.Internal, error.message);
 
 const missingResourceMessage = 'the server could not find the requested resource';
 const failedTestMessage = 'the server rejected our request due to an error in our request';
