@@ -6,7 +6,7 @@
 import { fail, ok, type Result } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
-import type { KubeApi, ObjectRef } from './api.ts';
+import type { KubeApi, Obj, ObjectRef } from './api.ts';
 import { classify, isFailedTest, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
 import {
   apiVersion,
@@ -96,6 +96,13 @@ export function kubeStore(api: KubeApi): IpamStore {
     ...(name === undefined ? {} : { name }),
   });
 
+  /** GET of one object: undefined when it does not exist. */
+  async function getIfExists(ref: ObjectRef, what: string): Promise<StoreResult<Obj | undefined>> {
+    const result = await api.get(ref);
+    if (result.ok) return ok(result.value);
+    return isObjectNotFound(result.failure) ? ok(undefined) : fail(classify(result.failure, what, server));
+  }
+
   /** A conditional patch of one allocation: applied, its `test` failed, or the pool is gone. */
   async function patchPool(
     pool: string,
@@ -142,12 +149,8 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async readPool(name) {
-      const result = await api.get(pools(name));
-      if (!result.ok) {
-        return isObjectNotFound(result.failure)
-          ? ok(undefined)
-          : fail(classify(result.failure, `get IPPool ${namespace}/${name}`, server));
-      }
+      const result = await getIfExists(pools(name), `get IPPool ${namespace}/${name}`);
+      if (!result.ok || result.value === undefined) return result as StoreResult<undefined>;
       const snapshot = decodePool(result.value);
       return snapshot === undefined
         ? fail({
@@ -208,12 +211,11 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async readReservation(name) {
-      const result = await api.get(reservations(name));
-      if (!result.ok) {
-        return isObjectNotFound(result.failure)
-          ? ok(undefined)
-          : fail(classify(result.failure, `get OverlappingRangeIPReservation ${namespace}/${name}`, server));
-      }
+      const result = await getIfExists(
+        reservations(name),
+        `get OverlappingRangeIPReservation ${namespace}/${name}`,
+      );
+      if (!result.ok || result.value === undefined) return result as StoreResult<undefined>;
       const metadata = (result.value.metadata ?? {}) as { resourceVersion?: string };
       const spec = (result.value.spec ?? {}) as Partial<ReservationEntry>;
       return ok({
@@ -246,12 +248,8 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async readSlices(name) {
-      const result = await api.get(slicePool(name));
-      if (!result.ok) {
-        return isObjectNotFound(result.failure)
-          ? ok(undefined)
-          : fail(classify(result.failure, `get NodeSlicePool ${namespace}/${name}`, server));
-      }
+      const result = await getIfExists(slicePool(name), `get NodeSlicePool ${namespace}/${name}`);
+      if (!result.ok || result.value === undefined) return result as StoreResult<undefined>;
       const allocations = sliceAllocationsOf(result.value);
       return allocations === undefined
         ? fail({
