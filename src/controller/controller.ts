@@ -14,8 +14,8 @@ import { fail, ok, type Result } from '../errors.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 import { classify } from '../store/errors.ts';
 import { group, version } from '../store/ippool.ts';
-import { nodeSlicePoolName } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
+import { slicePoolOf } from '../ipam/places.ts';
 import { holdLease, releaseLease } from './lease.ts';
 
 /** One sliced range of one network: what its NodeSlicePool must describe. */
@@ -56,13 +56,12 @@ export function slicedRanges(config: string): SlicedRange[] {
     });
     if (!loaded.ok) return [];
     const { config: c } = loaded.value;
-    const name = c.networkName === '' ? c.cniName : c.networkName;
     return c.ranges.flatMap((r, i) =>
       r.slicePrefix === undefined
         ? []
         : [
             {
-              pool: nodeSlicePoolName(name, i, r.range.subnet),
+              pool: slicePoolOf(c, i),
               range: r.range.subnet,
               slicePrefix: r.slicePrefix,
               sliceSize: `/${r.slicePrefix}`,
