@@ -298,17 +298,8 @@ function sliceRanges(
   for (const r of list) {
     const { subnet } = r.range;
     const sameFamily = subnet.family === reference?.range.subnet.family;
-    const slicePrefix =
-      reference === undefined
-        ? undefined
-        : sameFamily
-          ? fits(size, subnet)
-            ? size
-            : undefined
-          : fits(subnet.prefix + bits, subnet)
-            ? subnet.prefix + bits
-            : undefined;
-    if (slicePrefix === undefined) {
+    const slicePrefix = sameFamily ? size : subnet.prefix + bits;
+    if (reference === undefined || !fits(slicePrefix, subnet)) {
       return invalid(
         reference === undefined || sameFamily
           ? `ipam.node_slice_size /${size} does not fit the range ${formatCidr(subnet)}: it must be between /${subnet.prefix} and /${addressBits(subnet.family)}`
