@@ -41,7 +41,6 @@ const transaction = (ctx: VerbContext): TransactionContext => ({
   ...(ctx.loaded.config.nodeSliceSize === undefined ? {} : { node: nodeName(ctx) }),
 });
 
-
 /** Every pool of every range of the config (with node slices: of every slice the node holds). */
 async function allPlaces(ctx: VerbContext, t: TransactionContext): Promise<Result<Place[]>> {
   const places: Place[] = [];

@@ -28,7 +28,6 @@ export type PlaceContext = {
   readonly node?: string;
 };
 
-
 function named(name: string, what: string): Result<string> {
   if (isValidObjectName(name)) return ok(name);
   return fail(

@@ -34,7 +34,6 @@ export type Allocated = { readonly range: RangeConfig; readonly pool: string; re
 /** Time a rollback of partial work gets when the transaction's own deadline has run out. */
 const rollbackMs = 10_000;
 
-
 const text = (range: RangeConfig, address: bigint): string =>
   formatIP(ipOf(range.range.subnet.family, address));
 
