@@ -90,13 +90,12 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
 
   const usage = new Map<string, PoolUsage>();
   const reservations = new Map<string, string>(); // key → namespace
-  type SliceCounts = { namespace: string; pool: string; range: string; assigned: number; free: number };
-  const slices = new Map<string, SliceCounts>();
   let leaks = new Map<string, number>(); // pool key → leak candidates
   let orphaned = new Map<string, number>(); // namespace → orphaned reservations
   const state = { synced: false, scanned: false };
 
-  const layouts = new Map<string, { namespace: string } & SliceLayout>();
+  /** NodeSlicePools by key: their slices, for `whereabouts_node_slices` and the `node_slice_pool` label. */
+  const layouts = new Map<string, { namespace: string; range: string } & SliceLayout>();
   // `node_slice_pool`: the NodeSlicePool whose slice a node's slice pool is, "" for a whole-range pool. A full
   // slice is routine (the node takes another); alerts on full pools leave slice pools out.
   const poolLabels = ['pool', 'namespace', 'range', 'node_slice_pool'] as const;
@@ -156,10 +155,11 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     registers: [registry],
     collect() {
       this.reset();
-      for (const c of slices.values()) {
-        const labels = { pool: c.pool, namespace: c.namespace, range: c.range };
-        this.set({ ...labels, state: 'assigned' }, c.assigned);
-        this.set({ ...labels, state: 'free' }, c.free);
+      for (const l of layouts.values()) {
+        const labels = { pool: l.name, namespace: l.namespace, range: l.range };
+        const assigned = l.allocations.filter((a) => a.nodeName !== '').length;
+        this.set({ ...labels, state: 'assigned' }, assigned);
+        this.set({ ...labels, state: 'free' }, l.allocations.length - assigned);
       }
     },
   });
@@ -220,25 +220,14 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     connection,
     'nodeslicepools',
     (type, o) => {
-      if (type === 'delete') {
-        slices.delete(keyOf(o));
-        layouts.delete(keyOf(o));
-        return;
-      }
-      const allocations = sliceAllocationsOf(o) ?? [];
-      const assigned = allocations.filter((a) => a.nodeName !== '').length;
-      layouts.set(keyOf(o), {
-        namespace: metaOf(o).namespace ?? '',
-        name: metaOf(o).name ?? '',
-        allocations,
-      });
-      slices.set(keyOf(o), {
-        namespace: metaOf(o).namespace ?? '',
-        pool: metaOf(o).name ?? '',
-        range: ((o.spec ?? {}) as { range?: string }).range ?? '',
-        assigned,
-        free: allocations.length - assigned,
-      });
+      if (type === 'delete') layouts.delete(keyOf(o));
+      else
+        layouts.set(keyOf(o), {
+          namespace: metaOf(o).namespace ?? '',
+          name: metaOf(o).name ?? '',
+          range: ((o.spec ?? {}) as { range?: string }).range ?? '',
+          allocations: sliceAllocationsOf(o) ?? [],
+        });
     },
     failed('nodeslicepools'),
   );
