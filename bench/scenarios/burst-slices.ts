@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/store/kube.ts';
 import { result } from '../report.ts';
-import { cliProcess, duplicatesIn, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { burst, cliProcess, printFailures, startAgentProcess, wave } from '../support/burst.ts';
 import { ask, serveApi, untilPrinted } from '../support/processes.ts';
 
 const nodes = 50;
@@ -23,8 +23,6 @@ const range = '10.128.0.0/16';
  * cluster each node starts its own pods, on its own CPUs.
  */
 const concurrency = 500;
-
-type Stats = { writes: number; requests: number };
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wb-burst-slices-'));
@@ -89,20 +87,12 @@ export async function run(): Promise<void> {
     sockets.map((s, i) => startAgentProcess(s, kubeconfig, names[i] ?? '', join(dir, `state-${i}`))),
   );
   const socketOf = (pod: number) => sockets[pod % nodes] ?? '';
-  const stats = async (): Promise<Stats> => JSON.parse(await ask(server, 'stats')) as Stats;
   await ask(server, 'latency 2 3');
 
   const floor = await wave('VERSION', pods, (i) => conf('whole', false, socketOf(i)), concurrency);
-  const measure = async (confFor: (pod: number) => string) => {
-    await ask(server, 'reset');
-    const add = await wave('ADD', pods, confFor, concurrency);
-    const afterAdd = await stats();
-    const del = await wave('DEL', pods, confFor, concurrency);
-    return { add, del, writesPerAlloc: afterAdd.writes / pods, duplicates: duplicatesIn(add.addresses) };
-  };
   // The whole-range pool is created by the first pods of the wave, as the slice pools are.
-  const whole = await measure((i) => conf('whole', false, socketOf(i)));
-  const sliced = await measure((i) => conf('sliced', true, socketOf(i)));
+  const whole = await burst(server, pods, (i) => conf('whole', false, socketOf(i)), concurrency);
+  const sliced = await burst(server, pods, (i) => conf('sliced', true, socketOf(i)), concurrency);
   const slicesTaken = await assigned();
   const pools = JSON.parse(await ask(server, 'pools')) as Record<string, { allocations: object }>;
   const leftover = Object.values(pools).reduce((n, p) => n + Object.keys(p.allocations).length, 0);

@@ -9,14 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { result } from '../report.ts';
-import { duplicatesIn, plugin, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { burst, plugin, printFailures, startAgentProcess, wave } from '../support/burst.ts';
 import { ask, runProcess, serveApi } from '../support/processes.ts';
 
 const nodes = 10;
 const podsPerNode = 100;
 const pods = nodes * podsPerNode;
-
-type Stats = { writes: number; requests: number };
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wb-burst-'));
@@ -42,7 +40,6 @@ export async function run(): Promise<void> {
     });
   const viaAgent = (pod: number) => conf(sockets[pod % nodes] ?? '');
   const standalone = () => conf(join(dir, 'no-agent.sock'));
-  const stats = async (): Promise<Stats> => JSON.parse(await ask(server, 'stats')) as Stats;
 
   // The pool exists before the bursts, as it does after a network's first pod.
   await runProcess(
@@ -60,15 +57,8 @@ export async function run(): Promise<void> {
   await ask(server, 'latency 2 3');
 
   const floor = await wave('VERSION', pods, viaAgent);
-  const measure = async (confFor: (pod: number) => string) => {
-    await ask(server, 'reset');
-    const add = await wave('ADD', pods, confFor);
-    const afterAdd = await stats();
-    const del = await wave('DEL', pods, confFor);
-    return { add, del, writesPerAlloc: afterAdd.writes / pods, duplicates: duplicatesIn(add.addresses) };
-  };
-  const agent = await measure(viaAgent);
-  const alone = await measure(standalone);
+  const agent = await burst(server, pods, viaAgent);
+  const alone = await burst(server, pods, standalone);
   const pools = JSON.parse(await ask(server, 'pools')) as Record<string, { allocations: object }>;
   const leftover = Object.values(pools).reduce((n, p) => n + Object.keys(p.allocations).length, 0) - 1; // the warm-up pod
 

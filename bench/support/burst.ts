@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { runProcess, untilPrinted } from './processes.ts';
+import { ask, runProcess, untilPrinted } from './processes.ts';
 
 export const root = join(import.meta.dirname, '..', '..');
 export const plugin = join(root, 'dist', 'whereabouts');
@@ -100,5 +100,23 @@ export function printFailures(mode: string, add: Wave, del: Wave): void {
   for (const [f, n] of counts) console.log(`#   ${n} × ${f}`);
 }
 
-export const duplicatesIn = (addresses: readonly string[]): number =>
-  addresses.length - new Set(addresses).size;
+const duplicatesIn = (addresses: readonly string[]): number => addresses.length - new Set(addresses).size;
+
+export type Burst = { add: Wave; del: Wave; writesPerAlloc: number; duplicates: number };
+
+/**
+ * An ADD wave then a DEL wave of the same pods, against the API server process `server` (its write count
+ * reset first): the waves, pool writes per allocation of the ADD wave, and addresses handed out twice.
+ */
+export async function burst(
+  server: ChildProcess,
+  pods: number,
+  conf: (pod: number) => string,
+  concurrency = pods,
+): Promise<Burst> {
+  await ask(server, 'reset');
+  const add = await wave('ADD', pods, conf, concurrency);
+  const { writes } = JSON.parse(await ask(server, 'stats')) as { writes: number };
+  const del = await wave('DEL', pods, conf, concurrency);
+  return { add, del, writesPerAlloc: writes / pods, duplicates: duplicatesIn(add.addresses) };
+}
