@@ -8,11 +8,22 @@
 // the last window — a change that finds nothing in flight also waits, up to the window, for company: a
 // node's pods start a few at a time, and without the wait most batches would hold one. Changes that come
 // one after another (each after the last one's answer) are never held.
+//
+// Reads show the claims still queued or in flight as taken (by no one in particular): a writer choosing
+// again after a collision must not pick an offset another caller is already claiming — without any I/O
+// in between, such a choice would loop on the queue's own "taken" answer and starve the event loop.
 
 import { ok } from '../errors.ts';
 import type { KubeApi } from '../store/api.ts';
 import { classify, isFailedTest, isObjectNotFound } from '../store/errors.ts';
-import { decodePool, group, version, type AllocationEntry } from '../store/ippool.ts';
+import {
+  decodePool,
+  group,
+  version,
+  type AllocationEntry,
+  type PoolSnapshot,
+  type StoredAllocation,
+} from '../store/ippool.ts';
 import type { IpamStore, StoreResult } from '../store/store.ts';
 
 /** The pools as the watch last saw them, by name; `undefined` for a pool the cache cannot vouch for. */
@@ -50,6 +61,23 @@ export type GroupCommitOptions = {
   readonly burstChanges: number;
 };
 
+/** The snapshot with every offset in `claiming` that it does not hold shown as held, by no owner. */
+function withClaiming(snapshot: PoolSnapshot, claiming: ReadonlySet<string>): PoolSnapshot {
+  if (claiming.size === 0) return snapshot;
+  const held = new Set(snapshot.allocations.map((a) => a.key));
+  const more: StoredAllocation[] = [...claiming]
+    .filter((key) => !held.has(key))
+    .map((key) => ({
+      address: snapshot.base + BigInt(key),
+      key,
+      stored: undefined,
+      containerId: '',
+      podRef: '',
+      ifName: '',
+    }));
+  return { ...snapshot, allocations: [...snapshot.allocations, ...more] };
+}
+
 export const defaultGroupCommit: GroupCommitOptions = { windowMs: 500, maxBatch: 256, burstChanges: 2 };
 
 export function groupCommitStore(
@@ -59,7 +87,8 @@ export function groupCommitStore(
   options: GroupCommitOptions = defaultGroupCommit,
 ): IpamStore & { readonly stats: GroupCommitStats } {
   const queues = new Map<string, Item[]>();
-  const inFlight = new Set<string>();
+  /** The items of the write in flight, by pool: one write at a time per pool. */
+  const inFlight = new Map<string, readonly Item[]>();
   /** When changes of the pool arrived while others were pending, none older than the window. */
   const contended = new Map<string, number[]>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -86,7 +115,7 @@ export function groupCommitStore(
     const items = queues.get(pool) ?? [];
     queues.delete(pool);
     if (items.length === 0) return;
-    inFlight.add(pool);
+    inFlight.set(pool, items);
     try {
       if (items.length === 1) {
         await single(pool, items[0] as Item);
@@ -162,16 +191,22 @@ export function groupCommitStore(
     }
   }
 
+  const claiming = (pool: string): Set<string> =>
+    new Set(
+      [...(queues.get(pool) ?? []), ...(inFlight.get(pool) ?? [])].flatMap((item) =>
+        item.kind === 'claim' ? [item.key] : [],
+      ),
+    );
+
   return {
     ...inner,
     stats,
     async readPool(name) {
       const cached = cache.get(name);
-      if (cached !== undefined) {
-        const snapshot = decodePool(cached);
-        if (snapshot !== undefined) return ok(snapshot);
-      }
-      return inner.readPool(name);
+      const snapshot = cached === undefined ? undefined : decodePool(cached);
+      if (snapshot !== undefined) return ok(withClaiming(snapshot, claiming(name)));
+      const read = await inner.readPool(name);
+      return read.ok && read.value !== undefined ? ok(withClaiming(read.value, claiming(name))) : read;
     },
     claim: (pool, key, entry) =>
       new Promise((done) => {
