@@ -82,7 +82,8 @@ async function main(): Promise<void> {
       env: process.env,
       stdin,
       // The node agent does the work when it is there (its verbs are idempotent, so falling back after a
-      // broken-off exchange is safe); otherwise the plugin does it itself.
+      // broken-off exchange is safe; not while it is still working, see agent-client.ts); otherwise the
+      // plugin does it itself.
       forward: async (socketPath) => {
         const forwarded = await forwardToAgent(
           socketPath,

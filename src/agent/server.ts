@@ -71,6 +71,21 @@ function clearStaleSocket(path: string): void {
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const stats: AgentStats = { requests: 0, byCommand: {}, failures: 0 };
+  // The requests of one attachment (container, interface) run one after another, as the runtime sends
+  // them: a DEL or a repeated ADD never runs beside the ADD it follows.
+  const lanes = new Map<string, Promise<unknown>>();
+  const inLane = <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    const run = (lanes.get(key) ?? Promise.resolve()).then(work, work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    lanes.set(key, tail);
+    void tail.then(() => {
+      if (lanes.get(key) === tail) lanes.delete(key);
+    });
+    return run;
+  };
   const answer = (res: ServerResponse, code: number, body: unknown): void => {
     const text = JSON.stringify(body);
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
@@ -109,13 +124,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     const command = env.CNI_COMMAND ?? '';
     stats.byCommand[command] = (stats.byCommand[command] ?? 0) + 1;
     const started = performance.now();
-    const output = await runPlugin({
-      env: { ...env, NODENAME: options.nodeName },
-      stdin: request.stdin,
-      openStore: () => ok(options.store),
-      writeLog: (line) => process.stderr.write(line),
-      ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
-    });
+    const stdin = request.stdin;
+    const run = () =>
+      runPlugin({
+        env: { ...env, NODENAME: options.nodeName },
+        stdin,
+        openStore: () => ok(options.store),
+        writeLog: (line) => process.stderr.write(line),
+        ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
+      });
+    const attachment =
+      env.CNI_CONTAINERID === undefined ? undefined : `${env.CNI_CONTAINERID}/${env.CNI_IFNAME ?? ''}`;
+    const output = await (attachment === undefined ? run() : inLane(attachment, run));
     if (output.exitCode !== 0) stats.failures++;
     options.observe?.({ env, exitCode: output.exitCode, seconds: (performance.now() - started) / 1000 });
     answer(res, 200, output);

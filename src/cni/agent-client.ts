@@ -1,7 +1,10 @@
 // The plugin's side of the node agent: the invocation (CNI environment and stdin) goes over the agent's
 // unix socket, and the agent's answer comes back as it would have been printed. When the agent is not
-// there, or the exchange breaks off, the plugin does the work itself: every verb is idempotent, so doing
-// again what the agent may already have done returns the same result.
+// there, refuses the request, or the exchange breaks off (the agent went away), the plugin does the work
+// itself: every verb is idempotent, so doing again what the agent may already have done returns the same
+// result. But when the agent took the request and is still at it past the timeout, the plugin must not
+// start a second transaction for the same attachment beside it — a failing one's rollback would release
+// what the other just handed out — so it answers "try again later" instead (`busy`).
 
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -15,7 +18,8 @@ export const forwardedEnvironment = (
     Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('CNI_') && e[1] !== undefined),
   );
 
-export type Forwarded = { readonly output: PluginOutput } | { readonly unavailable: string };
+export type Forwarded =
+  { readonly output: PluginOutput } | { readonly unavailable: string } | { readonly busy: string };
 
 /** The agent's answer from a complete HTTP/1.1 response (the agent always sends a Content-Length). */
 function readAnswer(response: Buffer): Forwarded {
@@ -51,8 +55,19 @@ export function forwardToAgent(
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = connect(socketPath);
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timeout')));
+    let sent = false;
+    socket.setTimeout(timeoutMs, () => {
+      if (!sent) {
+        socket.destroy(new Error('timeout'));
+        return;
+      }
+      socket.destroy();
+      resolve({
+        busy: `the node agent at ${socketPath} took the request but did not answer within ${timeoutMs / 1000} s; not repeated here, so that two transactions never run for one attachment`,
+      });
+    });
     socket.on('connect', () => {
+      sent = true;
       // Not end(): the agent's server drops a half-closed connection; it closes once it has answered.
       socket.write(
         Buffer.concat([

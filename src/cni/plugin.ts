@@ -34,7 +34,9 @@ export type PluginInput = {
    * Hands the invocation to the node agent at this socket; `undefined` back means do it here. Set by the
    * executable, never by the agent itself.
    */
-  readonly forward?: (socketPath: string) => Promise<PluginOutput | { unavailable: string }>;
+  readonly forward?: (
+    socketPath: string,
+  ) => Promise<PluginOutput | { unavailable: string } | { busy: string }>;
 };
 
 export type PluginOutput = { readonly stdout: string; readonly exitCode: number };
@@ -96,6 +98,10 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
   if (input.forward !== undefined) {
     const forwarded = await input.forward(config.agentSocket);
     if ('stdout' in forwarded) return forwarded;
+    if ('busy' in forwarded) {
+      log.error(forwarded.busy, fields);
+      return errorOutput(config.cniVersion, ipamError(CniCode.TryAgainLater, forwarded.busy));
+    }
     log.debug(`working standalone: ${forwarded.unavailable}`, fields);
   }
 

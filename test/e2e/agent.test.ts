@@ -79,6 +79,24 @@ test('without the agent the plugin works standalone, and results agree', async (
   expect(allocations()).toHaveLength(2);
 });
 
+test('requests of one attachment run one after another: a DEL sent during its ADD releases what the ADD took', async () => {
+  const { forwardToAgent } = await import('../../src/cni/agent-client.ts');
+  await cni('ADD', 'warm'); // the pool exists: the DEL's read is served at once from the agent's cache
+  cluster.server.faults.writeLatencyMs = 300;
+  for (let round = 0; round < 3; round++) {
+    const pod = `lane-${round}`;
+    const [added, deleted] = await Promise.all([
+      forwardToAgent(socket, podEnv('ADD', pod), conf(), 30_000),
+      new Promise((r) => setTimeout(r, 50)).then(() =>
+        forwardToAgent(socket, podEnv('DEL', pod), conf(), 30_000),
+      ),
+    ]);
+    expect(added).toMatchObject({ output: { exitCode: 0 } });
+    expect(deleted).toMatchObject({ output: { exitCode: 0 } });
+    expect(allocations().map((e) => e.podref)).toEqual(['default/warm']);
+  }
+});
+
 test('bad requests on the socket are refused without running anything', async () => {
   const { request } = await import('node:http');
   const status = await new Promise<number>((resolve) => {

@@ -1,0 +1,82 @@
+// The plugin's side of the node agent over a real unix socket: when the plugin may do the work itself, and
+// when it must not because the agent may still be doing it.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { forwardToAgent } from '../../src/cni/agent-client.ts';
+import { runPlugin } from '../../src/cni/plugin.ts';
+import { podEnv } from '../support/exec.ts';
+
+let dir: string;
+let server: Server | undefined;
+const sockets: Socket[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'wb-agent-client-'));
+});
+afterEach(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => {
+    if (server === undefined) r();
+    else
+      server.close(() => {
+        r();
+      });
+  });
+  server = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A socket whose "agent" does `onConnection` with every connection. */
+async function fakeAgent(onConnection: (s: Socket) => void): Promise<string> {
+  const path = join(dir, 'agent.sock');
+  server = createServer((s) => {
+    sockets.push(s);
+    onConnection(s);
+  });
+  await new Promise<void>((r) => server?.listen(path, r));
+  return path;
+}
+
+const stdin = JSON.stringify({
+  cniVersion: '1.0.0',
+  name: 'net',
+  type: 'macvlan',
+  ipam: { type: 'whereabouts', range: '10.1.0.0/24', kubernetes: { kubeconfig: '/nonexistent' } },
+});
+
+test('no agent socket, or an agent that hangs up: the plugin may work standalone', async () => {
+  expect(await forwardToAgent(join(dir, 'none.sock'), podEnv('ADD', 'a'), stdin, 1_000)).toEqual({
+    unavailable: expect.stringContaining('no agent socket') as unknown,
+  });
+  const hangsUp = await fakeAgent((s) => s.destroy());
+  expect(await forwardToAgent(hangsUp, podEnv('ADD', 'a'), stdin, 1_000)).toHaveProperty('unavailable');
+});
+
+test('an agent that took the request and does not answer in time: busy, never standalone beside it', async () => {
+  const received: string[] = [];
+  const silent = await fakeAgent((s) => s.on('data', (d: Buffer) => received.push(d.toString())));
+  const forwarded = await forwardToAgent(silent, podEnv('ADD', 'a'), stdin, 300);
+  expect(forwarded).toEqual({ busy: expect.stringContaining('did not answer within 0.3 s') as unknown });
+  expect(received.join('')).toContain('POST /v1/cni');
+
+  // The plugin answers "try again later" and opens no store of its own.
+  let opened = false;
+  const output = await runPlugin({
+    env: podEnv('ADD', 'a'),
+    stdin,
+    flatFilePaths: [],
+    forward: () => Promise.resolve('output' in forwarded ? forwarded.output : forwarded),
+    openStore: () => {
+      opened = true;
+      throw new Error('must not work standalone');
+    },
+    writeLog: () => undefined,
+  });
+  expect(opened).toBe(false);
+  expect(output.exitCode).toBe(1);
+  const error = JSON.parse(output.stdout) as { code: number; details: string };
+  expect(error.code).toBe(11);
+  expect(error.details).toContain('not repeated');
+});
