@@ -288,6 +288,12 @@ program
     2_000,
   )
   .option('--lease-duration <duration>', 'how long a lease outlives its last renewal', duration, 15_000)
+  .option(
+    '--slice-drain <duration>',
+    "how long the IPPool of a departed node's slice must stay empty before the slice is freed (longer than the plugin's 60 s deadline)",
+    duration,
+    180_000,
+  )
   .option('--log-level <level>', logLevels.join(', '), logLevel, 'verbose' as LogLevel)
   .action(
     async (options: {
@@ -295,6 +301,7 @@ program
       identity?: string;
       interval: number;
       leaseDuration: number;
+      sliceDrain: number;
       logLevel: LogLevel;
     }) => {
       const api = openKubeApi(options.kubeconfig, process.env);
@@ -305,6 +312,7 @@ program
         identity: options.identity ?? process.env.POD_NAME ?? hostname(),
         log: createLogger({ level: options.logLevel }),
         intervalMs: options.interval,
+        drainMs: options.sliceDrain,
         leaseSeconds: Math.ceil(options.leaseDuration / 1000),
       });
       process.stdout.write('controller running\n');

@@ -9,11 +9,12 @@ import { whereaboutsPlugins } from '../config/check-nad.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { Logger } from '../log.ts';
-import { assign, divide, offersIn, type Usable } from '../slices/layout.ts';
+import { assign, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 import { classify } from '../store/errors.ts';
 import { group, version } from '../store/ippool.ts';
+import { poolName } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { slicePoolOf } from '../ipam/places.ts';
 import { holdLease, releaseLease } from './lease.ts';
@@ -26,6 +27,8 @@ export type SlicedRange = {
   readonly sliceSize: string;
   /** Slices where the range (its range_start/range_end and exclusions) has an address to hand out. */
   readonly usable: Usable;
+  /** The network's `network_name`: part of the names of the per-node IPPools. */
+  readonly networkName: string;
 };
 
 const nads: ObjectRef = { group: 'k8s.cni.cncf.io', version: 'v1', plural: 'network-attachment-definitions' };
@@ -66,6 +69,7 @@ export function slicedRanges(config: string): SlicedRange[] {
               slicePrefix: r.slicePrefix,
               sliceSize: `/${r.slicePrefix}`,
               usable: offersIn(r.range),
+              networkName: c.networkName,
             },
           ],
     );
@@ -128,12 +132,72 @@ export type ReconcileReport = {
   readonly written: string[];
   /** `pool: node` for every node left without a slice. */
   readonly unassigned: string[];
+  /** `pool: slice (node)` for every slice kept for a node that is gone, because its IPPool is not drained. */
+  readonly retained: string[];
   readonly errors: string[];
 };
 
-/** One pass over every sliced network: create or update its NodeSlicePools. */
-export async function reconcile(api: KubeApi, namespace: string, log: Logger): Promise<ReconcileReport> {
-  const report = { written: [] as string[], unassigned: [] as string[], errors: [] as string[] };
+/**
+ * When the IPPools of slices of nodes that are gone were first seen empty, by IPPool name. Such a slice
+ * returns to the range only once its pool has held nothing for `periodMs`: a pod of a node deleted while
+ * still running keeps its address, and a plugin that read the slice assignment before the node went has
+ * finished (or failed) its write by then — the period is longer than any transaction's deadline.
+ */
+export type Drain = {
+  readonly periodMs: number;
+  readonly emptySince: Map<string, number>;
+  readonly now?: () => number;
+};
+
+const ippools = (namespace: string): ObjectRef => ({ group, version, plural: 'ippools', namespace });
+
+/** The slices of nodes that are gone which stay with them for now; an error leaves a slice retained. */
+async function retainedSlices(
+  api: KubeApi,
+  namespace: string,
+  s: SlicedRange,
+  current: readonly SliceAllocation[],
+  live: ReadonlySet<string>,
+  drain: Drain,
+  report: ReconcileReport,
+): Promise<Set<string>> {
+  const retained = new Set<string>();
+  for (const a of current) {
+    const slice = parseCidr(a.sliceRange);
+    if (a.nodeName === '' || live.has(a.nodeName) || slice === undefined) continue;
+    const name = poolName(slice, s.networkName, a.nodeName);
+    const read = await api.get({ ...ippools(namespace), name });
+    const gone = !read.ok && read.failure.kind === 'status' && read.failure.code === 404;
+    if (!read.ok && !gone) report.errors.push(`${s.pool}: cannot read IPPool ${name}; its slice stays`);
+    const held = read.ok
+      ? Object.keys(((read.value.spec ?? {}) as { allocations?: object }).allocations ?? {}).length
+      : 0;
+    const now = (drain.now ?? Date.now)();
+    if (held === 0 && (read.ok || gone)) {
+      const since = drain.emptySince.get(name) ?? now;
+      drain.emptySince.set(name, since);
+      if (now - since >= drain.periodMs) {
+        drain.emptySince.delete(name);
+        continue;
+      }
+    } else drain.emptySince.delete(name);
+    retained.add(a.sliceRange);
+    report.retained.push(`${s.pool}: ${a.sliceRange} (${a.nodeName}, ${held} addresses in ${name})`);
+  }
+  return retained;
+}
+
+/**
+ * One pass over every sliced network: create or update its NodeSlicePools. Without a `drain`, the slices
+ * of nodes that are gone are freed as soon as their pools are empty.
+ */
+export async function reconcile(
+  api: KubeApi,
+  namespace: string,
+  log: Logger,
+  drain: Drain = { periodMs: 0, emptySince: new Map() },
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { written: [], unassigned: [], retained: [], errors: [] };
   const [nadList, nodeList] = [await listAll(api, nads), await listAll(api, nodes)];
   if (!nadList.ok) report.errors.push(nadList.error);
   if (!nodeList.ok) report.errors.push(nodeList.error);
@@ -160,7 +224,9 @@ export async function reconcile(api: KubeApi, namespace: string, log: Logger): P
     const spec = { range: formatCidr(s.range), sliceSize: s.sliceSize };
     const sameLayout = existing !== undefined && describesLayout(existing, s);
     const current = sameLayout ? (sliceAllocationsOf(existing) ?? []) : [];
-    const next = assign(layout.value, current, nodeNames, s.usable);
+    const live = new Set(nodeNames);
+    const retained = await retainedSlices(api, namespace, s, current, live, drain, report);
+    const next = assign(layout.value, current, nodeNames, s.usable, (a) => retained.has(a.sliceRange));
     for (const node of next.unassigned) {
       report.unassigned.push(`${s.pool}: ${node}`);
       log.error('no free slice for a node: pods of this network cannot start there', { pool: s.pool, node });
@@ -199,6 +265,8 @@ export type ControllerOptions = {
   readonly log: Logger;
   /** How often the lease is renewed and the networks reconciled. */
   readonly intervalMs: number;
+  /** How long the IPPool of a slice of a node that is gone must stay empty before the slice is freed. */
+  readonly drainMs: number;
   readonly leaseSeconds: number;
 };
 
@@ -215,14 +283,16 @@ export function runController(options: ControllerOptions): RunningController {
   let leader = false;
   let stopped = false;
   let pass: Promise<void> = Promise.resolve();
+  const drain: Drain = { periodMs: options.drainMs, emptySince: new Map() };
   const tick = async () => {
     const held = await holdLease(api, lease);
     if (held !== leader)
       log.verbose(held ? 'became the leader' : 'lost the lease', { identity: lease.identity });
     leader = held;
     if (!leader || stopped) return;
-    const report = await reconcile(api, options.namespace, log);
+    const report = await reconcile(api, options.namespace, log, drain);
     for (const e of report.errors) log.error('reconcile', { error: e });
+    for (const r of report.retained) log.verbose('slice kept for a node that is gone', { slice: r });
   };
   const timer = setInterval(() => {
     pass = pass.then(tick).catch((e: unknown) => {

@@ -46,22 +46,28 @@ export type Usable = (sliceRange: string) => boolean;
 
 const anySlice: Usable = () => true;
 
+/** Whether a slice of a node that is gone must stay with it for now (its pool still holds addresses). */
+export type Retained = (allocation: SliceAllocation) => boolean;
+
+const noneRetained: Retained = () => false;
+
 /**
- * Brings the slice assignments in line with the nodes: slices of nodes that are gone become free, slices
- * not in the layout (the range or size changed) are dropped, and every node without a slice takes the
- * lowest free usable one, nodes in the order given. A node keeps every slice it has; no slice ever has two
- * nodes.
+ * Brings the slice assignments in line with the nodes: slices of nodes that are gone become free unless
+ * `retained`, slices not in the layout (the range or size changed) are dropped, and every node without a
+ * slice takes the lowest free usable one, nodes in the order given. A node keeps every slice it has; no
+ * slice ever has two nodes.
  */
 export function assign(
   layout: readonly Cidr[],
   current: readonly SliceAllocation[],
   nodes: readonly string[],
   usable: Usable = anySlice,
+  retained: Retained = noneRetained,
 ): Assignment {
   const live = new Set(nodes);
   const holder = new Map<string, string>();
   for (const a of current)
-    if (a.nodeName !== '' && live.has(a.nodeName) && !holder.has(a.sliceRange))
+    if (a.nodeName !== '' && (live.has(a.nodeName) || retained(a)) && !holder.has(a.sliceRange))
       holder.set(a.sliceRange, a.nodeName);
   const slices = layout.map(formatCidr);
   const held = new Set(slices.flatMap((s) => (holder.has(s) ? [holder.get(s)] : [])));

@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/log.ts';
 import { openKubeApi } from '../../src/store/open.ts';
 import type { SliceAllocation } from '../../src/slices/layout.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
-import { writeNad, writeNodeSlicePool } from '../support/pools.ts';
+import { writeNad, writeNodeSlicePool, writePool } from '../support/pools.ts';
 
 let cluster: TestCluster;
 beforeEach(async () => {
@@ -101,6 +101,41 @@ test('when slices run out, the node without one is reported and gets a Warning e
   expect(owners('fast')).toEqual(['node-c', 'node-b']);
 });
 
+test("a departed node's slice stays while its IPPool holds addresses, and is freed once it has been empty for the drain period", async () => {
+  await nad('fast', sliced('10.0.0.0/24', '/26'));
+  for (const n of ['node-a', 'node-b']) await node(n);
+  let t = Date.now();
+  const drain = { periodMs: 60_000, emptySince: new Map<string, number>(), now: () => t };
+  await reconcile(api(), 'kube-system', silentLogger, drain);
+  // A pod of node-a still holds an address of its slice when the Node object goes.
+  await writePool(api(), 'node-a-10.0.0.0-26', '10.0.0.0/26', {
+    '5': { id: 'c1', podref: 'default/p1', ifname: 'net1' },
+  });
+  await dropNode('node-a');
+  await node('node-c');
+  const report = await reconcile(api(), 'kube-system', silentLogger, drain);
+  expect(report.retained).toEqual(['fast: 10.0.0.0/26 (node-a, 1 addresses in node-a-10.0.0.0-26)']);
+  expect(owners('fast')).toEqual(['node-a', 'node-b', 'node-c', '']);
+  t += 3_600_000;
+  await reconcile(api(), 'kube-system', silentLogger, drain);
+  expect(owners('fast')[0]).toBe('node-a');
+  // Released (here: the pool removed): kept for the drain period after it is first seen empty, then freed.
+  await api().custom.deleteNamespacedCustomObject({
+    group: 'whereabouts.cni.cncf.io',
+    version: 'v1alpha1',
+    namespace: 'kube-system',
+    plural: 'ippools',
+    name: 'node-a-10.0.0.0-26',
+  });
+  await reconcile(api(), 'kube-system', silentLogger, drain);
+  t += 59_000;
+  await reconcile(api(), 'kube-system', silentLogger, drain);
+  expect(owners('fast')[0]).toBe('node-a');
+  t += 2_000;
+  expect((await reconcile(api(), 'kube-system', silentLogger, drain)).retained).toEqual([]);
+  expect(owners('fast')).toEqual(['', 'node-b', 'node-c', '']);
+});
+
 test('one lease holder at a time; the other takes over when the holder stops renewing', async () => {
   const options = (identity: string, now: () => number) => ({
     namespace: 'kube-system',
@@ -138,6 +173,7 @@ test('two replicas, even both reconciling at once, never assign one slice to two
       identity: `r${i}`,
       log: silentLogger,
       intervalMs: 20,
+      drainMs: 0,
       leaseSeconds: 1,
     }),
   );

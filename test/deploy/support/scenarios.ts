@@ -234,6 +234,7 @@ export async function controllerScenario(h: Harness): Promise<Set<string>> {
     `--kubeconfig=${h.kubeconfig('controller')}`,
     '--interval=100ms',
     '--lease-duration=2s',
+    '--slice-drain=0s',
   ]);
   await waitFor(
     'the controller writes the NodeSlicePool and the event',
@@ -242,7 +243,8 @@ export async function controllerScenario(h: Harness): Promise<Set<string>> {
       h.server.objects('events').size > 0,
     controller,
   );
-  // node-1 leaves: its slice goes to node-2 (a conditional patch of the pool).
+  // node-1 leaves: once its IPPool is seen empty (here: absent), its slice goes to node-2 (a conditional
+  // patch of the NodeSlicePool).
   await h.admin.core.deleteNode({ name: 'node-1' });
   await waitFor(
     'the controller gives the slice to node-2',

@@ -67,6 +67,13 @@ describe('assign', () => {
     ]);
   });
 
+  test('a slice of a departed node that is retained stays with it and is given to no one else', () => {
+    const first = assign(slices, [], ['n1', 'n2']).allocations;
+    const after = assign(slices, first, ['n2', 'n3'], undefined, (a) => a.nodeName === 'n1');
+    expect(after.allocations.map((a) => a.nodeName)).toEqual(['n1', 'n2', 'n3', '']);
+    expect(assign(slices, after.allocations, ['n2', 'n3']).allocations[0]?.nodeName).toBe('');
+  });
+
   test('extend finds nothing when every slice is taken', () => {
     const full = assign(slices, [], ['a', 'b', 'c', 'd']).allocations;
     expect(extend(full, 'a')).toBeUndefined();
