@@ -6,12 +6,12 @@
 // of `dist/whereabouts` VERSION processes at the same concurrency.
 
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/store/kube.ts';
 import { result } from '../report.ts';
-import { burst, cliProcess, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { burst, poolsIn, cliProcess, printFailures, startAgentProcess, wave } from '../support/burst.ts';
 import { ask, serveApi, untilPrinted } from '../support/processes.ts';
 
 const nodes = 50;
@@ -33,17 +33,26 @@ export async function run(): Promise<void> {
   const { core, custom, namespace } = connection.value;
   const names = Array.from({ length: nodes }, (_, i) => `node-${i}`);
   for (const name of names) await core.createNode({ body: { metadata: { name } } });
-  const ipam = (sliced: boolean, socket: string) => ({
+  // Each node's configuration directory holds its `nodename`, as the agent installs it: a plugin that
+  // works standalone (its agent did not answer in time) still knows its node.
+  const configDirs = names.map((n) => {
+    const d = join(dir, `net.d-${n}`);
+    mkdirSync(d);
+    writeFileSync(join(d, 'nodename'), n);
+    return d;
+  });
+  const ipam = (sliced: boolean, node: number) => ({
     type: 'whereabouts',
     range,
     enable_overlapping_ranges: false,
     ...(sliced ? { node_slice_size: '/27' } : {}),
-    agent_socket: socket,
+    agent_socket: join(dir, `node-${node}.sock`),
+    configuration_path: configDirs[node],
     kubernetes: { kubeconfig },
     log_level: 'error',
   });
-  const conf = (name: string, sliced: boolean, socket: string) =>
-    JSON.stringify({ cniVersion: '1.0.0', name, type: 'macvlan', ipam: ipam(sliced, socket) });
+  const conf = (name: string, sliced: boolean, node: number) =>
+    JSON.stringify({ cniVersion: '1.0.0', name, type: 'macvlan', ipam: ipam(sliced, node) });
   await custom.createNamespacedCustomObject({
     group: 'k8s.cni.cncf.io',
     version: 'v1',
@@ -53,7 +62,7 @@ export async function run(): Promise<void> {
       apiVersion: 'k8s.cni.cncf.io/v1',
       kind: 'NetworkAttachmentDefinition',
       metadata: { name: 'sliced' },
-      spec: { config: conf('sliced', true, '') },
+      spec: { config: conf('sliced', true, 0) },
     },
   });
   const controller: ChildProcess = cliProcess([
@@ -82,28 +91,35 @@ export async function run(): Promise<void> {
   };
   while ((await assigned()) < nodes) await new Promise((r) => setTimeout(r, 100));
 
-  const sockets = names.map((n) => join(dir, `${n}.sock`));
-  const agents = await Promise.all(
-    sockets.map((s, i) => startAgentProcess(s, kubeconfig, names[i] ?? '', join(dir, `state-${i}`))),
+  const agents: ChildProcess[] = [];
+  // Whatever happens, no agent, controller or server process outlives the run.
+  const stopAll = () => {
+    for (const a of agents) a.kill('SIGTERM');
+    controller.kill('SIGTERM');
+    server.stdin?.end();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', stopAll);
+  agents.push(
+    ...(await Promise.all(
+      names.map((n, i) => startAgentProcess(join(dir, `${n}.sock`), kubeconfig, n, join(dir, `state-${i}`))),
+    )),
   );
-  const socketOf = (pod: number) => sockets[pod % nodes] ?? '';
+  const nodeOf = (pod: number) => pod % nodes;
   await ask(server, 'latency 2 3');
 
-  const floor = await wave('VERSION', pods, (i) => conf('whole', false, socketOf(i)), concurrency);
+  const floor = await wave('VERSION', pods, (i) => conf('whole', false, nodeOf(i)), concurrency);
   // The whole-range pool is created by the first pods of the wave, as the slice pools are.
-  const whole = await burst(server, pods, (i) => conf('whole', false, socketOf(i)), concurrency);
-  const sliced = await burst(server, pods, (i) => conf('sliced', true, socketOf(i)), concurrency);
+  const whole = await burst(server, pods, (i) => conf('whole', false, nodeOf(i)), concurrency);
+  const sliced = await burst(server, pods, (i) => conf('sliced', true, nodeOf(i)), concurrency);
   const slicesTaken = await assigned();
-  const pools = JSON.parse(await ask(server, 'pools')) as Record<string, { allocations: object }>;
+  const pools = await poolsIn(server);
   const leftover = Object.values(pools).reduce((n, p) => n + Object.keys(p.allocations).length, 0);
-
-  for (const a of agents) a.kill('SIGTERM');
-  controller.kill('SIGTERM');
-  server.stdin?.end();
-  rmSync(dir, { recursive: true, force: true });
+  process.off('exit', stopAll);
+  stopAll();
   console.log(`# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes`);
-  printFailures('without slices', whole.add, whole.del);
-  printFailures('with slices', sliced.add, sliced.del);
+  printFailures('without slices', whole);
+  printFailures('with slices', sliced);
   console.log(`# slices assigned after the burst: ${slicesTaken} (${nodes} before it)`);
   console.log(`# allocations left after the DEL bursts: ${leftover}`);
   result('burst_slices_seconds', sliced.add.seconds, 's');
@@ -111,5 +127,5 @@ export async function run(): Promise<void> {
   result('burst_slices_floor_ratio', sliced.add.seconds / floor.seconds, 'ratio');
   result('burst_slices_writes_per_alloc', sliced.writesPerAlloc, 'writes');
   result('burst_slices_unsliced_seconds', whole.add.seconds, 's');
-  result('burst_slices_duplicates', sliced.duplicates + whole.duplicates, 'addresses');
+  result('burst_slices_duplicates', sliced.duplicates.length + whole.duplicates.length, 'addresses');
 }

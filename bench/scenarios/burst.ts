@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { result } from '../report.ts';
-import { burst, plugin, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { burst, poolsIn, plugin, printFailures, startAgentProcess, wave } from '../support/burst.ts';
 import { ask, runProcess, serveApi } from '../support/processes.ts';
 
 const nodes = 10;
@@ -59,15 +59,15 @@ export async function run(): Promise<void> {
   const floor = await wave('VERSION', pods, viaAgent);
   const agent = await burst(server, pods, viaAgent);
   const alone = await burst(server, pods, standalone);
-  const pools = JSON.parse(await ask(server, 'pools')) as Record<string, { allocations: object }>;
+  const pools = await poolsIn(server);
   const leftover = Object.values(pools).reduce((n, p) => n + Object.keys(p.allocations).length, 0) - 1; // the warm-up pod
 
   for (const a of agents) a.kill('SIGTERM');
   server.stdin?.end();
   rmSync(dir, { recursive: true, force: true });
   console.log(`# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes`);
-  printFailures('agent', agent.add, agent.del);
-  printFailures('standalone', alone.add, alone.del);
+  printFailures('agent', agent);
+  printFailures('standalone', alone);
   console.log(`# allocations left after the DEL bursts: ${leftover}`);
   result('burst_agent_seconds', agent.add.seconds, 's');
   result('burst_agent_floor_ratio', agent.add.seconds / floor.seconds, 'ratio');
@@ -75,5 +75,5 @@ export async function run(): Promise<void> {
   result('burst_standalone_seconds', alone.add.seconds, 's');
   result('burst_standalone_floor_ratio', alone.add.seconds / floor.seconds, 'ratio');
   result('burst_standalone_writes_per_alloc', alone.writesPerAlloc, 'writes');
-  result('burst_duplicates', agent.duplicates + alone.duplicates, 'addresses');
+  result('burst_duplicates', agent.duplicates.length + alone.duplicates.length, 'addresses');
 }

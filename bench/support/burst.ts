@@ -37,6 +37,7 @@ export async function startAgentProcess(
   return child;
 }
 
+/** `addresses[i]`: what pod i got ('' when its ADD failed). */
 export type Wave = { seconds: number; addresses: string[]; failures: string[] };
 
 /**
@@ -70,10 +71,10 @@ export async function wave(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, pods) }, worker));
   const seconds = (performance.now() - started) / 1000;
-  const addresses = outputs.flatMap((o) =>
+  const addresses = outputs.map((o) =>
     o.code === 0 && o.stdout !== '' && command === 'ADD'
-      ? [(JSON.parse(o.stdout) as { ips: { address: string }[] }).ips[0]?.address ?? '']
-      : [],
+      ? ((JSON.parse(o.stdout) as { ips: { address: string }[] }).ips[0]?.address ?? '')
+      : '',
   );
   // What failed, as the runtime would log it: the plugin's error code and message.
   const failures = outputs
@@ -89,20 +90,43 @@ export async function wave(
   return { seconds, addresses, failures };
 }
 
-/** Prints the failures of an ADD and a DEL wave, grouped, as `#` lines. */
-export function printFailures(mode: string, add: Wave, del: Wave): void {
+/** Prints the failures of a burst's ADD and DEL waves, grouped, and its duplicates, as `#` lines. */
+export function printFailures(mode: string, { add, del, duplicates }: Burst): void {
   const failures = [...add.failures.map((f) => `ADD ${f}`), ...del.failures.map((f) => `DEL ${f}`)];
   console.log(
-    `# ${mode}: ADD ${add.seconds.toFixed(2)} s, DEL ${del.seconds.toFixed(2)} s, failures ${failures.length}`,
+    `# ${mode}: ADD ${add.seconds.toFixed(2)} s, DEL ${del.seconds.toFixed(2)} s, failures ${failures.length}, duplicates ${duplicates.length}`,
   );
   const counts = new Map<string, number>();
   for (const f of failures) counts.set(f, (counts.get(f) ?? 0) + 1);
   for (const [f, n] of counts) console.log(`#   ${n} × ${f}`);
+  for (const d of duplicates) console.log(`#   duplicate ${d}`);
 }
 
-const duplicatesIn = (addresses: readonly string[]): number => addresses.length - new Set(addresses).size;
+/** Every address handed to more than one pod: `address: pod-1 (in pool …), pod-7 (in pool …)`. */
+function duplicatesIn(addresses: readonly string[], pools: Record<string, PoolSpec>): string[] {
+  const pods = new Map<string, number[]>();
+  addresses.forEach((a, i) => {
+    if (a !== '') pods.set(a, [...(pods.get(a) ?? []), i]);
+  });
+  const poolsOf = (pod: number) =>
+    Object.entries(pools)
+      .filter(([, p]) => Object.values(p.allocations).some((e) => e.podref === `burst/pod-${pod}`))
+      .map(([name]) => name);
+  return [...pods]
+    .filter(([, holders]) => holders.length > 1)
+    .map(
+      ([address, holders]) =>
+        `${address}: ${holders.map((i) => `pod-${i} (in ${poolsOf(i).join(', ') || 'no pool'})`).join(', ')}`,
+    );
+}
 
-export type Burst = { add: Wave; del: Wave; writesPerAlloc: number; duplicates: number };
+type PoolSpec = { range: string; allocations: Record<string, { podref: string }> };
+
+/** The pools the API server process holds, by name. */
+export const poolsIn = async (server: ChildProcess): Promise<Record<string, PoolSpec>> =>
+  JSON.parse(await ask(server, 'pools')) as Record<string, PoolSpec>;
+
+export type Burst = { add: Wave; del: Wave; writesPerAlloc: number; duplicates: string[] };
 
 /**
  * An ADD wave then a DEL wave of the same pods, against the API server process `server` (its write count
@@ -117,6 +141,7 @@ export async function burst(
   await ask(server, 'reset');
   const add = await wave('ADD', pods, conf, concurrency);
   const { writes } = JSON.parse(await ask(server, 'stats')) as { writes: number };
+  const duplicates = duplicatesIn(add.addresses, await poolsIn(server));
   const del = await wave('DEL', pods, conf, concurrency);
-  return { add, del, writesPerAlloc: writes / pods, duplicates: duplicatesIn(add.addresses) };
+  return { add, del, writesPerAlloc: writes / pods, duplicates };
 }

@@ -75,9 +75,14 @@ export const median = (values: readonly number[]): number => {
 /** Sends a command line to a serve*.ts process and returns the next line it prints. */
 export function ask(server: ChildProcess, command: string): Promise<string> {
   return new Promise((resolve) => {
+    let answer = '';
+    // An answer (the pools) can span many chunks: it ends at the first newline.
     const onData = (d: Buffer) => {
+      answer += d.toString();
+      const end = answer.indexOf('\n');
+      if (end < 0) return;
       server.stdout?.off('data', onData);
-      resolve(d.toString().trim().split('\n')[0] ?? '');
+      resolve(answer.slice(0, end).trim());
     };
     server.stdout?.on('data', onData);
     server.stdin?.write(`${command}\n`);
