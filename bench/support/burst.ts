@@ -96,8 +96,9 @@ export function printFailures(mode: string, { add, del, duplicates }: Burst): vo
   console.log(
     `# ${mode}: ADD ${add.seconds.toFixed(2)} s, DEL ${del.seconds.toFixed(2)} s, failures ${failures.length}, duplicates ${duplicates.length}`,
   );
+  // Grouped by kind: numbers (offsets, nodes, ports, change counts) do not split a group.
   const counts = new Map<string, number>();
-  for (const f of failures) counts.set(f, (counts.get(f) ?? 0) + 1);
+  for (const f of failures.map((f) => f.replace(/\d+/g, 'N'))) counts.set(f, (counts.get(f) ?? 0) + 1);
   for (const [f, n] of counts) console.log(`#   ${n} × ${f}`);
   for (const d of duplicates) console.log(`#   duplicate ${d}`);
 }
