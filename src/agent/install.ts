@@ -21,7 +21,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { dump } from 'js-yaml';
+import { renderKubeconfig } from '../store/kubeconfig.ts';
 import { errnoOf, fail, ok, type Result } from '../errors.ts';
 
 /** Our temporary files end in this; the only files the installer ever deletes. */
@@ -140,28 +140,8 @@ function apiServer(env: InstallOptions['env']): Result<string, InstallError> {
 }
 
 /** The kubeconfig the plugin uses when it works without the agent: the agent's own service account. */
-export function pluginKubeconfig(server: string, account: ServiceAccount, namespace: string): string {
-  return dump({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'local',
-        cluster: {
-          server,
-          ...(account.ca === undefined
-            ? {}
-            : { 'certificate-authority-data': account.ca.toString('base64') }),
-        },
-      },
-    ],
-    users: [{ name: 'whereabouts', user: { token: account.token } }],
-    contexts: [
-      { name: 'whereabouts-context', context: { cluster: 'local', user: 'whereabouts', namespace } },
-    ],
-    'current-context': 'whereabouts-context',
-  });
-}
+export const pluginKubeconfig = (server: string, account: ServiceAccount, namespace: string): string =>
+  renderKubeconfig({ server, token: account.token, namespace, ...(account.ca === undefined ? {} : { ca: account.ca }) });
 
 /**
  * The flat file: an existing one keeps its other keys (an operator's settings, Whereabouts' own

@@ -72,6 +72,9 @@ export type ApiServer = {
   /** Objects of one kind, by `namespace/name` (cluster-scoped: `/name`), as stored. For assertions. */
   objects(plural: string, group?: string): Map<string, Record<string, unknown>>;
   resetStats(): void;
+  /** Forgets the history before now, as etcd's compaction does: older continue tokens and watch
+   *  resourceVersions answer 410 Expired. */
+  compact(): void;
   /** From now on, the bearer token every request must carry (as after a token rotation). */
   acceptToken(token: string): void;
   close(): Promise<void>;
@@ -133,6 +136,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const watchers = new Set<Watcher>();
   const history: WatchEvent[] = [];
   let resourceVersion = 1;
+  /** The resourceVersion of the last compaction: nothing older can be listed or watched from. */
+  let compactedAt = 0;
   const openResponses = new Set<ServerResponse>();
 
   const faults: Faults = {
@@ -720,6 +725,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       const def = defs.find((d) => d.plural === plural && d.group === group);
       if (def === undefined) throw new Error(`no resource ${plural} in group "${group}"`);
       return objectsOf(def);
+    },
+    compact: () => {
+      compactedAt = resourceVersion;
+      history.splice(0, history.length);
     },
     resetStats: () => {
       Object.assign(stats, {

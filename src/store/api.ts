@@ -13,7 +13,18 @@ export type ObjectRef = {
 
 /** Why a call failed: the server's answer (a Status), or no answer at all. */
 export type ApiFailure =
-  | { readonly kind: 'status'; readonly code: number; readonly reason?: string; readonly message: string }
+  | {
+      readonly kind: 'status';
+      readonly code: number;
+      /** The Status body's reason; absent when the answer was no Status (a plain "404 page not found"). */
+      readonly reason?: string;
+      readonly message: string;
+      /** The object the Status is about (`details.name`), and whether it lists field causes. */
+      readonly subject?: string;
+      readonly causes?: boolean;
+      /** Retry-After, or the Status' details.retryAfterSeconds, in seconds. */
+      readonly retryAfterSeconds?: number;
+    }
   | { readonly kind: 'network'; readonly code: string };
 
 export type ApiOutcome<T> =
@@ -53,15 +64,22 @@ export function pathOf(ref: ObjectRef): string {
   return `${base}${namespace}/${ref.plural}${name}`;
 }
 
-/** The parts of a Status body the store reads, from a parsed body of any shape. */
+/** The parts of a Status body the store reads, decoded from a parsed body of any shape (or none). */
 export function statusFailure(code: number, body: unknown): ApiFailure {
-  const status =
-    typeof body === 'object' && body !== null ? (body as { reason?: unknown; message?: unknown }) : {};
+  const status = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const details =
+    status.kind === 'Status' && typeof status.details === 'object' && status.details !== null
+      ? (status.details as Record<string, unknown>)
+      : {};
+  const retry = details.retryAfterSeconds;
   return {
     kind: 'status',
     code,
-    ...(typeof status.reason === 'string' ? { reason: status.reason } : {}),
+    ...(status.kind === 'Status' && typeof status.reason === 'string' ? { reason: status.reason } : {}),
     message: typeof status.message === 'string' ? status.message : '',
+    ...(typeof details.name === 'string' && details.name !== '' ? { subject: details.name } : {}),
+    ...(Array.isArray(details.causes) && details.causes.length > 0 ? { causes: true } : {}),
+    ...(typeof retry === 'number' && retry > 0 ? { retryAfterSeconds: retry } : {}),
   };
 }
 

@@ -16,16 +16,21 @@ export type StoreError = {
 export const storeFailure = (error: StoreError): IpamError =>
   ipamError(error.retry ? CniCode.TryAgainLater : CniCode.Internal, error.message);
 
-const missingResourceMessage = 'the server could not find the requested resource';
-const failedTestMessage = 'the server rejected our request due to an error in our request';
-
-/** A 404 for a named object that does not exist — not for a resource type the server lacks (CRD missing). */
+/**
+ * A 404 about a named object that does not exist. A resource type the server does not serve (the CRDs not
+ * installed) is a 404 too, but without a Status naming an object: kube-apiserver answers a plain
+ * "404 page not found" for an unknown group or plural.
+ */
 export const isObjectNotFound = (f: ApiFailure): boolean =>
-  f.kind === 'status' && f.code === 404 && f.message !== missingResourceMessage;
+  f.kind === 'status' && f.code === 404 && f.reason === 'NotFound' && f.subject !== undefined;
 
-/** A generic 422: a JSON patch `test` that failed (the API server cannot tell it from a missing path). */
+/**
+ * A JSON patch that could not be applied: a failed `test`, or a `remove` of a key that is gone. The server
+ * answers 422 Invalid with neither an object nor field causes — what tells it from a schema violation
+ * (422 Invalid naming the object and the field).
+ */
 export const isFailedTest = (f: ApiFailure): boolean =>
-  f.kind === 'status' && f.code === 422 && f.message === failedTestMessage;
+  f.kind === 'status' && f.code === 422 && f.subject === undefined && f.causes !== true;
 
 export const isStatus = (f: ApiFailure, code: number): boolean => f.kind === 'status' && f.code === code;
 
@@ -49,14 +54,14 @@ export function classify(f: ApiFailure, what: string, server: string): StoreErro
       message: `${what}: forbidden by RBAC (403): ${message || 'access denied'}; grant the service account the verbs of the whereabouts ClusterRole`,
     };
   }
-  if (code === 404 && message === missingResourceMessage) {
+  if (code === 404 && !isObjectNotFound(f)) {
     return {
       ...base,
       retry: false,
       message: `${what}: the API server does not serve this resource (404): the whereabouts CRDs are not installed; apply the manifests in crds/`,
     };
   }
-  if (code === 422 && message !== failedTestMessage) {
+  if (code === 422 && !isFailedTest(f)) {
     return { ...base, retry: false, message: `${what}: the API server refused the object: ${message}` };
   }
   if (code === 500 && message.includes('request is too large')) {
@@ -66,7 +71,8 @@ export function classify(f: ApiFailure, what: string, server: string): StoreErro
       message: `${what}: the object is larger than the API server's limit (${message}); split the range or use node slices`,
     };
   }
-  const retry = code === 409 || code === 422 || code === 429 || code >= 500;
+  // 410 Expired: a continue token or resourceVersion too old — the same call from the start succeeds.
+  const retry = code === 409 || code === 410 || code === 422 || code === 429 || code >= 500;
   return {
     ...base,
     retry,

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { load } from 'js-yaml';
+import { dump, load } from 'js-yaml';
 import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
 import { defaultNamespace } from './api.ts';
 
@@ -145,4 +145,47 @@ export function loadCredentials(
       'no kubeconfig: set ipam.kubernetes.kubeconfig (the installer writes it into the flat file), $KUBECONFIG, or run in a pod',
     ),
   );
+}
+
+/** What a kubeconfig written by this project says: one cluster, one user, one context. */
+export type KubeconfigSpec = {
+  readonly server: string;
+  readonly namespace?: string;
+  readonly token?: string;
+  /** The CA of the server's certificate, PEM. */
+  readonly ca?: string | Buffer;
+  /** No certificate check: for a plain-HTTP server such as the embedded one (client-node needs it for http:). */
+  readonly insecure?: boolean;
+};
+
+/** The kubeconfig text for `spec` — the one writer of kubeconfigs (agent install, embedded server, tests). */
+export function renderKubeconfig(spec: KubeconfigSpec): string {
+  return dump({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'cluster',
+        cluster: {
+          server: spec.server,
+          ...(spec.ca === undefined
+            ? {}
+            : { 'certificate-authority-data': Buffer.from(spec.ca).toString('base64') }),
+          ...(spec.insecure === true ? { 'insecure-skip-tls-verify': true } : {}),
+        },
+      },
+    ],
+    users: [{ name: 'whereabouts', user: spec.token === undefined ? {} : { token: spec.token } }],
+    contexts: [
+      {
+        name: 'whereabouts',
+        context: {
+          cluster: 'cluster',
+          user: 'whereabouts',
+          ...(spec.namespace === undefined ? {} : { namespace: spec.namespace }),
+        },
+      },
+    ],
+    'current-context': 'whereabouts',
+  });
 }

@@ -1,54 +1,181 @@
-// An embedded API server with this project's CRDs, reached the way every component reaches a cluster:
-// through a kubeconfig file and the real client.
+// The API servers the tests run against, behind one `Cluster` shape: the embedded one (fault switches, a
+// new server per test) and a real kube-apiserver with etcd (kube/control-plane.ts: one per test file, a new
+// namespace per test). `onEveryServer` runs one suite against both, the way hono runs one router suite
+// against every router: a behaviour the real server has and the embedded one lacks is a bug in the embedded one.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeconfigFor } from '../../src/apiserver/kubeconfig.ts';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
+import type { Obj } from '../../src/store/api.ts';
 import { connect, type KubeConnection } from '../../src/store/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';
+import { findBinaries } from '../../kube/binaries.ts';
+import { crdDirectory, startControlPlane, type ControlPlane } from '../../kube/control-plane.ts';
 
-export const crdDirectory = join(import.meta.dirname, '..', '..', 'crds');
+export { crdDirectory };
 
-export type TestCluster = {
-  readonly server: ApiServer;
+export type Cluster = {
+  readonly kind: 'embedded' | 'real';
+  readonly url: string;
+  /** A kubeconfig file with full rights whose context namespace is `namespace`. */
   readonly kubeconfig: string;
+  /** The namespace of this test's pools and reservations. */
   readonly namespace: string;
   connection(options?: { requestTimeoutMs?: number }): KubeConnection;
   store(options?: { requestTimeoutMs?: number }): IpamStore;
+  /** The objects of one kind in `namespace` (cluster-scoped kinds: all), by name, as stored. */
+  objects(plural: string, group?: string): Promise<Map<string, Obj>>;
+  /** Forgets the history before now: older continue tokens and resourceVersions answer 410 Expired. */
+  compact(): Promise<void>;
   close(): Promise<void>;
 };
+
+/** A cluster on the embedded server, whose switches and stored objects the test reaches directly. */
+export type TestCluster = Cluster & { readonly server: ApiServer };
+
+function writeKubeconfig(text: string): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'wb-cluster-'));
+  const path = join(dir, 'kubeconfig');
+  writeFileSync(path, text, { mode: 0o600 });
+  return {
+    path,
+    remove: () => {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function connectionTo(kubeconfig: string) {
+  return (o: { requestTimeoutMs?: number } = {}): KubeConnection => {
+    const c = connect({ kubeconfig, ...o });
+    if (!c.ok) throw new Error(c.error.details);
+    return c.value;
+  };
+}
 
 export async function startCluster(
   options: ApiServerOptions & { namespace?: string } = {},
 ): Promise<TestCluster> {
   const server = await startApiServer({ crdDirectories: [crdDirectory], ...options });
-  const dir = mkdtempSync(join(tmpdir(), 'wb-cluster-'));
-  const kubeconfig = join(dir, 'kubeconfig');
   const namespace = options.namespace ?? 'kube-system';
-  writeFileSync(
-    kubeconfig,
+  const file = writeKubeconfig(
     kubeconfigFor(server.url, {
       namespace,
       ...(options.token === undefined ? {} : { token: options.token }),
     }),
-    { mode: 0o600 },
   );
-  const connection = (o: { requestTimeoutMs?: number } = {}): KubeConnection => {
-    const c = connect({ kubeconfig, ...o });
-    if (!c.ok) throw new Error(c.error.details);
-    return c.value;
-  };
+  const connection = connectionTo(file.path);
   return {
+    kind: 'embedded',
     server,
-    kubeconfig,
+    url: server.url,
+    kubeconfig: file.path,
     namespace,
     connection,
     store: (o) => kubeStore(connection(o)),
+    objects: (plural, group = '') =>
+      Promise.resolve(
+        new Map(
+          [...server.objects(plural, group)]
+            .filter(([key]) => key.startsWith('/') || key.startsWith(`${namespace}/`))
+            .map(([key, o]) => [key.slice(key.indexOf('/') + 1), o]),
+        ),
+      ),
+    compact: () => {
+      server.compact();
+      return Promise.resolve();
+    },
     close: async () => {
       await server.close();
-      rmSync(dir, { recursive: true, force: true });
+      file.remove();
     },
   };
+}
+
+/** A cluster in a new namespace of a running control plane. */
+export async function realCluster(plane: ControlPlane, prefix = 'test'): Promise<Cluster> {
+  const namespace = await plane.namespace(prefix);
+  const file = writeKubeconfig(plane.kubeconfig({ namespace }));
+  const connection = connectionTo(file.path);
+  return {
+    kind: 'real',
+    url: plane.url,
+    kubeconfig: file.path,
+    namespace,
+    connection,
+    store: (o) => kubeStore(connection(o)),
+    objects: async (plural, group = '') => {
+      const api = connection();
+      // Every kind the tests read is served at v1, but for Whereabouts' own CRDs.
+      const version = group === 'whereabouts.cni.cncf.io' ? 'v1alpha1' : 'v1';
+      const namespaced = !['nodes', 'namespaces'].includes(plural);
+      const listed = await api.list({ group, version, plural, ...(namespaced ? { namespace } : {}) });
+      if (!listed.ok) throw new Error(`list ${plural}: ${JSON.stringify(listed.failure)}`);
+      return new Map(listed.value.items.map((o) => [(o.metadata as { name: string }).name, o] as const));
+    },
+    compact: () => plane.compact(),
+    close: () => {
+      file.remove();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Whether the real control plane can run here; with CI=true its absence fails the run instead. */
+export const realServer = ((): { ok: true } | { ok: false; why: string } => {
+  const found = findBinaries();
+  return found.ok ? { ok: true } : { ok: false, why: found.why };
+})();
+
+export const realServerName = 'real kube-apiserver';
+
+/**
+ * Declares `suite` once for each API server: `start` gives each test a fresh cluster (a new embedded
+ * server, or a new namespace on the file's real control plane), which the suite closes.
+ */
+export function onEveryServer(
+  suite: (start: () => Promise<Cluster>, kind: Cluster['kind']) => void,
+  options: { embedded?: ApiServerOptions } = {},
+): void {
+  describe('embedded API server', () => {
+    suite(() => startCluster(options.embedded), 'embedded');
+  });
+  onRealServer((plane) => {
+    suite(() => realCluster(plane()), 'real');
+  });
+}
+
+/** Declares `suite` against a real control plane started once for the enclosing file. */
+export function onRealServer(suite: (plane: () => ControlPlane) => void): void {
+  if (!realServer.ok) {
+    if (process.env.CI === 'true') {
+      describe(realServerName, () => {
+        test('the real control plane is built (CI requires it)', () => {
+          throw new Error(realServer.why);
+        });
+      });
+    } else {
+      describe.skip(`${realServerName} (skipped: ${realServer.why})`, () => {
+        suite(() => {
+          throw new Error('skipped');
+        });
+      });
+    }
+    return;
+  }
+  describe(realServerName, () => {
+    let plane: ControlPlane | undefined;
+    beforeAll(async () => {
+      plane = await startControlPlane({ minRequestTimeoutSeconds: 5 });
+    }, 180_000);
+    afterAll(async () => {
+      await plane?.stop();
+    });
+    suite(() => {
+      if (plane === undefined) throw new Error('the control plane did not start');
+      return plane;
+    });
+  });
 }
