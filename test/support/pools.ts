@@ -1,28 +1,32 @@
-// Reading what the embedded API server stores, to assert the invariants on it.
+// Reading what an API server stores, to assert the invariants on it: `poolsOf`/`reservationsOf` read the
+// embedded server's objects directly, `poolsIn`/`reservationsIn` list them from any Cluster (embedded or real).
 import type { ApiServer } from '../../src/apiserver/server.ts';
+import type { Obj } from '../../src/store/api.ts';
 import type { KubeConnection } from '../../src/store/kube.ts';
+import type { Cluster } from './cluster.ts';
 
 type Entry = { id: string; podref: string; ifname?: string };
+type PoolSpec = { range: string; allocations: Record<string, Entry> };
+type ReservationSpec = { podref: string; ifname?: string; containerid?: string };
 
-export const poolsOf = (
-  server: ApiServer,
-): Map<string, { range: string; allocations: Record<string, Entry> }> =>
+const byName = <T>(objects: Iterable<[string, Obj]>): Map<string, T> =>
   new Map(
-    [...server.objects('ippools', 'whereabouts.cni.cncf.io')].map(([key, o]) => [
-      key.split('/')[1] as string,
-      (o as { spec: { range: string; allocations: Record<string, Entry> } }).spec,
-    ]),
+    [...objects].map(([key, o]) => [key.slice(key.indexOf('/') + 1), (o as { spec: T }).spec] as const),
   );
 
-export const reservationsOf = (
-  server: ApiServer,
-): Map<string, { podref: string; ifname?: string; containerid?: string }> =>
-  new Map(
-    [...server.objects('overlappingrangeipreservations', 'whereabouts.cni.cncf.io')].map(([key, o]) => [
-      key.split('/')[1] as string,
-      (o as { spec: { podref: string; ifname?: string; containerid?: string } }).spec,
-    ]),
-  );
+export const poolsOf = (server: ApiServer): Map<string, PoolSpec> =>
+  byName(server.objects('ippools', 'whereabouts.cni.cncf.io'));
+
+export const reservationsOf = (server: ApiServer): Map<string, ReservationSpec> =>
+  byName(server.objects('overlappingrangeipreservations', 'whereabouts.cni.cncf.io'));
+
+/** The IPPools of the cluster's namespace, by name. */
+export const poolsIn = async (cluster: Cluster): Promise<Map<string, PoolSpec>> =>
+  byName(await cluster.objects('ippools', 'whereabouts.cni.cncf.io'));
+
+/** The OverlappingRangeIPReservations of the cluster's namespace, by name. */
+export const reservationsIn = async (cluster: Cluster): Promise<Map<string, ReservationSpec>> =>
+  byName(await cluster.objects('overlappingrangeipreservations', 'whereabouts.cni.cncf.io'));
 
 type Custom = { custom: KubeConnection['custom'] };
 const whereabouts = { group: 'whereabouts.cni.cncf.io', version: 'v1alpha1' } as const;
