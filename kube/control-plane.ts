@@ -48,8 +48,9 @@ export type ControlPlane = {
   }>;
   /** A new namespace with its `default` ServiceAccount (no controller-manager makes it here). */
   namespace(prefix: string): Promise<string>;
-  /** Compacts etcd to its current revision, as kube-apiserver does every 5 minutes: older continue
-   *  tokens and resourceVersions are gone (410) from then on. */
+  /** Compacts etcd to its current revision, as kube-apiserver does every 5 minutes, and restarts
+   *  kube-apiserver so that its watch cache forgets too: older continue tokens and resourceVersions answer
+   *  410 Expired from then on. */
   compact(): Promise<void>;
   /** Stops kube-apiserver and starts it again on the same port and etcd: every watch and connection ends. */
   restartApiServer(): Promise<void>;
@@ -363,18 +364,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--timeout=60s',
     ]);
     if (established.code !== 0) throw new Error(`CRDs not established: ${established.stderr.trim()}`);
-    const crds = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions')).body as {
-      items: { spec: { group: string; versions: { name: string }[]; names: { plural: string } } }[];
+    // Every CRD's collection answers (not 404, not 429 "storage is (re)initializing").
+    const crdsServed = async () => {
+      const crds = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions')).body as {
+        items: { spec: { group: string; versions: { name: string }[]; names: { plural: string } } }[];
+      };
+      for (const crd of crds.items) {
+        const path = `/apis/${crd.spec.group}/${crd.spec.versions[0]?.name ?? ''}/${crd.spec.names.plural}`;
+        await waitFor(
+          `the CRD ${crd.spec.names.plural}`,
+          apiServer ?? etcd,
+          apiLog,
+          async () => (await call('GET', path)).status === 200,
+        );
+      }
     };
-    for (const crd of crds.items) {
-      const path = `/apis/${crd.spec.group}/${crd.spec.versions[0]?.name ?? ''}/${crd.spec.names.plural}`;
-      await waitFor(
-        `the CRD ${crd.spec.names.plural}`,
-        etcd,
-        apiLog,
-        async () => (await call('GET', path)).status === 200,
-      );
-    }
+    await crdsServed();
 
     return {
       url,
@@ -410,6 +415,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         // A range read of one key says the current revision in its header.
         const { header } = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64') });
         await post('/v3/kv/compaction', { revision: header?.revision, physical: true });
+        // kube-apiserver's watch cache still serves what etcd forgot, until it starts over.
+        if (apiServer !== undefined) await terminate(apiServer);
+        await startApiServer();
+        await crdsServed();
       },
       restartApiServer: async () => {
         if (apiServer !== undefined) await terminate(apiServer);

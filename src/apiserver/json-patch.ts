@@ -12,9 +12,11 @@ type Operation = { op: string; path: string; value?: unknown; from?: string };
 
 const ops = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
-function decode(patch: unknown): Operation[] | string {
-  if (!Array.isArray(patch)) return 'json: cannot unmarshal object into Go value of type jsonpatch.Patch';
-  for (const op of patch as unknown[]) {
+const notAList =
+  'error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp';
+
+function decode(patch: readonly unknown[]): Operation[] | string {
+  for (const op of patch) {
     if (typeof op !== 'object' || op === null) return 'invalid JSON Patch';
     const o = op as Record<string, unknown>;
     if (typeof o.op !== 'string' || !ops.has(o.op)) return `Unexpected kind: ${String(o.op)}`;
@@ -152,8 +154,11 @@ export function applyJsonPatch(
   patch: unknown,
   maxOperations: number,
 ): PatchResult {
-  const decoded = decode(patch);
-  if (typeof decoded === 'string') return { kind: 'malformed', message: decoded };
+  // Only a body that is not a list of operations is a 400; kube-apiserver answers every other bad
+  // operation (an unknown op, a missing value) as a patch that cannot be applied: 422.
+  if (!Array.isArray(patch)) return { kind: 'malformed', message: notAList };
+  const decoded = decode(patch as unknown[]);
+  if (typeof decoded === 'string') return { kind: 'failed', message: decoded };
   if (decoded.length > maxOperations) {
     return {
       kind: 'tooLarge',

@@ -16,6 +16,8 @@ export type ResourceDef = {
   readonly custom: boolean;
   /** Whether PUT without metadata.resourceVersion is refused (custom resources and Leases). */
   readonly conditionalUpdateOnly: boolean;
+  /** Whether `status` is written only through …/status (and ignored in writes of the object itself). */
+  readonly statusSubresource?: boolean;
   readonly schema?: Schema;
   /** The field selector labels the kind supports, and their values for an object. */
   readonly fields: (object: Record<string, unknown>) => Record<string, string | undefined>;
@@ -54,11 +56,14 @@ const core = (
 });
 
 export const builtInResources: readonly ResourceDef[] = [
-  core('pods', 'Pod', true, (o) => ({
-    'spec.nodeName': text(at(o, 'spec', 'nodeName')) ?? '',
-    'spec.host': text(at(o, 'spec', 'nodeName')) ?? '',
-    'status.phase': text(at(o, 'status', 'phase')) ?? '',
-  })),
+  {
+    ...core('pods', 'Pod', true, (o) => ({
+      'spec.nodeName': text(at(o, 'spec', 'nodeName')) ?? '',
+      'spec.host': text(at(o, 'spec', 'nodeName')) ?? '',
+      'status.phase': text(at(o, 'status', 'phase')) ?? '',
+    })),
+    statusSubresource: true,
+  },
   core('nodes', 'Node', false),
   core('namespaces', 'Namespace', false),
   core('events', 'Event', true),
@@ -101,7 +106,12 @@ type Crd = {
     group?: string;
     scope?: string;
     names?: { plural?: string; kind?: string };
-    versions?: { name?: string; served?: boolean; schema?: { openAPIV3Schema?: Schema } }[];
+    versions?: {
+      name?: string;
+      served?: boolean;
+      schema?: { openAPIV3Schema?: Schema };
+      subresources?: { status?: unknown };
+    }[];
   };
 };
 
@@ -127,6 +137,7 @@ export function loadCrds(directory: string): ResourceDef[] {
           namespaced: scope !== 'Cluster',
           custom: true,
           conditionalUpdateOnly: true,
+          ...(version.subresources?.status === undefined ? {} : { statusSubresource: true }),
           ...(version.schema?.openAPIV3Schema === undefined
             ? {}
             : { schema: version.schema.openAPIV3Schema }),

@@ -55,7 +55,7 @@ export function validateAndPrune(
     const property = schema.properties?.[key];
     if (property !== undefined) validateAndPrune(property, child, `${path}.${key}`, causes);
     else if (typeof schema.additionalProperties === 'object')
-      validateAndPrune(schema.additionalProperties, child, `${path}[${key}]`, causes);
+      validateAndPrune(schema.additionalProperties, child, `${path}.${key}`, causes);
     else if (
       schema.properties !== undefined &&
       schema.additionalProperties !== true &&

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { applyJsonPatch, applyMergePatch, jsonEqual } from './json-patch.ts';
+import { managedFieldsAfter, managerOf } from './managed-fields.ts';
 import { apiVersionOf, builtInResources, loadCrds, type ResourceDef } from './resources.ts';
 import { validateAndPrune } from './schema.ts';
 import { matches, parseSelector, type Selector } from './selectors.ts';
@@ -63,6 +64,9 @@ export type ApiServerOptions = {
   readonly authorize?: (request: RequestInfo) => boolean;
   readonly port?: number;
   readonly host?: string;
+  /** kube-apiserver's --min-request-timeout: a watch that names no timeoutSeconds ends after this long
+   *  (the real server picks between this and twice this; here exactly this, for repeatable tests). */
+  readonly watchTimeoutSeconds?: number;
 };
 
 export type ApiServer = {
@@ -90,6 +94,8 @@ const maxJsonPatchOperations = 10_000;
 const historyLength = 100_000;
 
 type Obj = Record<string, unknown>;
+/** Who writes, and through which part of the object: for managedFields and the status subresource. */
+type Writer = { readonly manager: string; readonly subresource: 'status' | undefined };
 type WatchEvent = {
   readonly rv: number;
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -107,6 +113,8 @@ type Watcher = {
 const metadataOf = (o: Obj): Obj => (o.metadata ?? {}) as Obj;
 const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 const defKey = (def: ResourceDef): string => `${def.group}/${def.plural}`;
+const numberOrUndefined = (text: string | null): number | undefined =>
+  text === null || text === '' || Number.isNaN(Number(text)) ? undefined : Number(text);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Thrown inside request handling to answer with an error; caught in one place, turned into the response. */
@@ -127,6 +135,8 @@ type Route =
       readonly def: ResourceDef;
       readonly namespace: string | undefined;
       readonly name: string | undefined;
+      /** `status` for …/<name>/status of a kind with a status subresource. */
+      readonly subresource?: 'status';
     }
   | { readonly kind: 'discovery'; readonly body: unknown };
 
@@ -138,6 +148,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   let resourceVersion = 1;
   /** The resourceVersion of the last compaction: nothing older can be listed or watched from. */
   let compactedAt = 0;
+  const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 1800;
   const openResponses = new Set<ServerResponse>();
 
   const faults: Faults = {
@@ -206,12 +217,16 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       rest = rest.slice(2);
     }
     const def = served.find((d) => d.plural === rest[0]);
-    if (def === undefined || rest.length > 2 || (namespace !== undefined && !def.namespaced))
+    const subresource = rest[2];
+    if (def === undefined || (namespace !== undefined && !def.namespaced)) return undefined;
+    if (
+      rest.length > 3 ||
+      (subresource !== undefined && (subresource !== 'status' || !def.statusSubresource))
+    )
       return undefined;
-    if (!def.namespaced && namespace !== undefined) return undefined;
     const name = rest[1];
     if (name !== undefined && def.namespaced && namespace === undefined) return undefined;
-    return { kind: 'resource', def, namespace, name };
+    return { kind: 'resource', def, namespace, name, ...(subresource === 'status' ? { subresource } : {}) };
   }
 
   function selectorsOf(url: URL): { labels: Selector; fields: Selector } {
@@ -250,11 +265,16 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const token = url.searchParams.get('continue');
     let after = '';
     if (token !== null && token !== '') {
+      let decoded: { start?: unknown; rv?: unknown } = {};
       try {
-        after = (JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { start: string }).start;
+        decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as typeof decoded;
       } catch {
         raise(status.badRequest('continue key is not valid'));
       }
+      if (typeof decoded.start !== 'string' || typeof decoded.rv !== 'number')
+        raise(status.badRequest('continue key is not valid'));
+      if ((decoded.rv as number) < compactedAt) raise(status.expired(status.continueExpiredMessage));
+      after = decoded.start as string;
     }
     const keys = [...objectsOf(def).keys()].filter((k) => k > after).sort();
     const items: Obj[] = [];
@@ -263,7 +283,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       const o = objectsOf(def).get(key) as Obj;
       if (!selected(def, o, namespace, labels, fields)) continue;
       if (limit > 0 && items.length === limit) {
-        next = Buffer.from(JSON.stringify({ start: keyOf(...lastKey(items)) })).toString('base64');
+        next = Buffer.from(JSON.stringify({ start: keyOf(...lastKey(items)), rv: resourceVersion })).toString(
+          'base64',
+        );
         break;
       }
       items.push(o);
@@ -290,7 +312,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   function checkSize(o: Obj): void {
     if (Buffer.byteLength(JSON.stringify(o)) > maxObjectBytes)
-      raise(status.internalError('etcdserver: request is too large'));
+      raise(status.storageError('etcdserver: request is too large'));
   }
 
   function validate(def: ResourceDef, o: Obj, name: string): void {
@@ -319,7 +341,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     return o;
   }
 
-  function create(def: ResourceDef, namespace: string | undefined, body: unknown): Obj {
+  function create(def: ResourceDef, namespace: string | undefined, body: unknown, writer: Writer): Obj {
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       raise(status.badRequest('the body must be an object'));
     const o = structuredClone(body) as Obj;
@@ -347,6 +369,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       raise(status.alreadyExists(def, name as string));
     o.apiVersion = apiVersionOf(def);
     o.kind = def.kind;
+    // A kind with a status subresource starts without the status its creator wrote; a pod starts Pending.
+    if (def.statusSubresource === true) {
+      delete o.status;
+      if (def.group === '' && def.plural === 'pods') o.status = { phase: 'Pending' };
+    }
     o.metadata = {
       ...meta,
       name,
@@ -356,29 +383,78 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       generation: 1,
     };
     validate(def, o, name as string);
+    (o.metadata as Obj).managedFields = managedFieldsAfter(
+      undefined,
+      o,
+      writer.manager,
+      apiVersionOf(def),
+      new Date(),
+    );
     checkSize(o);
     return commit(def, o, 'ADDED');
   }
 
-  /** Stores `next` as the new state of `current`, keeping identity fields; bumps generation on spec changes. */
-  function replaceWith(def: ResourceDef, current: Obj, next: Obj): Obj {
+  /**
+   * Stores `next` as the new state of `current`, keeping identity fields; bumps generation on spec changes.
+   * Through the status subresource only `status` changes; elsewhere `status` of a kind with that
+   * subresource does not.
+   */
+  function replaceWith(def: ResourceDef, current: Obj, proposed: Obj, writer: Writer): Obj {
     const before = metadataOf(current);
     const name = before.name as string;
+    const next: Obj =
+      writer.subresource === 'status'
+        ? { ...current, ...(proposed.status === undefined ? {} : { status: proposed.status }) }
+        : def.statusSubresource === true
+          ? { ...proposed, ...(current.status === undefined ? {} : { status: current.status }) }
+          : proposed;
+    if (def.statusSubresource === true && writer.subresource === undefined && current.status === undefined)
+      delete next.status;
     const after = {
-      ...(typeof next.metadata === 'object' && next.metadata !== null ? (next.metadata as Obj) : {}),
+      ...(writer.subresource === 'status'
+        ? before
+        : typeof next.metadata === 'object' && next.metadata !== null
+          ? (next.metadata as Obj)
+          : {}),
     };
-    for (const k of ['name', 'namespace', 'uid', 'creationTimestamp']) after[k] = before[k];
+    for (const k of [
+      'name',
+      'namespace',
+      'uid',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+    ])
+      if (before[k] === undefined) Reflect.deleteProperty(after, k);
+      else after[k] = before[k];
     next.metadata = after;
     next.apiVersion = apiVersionOf(def);
     next.kind = def.kind;
     validate(def, next, name);
-    const specChanged = !jsonEqual({ ...next, metadata: undefined }, { ...current, metadata: undefined });
+    const specChanged = !jsonEqual(
+      { ...next, metadata: undefined, status: undefined },
+      { ...current, metadata: undefined, status: undefined },
+    );
     after.generation = ((before.generation as number | undefined) ?? 1) + (specChanged ? 1 : 0);
+    after.managedFields = managedFieldsAfter(
+      current,
+      next,
+      writer.manager,
+      apiVersionOf(def),
+      new Date(),
+      writer.subresource,
+    );
     checkSize(next);
     return commit(def, next, 'MODIFIED');
   }
 
-  function update(def: ResourceDef, namespace: string | undefined, name: string, body: unknown): Obj {
+  function update(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    writer: Writer,
+  ): Obj {
     const current = get(def, namespace, name);
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       raise(status.badRequest('the body must be an object'));
@@ -390,14 +466,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           status.invalid(def, name, [
             {
               field: 'metadata.resourceVersion',
-              message: 'Invalid value: 0x0: must be specified for an update',
+              message: 'Invalid value: 0: must be specified for an update',
             },
           ]),
         );
     } else if (rv !== metadataOf(current).resourceVersion) {
       raise(status.conflict(def, name, status.optimisticLockMessage));
     }
-    return replaceWith(def, current, next);
+    return replaceWith(def, current, next, writer);
   }
 
   function patched(
@@ -445,19 +521,34 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     name: string,
     contentType: string,
     body: unknown,
+    writer: Writer,
   ): Obj {
     const current = get(def, namespace, name);
     const next = patched(def, current, name, contentType, body);
     if (typeof next !== 'object' || next === null || Array.isArray(next))
       return raise(status.badRequest('the patched object is not an object'));
-    return replaceWith(def, current, next as Obj);
+    return replaceWith(def, current, next as Obj, writer);
   }
 
-  function remove(def: ResourceDef, namespace: string | undefined, name: string, body: unknown): Status {
+  /**
+   * DELETE. A pod bound to a node is deleted gracefully, as kube-apiserver does: it gets a
+   * deletionTimestamp and stays (Terminating) until its kubelet — or a delete with grace period 0 —
+   * removes it. Unbound and finished pods go at once.
+   */
+  function remove(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    gracePeriodParam: string | null,
+  ): Obj | Status {
     const current = get(def, namespace, name);
     const meta = metadataOf(current);
-    const preconditions = ((body ?? {}) as { preconditions?: { uid?: string; resourceVersion?: string } })
-      .preconditions;
+    const options = (body ?? {}) as {
+      preconditions?: { uid?: string; resourceVersion?: string };
+      gracePeriodSeconds?: number;
+    };
+    const preconditions = options.preconditions;
     if (preconditions?.uid !== undefined && preconditions.uid !== meta.uid) {
       raise(
         status.conflict(
@@ -479,10 +570,34 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         ),
       );
     }
+    const grace = gracePeriodOf(
+      def,
+      current,
+      options.gracePeriodSeconds ?? numberOrUndefined(gracePeriodParam),
+    );
+    if (grace > 0) {
+      if (meta.deletionTimestamp !== undefined) return current;
+      const deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      return commit(
+        def,
+        { ...current, metadata: { ...meta, deletionTimestamp, deletionGracePeriodSeconds: grace } },
+        'MODIFIED',
+      );
+    }
     objectsOf(def).delete(keyOf(namespace, name));
     resourceVersion++;
     record(def, 'DELETED', { ...current, metadata: { ...meta, resourceVersion: String(resourceVersion) } });
     return status.success(def, name, meta.uid as string);
+  }
+
+  /** The grace period a DELETE gets: pods bound to a node and still running get one, nothing else does. */
+  function gracePeriodOf(def: ResourceDef, o: Obj, requested: number | undefined): number {
+    if (def.group !== '' || def.plural !== 'pods') return 0;
+    const spec = (o.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+    const phase = ((o.status ?? {}) as { phase?: string }).phase;
+    if (spec.nodeName === undefined || spec.nodeName === '' || phase === 'Succeeded' || phase === 'Failed')
+      return 0;
+    return Math.max(0, requested ?? spec.terminationGracePeriodSeconds ?? 30);
   }
 
   function watch(def: ResourceDef, namespace: string | undefined, url: URL, res: ServerResponse): void {
@@ -514,6 +629,16 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     if (since === undefined) {
       for (const o of objectsOf(def).values())
         if (selected(def, o, namespace, labels, fields)) write('ADDED', o);
+      // As kube-apiserver does for a watch from "now" that allows bookmarks: one marking the initial events' end.
+      if (url.searchParams.get('allowWatchBookmarks') === 'true')
+        write('BOOKMARK', {
+          apiVersion: apiVersionOf(def),
+          kind: def.kind,
+          metadata: {
+            resourceVersion: String(resourceVersion),
+            annotations: { 'k8s.io/initial-events-end': 'true' },
+          },
+        });
     } else {
       for (const event of history) if (event.rv > since && event.def === def) watcher.send(event);
     }
@@ -524,7 +649,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       if (!res.writableEnded) res.end();
     };
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
-    if (timeout > 0) setTimeout(finish, timeout * 1000).unref();
+    setTimeout(finish, (timeout > 0 ? timeout : watchTimeoutSeconds) * 1000).unref();
     res.on('close', finish);
   }
 
@@ -597,16 +722,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     }
     const target = route(url);
     if (target === undefined) {
-      send(res, 404, {
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        message: 'the server could not find the requested resource',
-        reason: 'NotFound',
-        details: {},
-        code: 404,
-      });
+      // As kube-apiserver answers a group or resource it does not serve: no Status, plain text.
+      stats.byStatus[404] = (stats.byStatus[404] ?? 0) + 1;
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 19 });
+      res.end('404 page not found\n');
       return;
     }
     if (target.kind === 'discovery') {
@@ -662,6 +781,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       }
     }
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+    const writer: Writer = {
+      manager: managerOf(url.searchParams.get('fieldManager'), req.headers['user-agent']),
+      subresource: target.subresource,
+    };
     let code = 200;
     let result: unknown;
     switch (verb) {
@@ -675,17 +798,17 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         watch(def, namespace, url, res);
         return;
       case 'create':
-        result = create(def, def.namespaced ? namespace : undefined, body);
+        result = create(def, def.namespaced ? namespace : undefined, body, writer);
         code = 201;
         break;
       case 'update':
-        result = update(def, namespace, name as string, body);
+        result = update(def, namespace, name as string, body, writer);
         break;
       case 'patch':
-        result = patch(def, namespace, name as string, contentType, body);
+        result = patch(def, namespace, name as string, contentType, body, writer);
         break;
       case 'delete':
-        result = remove(def, namespace, name as string, body);
+        result = remove(def, namespace, name as string, body, url.searchParams.get('gracePeriodSeconds'));
         break;
     }
     if (isWrite && faults.appliesTo(info) && Math.random() < faults.lostResponseRate) {

@@ -21,7 +21,7 @@ const qualified = (r: Resource): string => (r.group === '' ? r.plural : `${r.plu
 
 const failure = (
   code: number,
-  reason: string,
+  reason: string | undefined,
   message: string,
   details?: Record<string, unknown>,
 ): HttpError => ({
@@ -31,7 +31,7 @@ const failure = (
     metadata: {},
     status: 'Failure',
     message,
-    reason,
+    ...(reason === undefined ? {} : { reason }),
     ...(details === undefined ? {} : { details }),
     code,
   },
@@ -67,7 +67,11 @@ export const invalid = (r: Resource, name: string, causes: readonly Cause[]): Ht
       name,
       group: r.group,
       kind: r.kind,
-      causes: causes.map((c) => ({ reason: 'FieldValueInvalid', message: c.message, field: c.field })),
+      causes: causes.map((c) => ({
+        reason: c.message.startsWith('Required value') ? 'FieldValueRequired' : 'FieldValueInvalid',
+        message: c.message,
+        field: c.field,
+      })),
     },
   );
 
@@ -106,7 +110,14 @@ export const unsupportedMediaType = (accepted: readonly string[]): HttpError =>
 
 export const expired = (message: string): HttpError => failure(410, 'Expired', message);
 
+/** kube-apiserver's answer to a continue token from before a compaction. */
+export const continueExpiredMessage =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+
 export const internalError = (message: string): HttpError => failure(500, 'InternalError', message);
+
+/** What etcd refuses (an object over its request limit) reaches the client as a 500 without a reason. */
+export const storageError = (message: string): HttpError => failure(500, undefined, message);
 
 export const serviceUnavailable = (): HttpError =>
   failure(503, 'ServiceUnavailable', 'the server is currently unable to handle the request');

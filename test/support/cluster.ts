@@ -12,7 +12,7 @@ import type { Obj } from '../../src/store/api.ts';
 import { connect, type KubeConnection } from '../../src/store/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';
 import { findBinaries } from '../../kube/binaries.ts';
-import { crdDirectory, startControlPlane, type ControlPlane } from '../../kube/control-plane.ts';
+import { crdDirectory, startControlPlane, type Answer, type ControlPlane } from '../../kube/control-plane.ts';
 
 export { crdDirectory };
 
@@ -27,6 +27,8 @@ export type Cluster = {
   store(options?: { requestTimeoutMs?: number }): IpamStore;
   /** The objects of one kind in `namespace` (cluster-scoped kinds: all), by name, as stored. */
   objects(plural: string, group?: string): Promise<Map<string, Obj>>;
+  /** One raw request with full rights, for what client-node cannot send. */
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<Answer>;
   /** Forgets the history before now: older continue tokens and resourceVersions answer 410 Expired. */
   compact(): Promise<void>;
   close(): Promise<void>;
@@ -83,6 +85,24 @@ export async function startCluster(
             .map(([key, o]) => [key.slice(key.indexOf('/') + 1), o]),
         ),
       ),
+    request: async (method, path, body, contentType = 'application/json') => {
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { 'Content-Type': contentType }),
+          ...(options.token === undefined ? {} : { Authorization: `Bearer ${options.token}` }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // plain text
+      }
+      return { status: response.status, body: parsed };
+    },
     compact: () => {
       server.compact();
       return Promise.resolve();
@@ -115,6 +135,7 @@ export async function realCluster(plane: ControlPlane, prefix = 'test'): Promise
       if (!listed.ok) throw new Error(`list ${plural}: ${JSON.stringify(listed.failure)}`);
       return new Map(listed.value.items.map((o) => [(o.metadata as { name: string }).name, o] as const));
     },
+    request: (method, path, body, contentType) => plane.request(method, path, body, contentType),
     compact: () => plane.compact(),
     close: () => {
       file.remove();
