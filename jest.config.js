@@ -11,6 +11,8 @@ export default {
     ],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // Says whether the suites against a real kube-apiserver run (test/support/cluster.ts onRealServer).
+  globalSetup: '<rootDir>/test/support/report-servers.ts',
   // Integration and end-to-end tests run real servers and processes; a test's own deadlines are shorter.
   testTimeout: 60_000,
 };

@@ -1,5 +1,6 @@
 // Retrying one store call: again and again with jittered exponential backoff while the failure is
-// transient and the transaction's deadline has not passed — never a fixed count, never without a pause.
+// transient and the transaction's deadline has not passed — never a fixed count, never without a pause,
+// and never sooner than the server asked (429/503 Retry-After).
 
 import pRetry, { AbortError } from 'p-retry';
 import { fail, ok } from '../errors.ts';
@@ -41,8 +42,11 @@ export async function retrying<T>(
         factor: 2,
         randomize: true,
         maxRetryTime: remaining(deadline),
-        onFailedAttempt: ({ error }) => {
-          if (error instanceof Transient) onRetry?.(error.error);
+        onFailedAttempt: async ({ error }) => {
+          if (!(error instanceof Transient)) return;
+          onRetry?.(error.error);
+          const asked = Math.min(error.error.retryAfterMs ?? 0, remaining(deadline));
+          if (asked > 0) await new Promise((resolve) => setTimeout(resolve, asked));
         },
         shouldRetry: () => remaining(deadline) > 0,
       },

@@ -10,6 +10,8 @@ export type StoreError = {
   readonly status?: number;
   readonly reason?: string;
   readonly message: string;
+  /** How long the server asked us to wait before the next try (429 and 503 with retryAfterSeconds). */
+  readonly retryAfterMs?: number;
 };
 
 /** A store failure as the CNI error the plugin answers with: 11 (try again later) or 999 (internal). */
@@ -39,7 +41,11 @@ export function classify(f: ApiFailure, what: string, server: string): StoreErro
   if (f.kind === 'network')
     return { retry: true, message: `${what}: the API server ${server} is unreachable (${f.code})` };
   const { code, reason, message } = f;
-  const base = { status: code, ...(reason === undefined ? {} : { reason }) };
+  const base = {
+    status: code,
+    ...(reason === undefined ? {} : { reason }),
+    ...(f.retryAfterSeconds === undefined ? {} : { retryAfterMs: f.retryAfterSeconds * 1000 }),
+  };
   if (code === 401) {
     return {
       ...base,

@@ -1,0 +1,45 @@
+// Retrying a store call: transient failures again, a final one at once, and never sooner than the server
+// asked with Retry-After (a 429 from an API server that is starting or shedding load).
+import { fail, ok } from '../../../src/errors.ts';
+import { deadlineIn, retrying } from '../../../src/ipam/retry.ts';
+import { statusFailure } from '../../../src/store/api.ts';
+import { classify } from '../../../src/store/errors.ts';
+import type { StoreResult } from '../../../src/store/store.ts';
+
+const tooManyRequests = classify(
+  statusFailure(429, {
+    kind: 'Status',
+    code: 429,
+    reason: 'TooManyRequests',
+    message: 'storage is (re)initializing',
+    details: { retryAfterSeconds: 1 },
+  }),
+  'list ippools',
+  'https://127.0.0.1:6443',
+);
+
+test('a 429 with retryAfterSeconds is transient and says how long to wait', () => {
+  expect(tooManyRequests).toMatchObject({ retry: true, status: 429, retryAfterMs: 1000 });
+});
+
+test('the next try waits at least as long as the server asked', async () => {
+  const tries: number[] = [];
+  const result = await retrying(deadlineIn(10_000), (): Promise<StoreResult<string>> => {
+    tries.push(Date.now());
+    return Promise.resolve(tries.length === 1 ? fail(tooManyRequests) : ok('listed'));
+  });
+  expect(result).toEqual(ok('listed'));
+  expect(tries).toHaveLength(2);
+  expect((tries[1] ?? 0) - (tries[0] ?? 0)).toBeGreaterThanOrEqual(1000);
+});
+
+test('a failure that will not pass is returned at once', async () => {
+  let calls = 0;
+  const forbidden = classify(statusFailure(403, { kind: 'Status', code: 403, message: 'no' }), 'get', 's');
+  const result = await retrying(deadlineIn(10_000), () => {
+    calls++;
+    return Promise.resolve(fail(forbidden));
+  });
+  expect(result).toEqual(fail(forbidden));
+  expect(calls).toBe(1);
+});
