@@ -2,7 +2,8 @@
 // package.json), transformed by SWC without type checking; `npm run typecheck` does the checking.
 /** @type {import('jest').Config} */
 export default {
-  testEnvironment: 'node',
+  // Node's environment, printing the fault seeds of a failed test's embedded API servers.
+  testEnvironment: '<rootDir>/test/support/environment.ts',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': [

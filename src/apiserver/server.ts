@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { applyJsonPatch, applyMergePatch, jsonEqual } from './json-patch.ts';
+import { seededRandom } from '../random.ts';
 import { managedFieldsAfter, managerOf } from './managed-fields.ts';
 import { apiVersionOf, builtInResources, loadCrds, type ResourceDef } from './resources.ts';
 import { validateAndPrune } from './schema.ts';
@@ -64,6 +65,8 @@ export type ApiServerOptions = {
   readonly authorize?: (request: RequestInfo) => boolean;
   readonly port?: number;
   readonly host?: string;
+  /** The seed of the fault switches' dice: the same seed rolls the same faults for the same requests. */
+  readonly faultSeed?: number;
   /** kube-apiserver's --min-request-timeout: a watch that names no timeoutSeconds ends after this long
    *  (the real server picks between this and twice this; here exactly this, for repeatable tests). */
   readonly watchTimeoutSeconds?: number;
@@ -71,6 +74,8 @@ export type ApiServerOptions = {
 
 export type ApiServer = {
   readonly url: string;
+  /** The seed the fault switches roll with (given, or chosen at start): a failing run is replayed with it. */
+  readonly faultSeed: number;
   readonly faults: Faults;
   readonly stats: Stats;
   /** Objects of one kind, by `namespace/name` (cluster-scoped: `/name`), as stored. For assertions. */
@@ -149,6 +154,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   /** The resourceVersion of the last compaction: nothing older can be listed or watched from. */
   let compactedAt = 0;
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 1800;
+  const faultSeed = options.faultSeed ?? Math.floor(Math.random() * 2 ** 32);
+  const roll = seededRandom(faultSeed);
   const openResponses = new Set<ServerResponse>();
 
   const faults: Faults = {
@@ -747,14 +754,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       if (delay > 0) await sleep(delay);
     }
     if (faults.appliesTo(info)) {
-      if (Math.random() < faults.dropRate) {
+      if (roll() < faults.dropRate) {
         req.socket.destroy();
         return;
       }
-      let roll = Math.random();
+      let dice = roll();
       for (const code of [500, 503, 429] as const) {
         const rate = faults.errorRates[code] ?? 0;
-        if (roll < rate) {
+        if (dice < rate) {
           const error =
             code === 500
               ? status.internalError('injected fault')
@@ -764,7 +771,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           send(res, code, error.status, error.retryAfter);
           return;
         }
-        roll -= rate;
+        dice -= rate;
       }
     }
     if (options.authorize !== undefined && !options.authorize(info)) {
@@ -811,7 +818,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         result = remove(def, namespace, name as string, body, url.searchParams.get('gracePeriodSeconds'));
         break;
     }
-    if (isWrite && faults.appliesTo(info) && Math.random() < faults.lostResponseRate) {
+    if (isWrite && faults.appliesTo(info) && roll() < faults.lostResponseRate) {
       req.socket.destroy();
       return;
     }
@@ -839,6 +846,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    faultSeed,
     faults,
     stats,
     acceptToken: (token) => {

@@ -89,3 +89,25 @@ test('the store keeps connections warm: sequential requests share a connection',
   // request's, not yet back in the pool when the second request starts.
   expect(cluster.server.stats.connections).toBeLessThanOrEqual(2);
 });
+
+test('fault injection is replayable: the same seed fails the same requests', async () => {
+  const statuses = async (faultSeed: number): Promise<number[]> => {
+    const seeded = await startCluster({ faultSeed });
+    seeded.server.faults.errorRates = { 500: 0.3, 503: 0.3 };
+    const seen: number[] = [];
+    for (let i = 0; i < 30; i++)
+      seen.push(
+        (
+          await fetch(
+            `${seeded.server.url}/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/kube-system/ippools`,
+          )
+        ).status,
+      );
+    await seeded.close();
+    return seen;
+  };
+  const first = await statuses(42);
+  expect(new Set(first)).toEqual(new Set([200, 500, 503]));
+  expect(await statuses(42)).toEqual(first);
+  expect(await statuses(43)).not.toEqual(first);
+});

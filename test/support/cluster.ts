@@ -12,6 +12,7 @@ import type { Obj } from '../../src/store/api.ts';
 import { connect, type KubeConnection } from '../../src/store/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';
 import { findBinaries } from '../../kube/binaries.ts';
+import { seedsKey } from './environment.ts';
 import { crdDirectory, startControlPlane, type Answer, type ControlPlane } from '../../kube/control-plane.ts';
 
 export { crdDirectory };
@@ -60,7 +61,17 @@ function connectionTo(kubeconfig: string) {
 export async function startCluster(
   options: ApiServerOptions & { namespace?: string } = {},
 ): Promise<TestCluster> {
-  const server = await startApiServer({ crdDirectories: [crdDirectory], ...options });
+  const replay = Number(process.env.WHEREABOUTS_TS_FAULT_SEED);
+  const server = await startApiServer({
+    crdDirectories: [crdDirectory],
+    ...(Number.isInteger(replay) && process.env.WHEREABOUTS_TS_FAULT_SEED !== ''
+      ? { faultSeed: replay }
+      : {}),
+    ...options,
+  });
+  // The test environment prints these when the test fails (test/support/environment.ts).
+  const seeds = (globalThis as Record<string, unknown>)[seedsKey];
+  if (Array.isArray(seeds)) seeds.push(server.faultSeed);
   const namespace = options.namespace ?? 'kube-system';
   const file = writeKubeconfig(
     kubeconfigFor(server.url, {

@@ -1,0 +1,13 @@
+// A seeded pseudo-random generator (mulberry32): where a choice is random but must be replayable — the
+// embedded API server's fault injection, the benchmarks' data, a test's spread of picks.
+
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
