@@ -1,6 +1,9 @@
 // Retrying one store call: again and again with jittered exponential backoff while the failure is
 // transient and the transaction's deadline has not passed — never a fixed count, never without a pause,
-// and never sooner than the server asked (429/503 Retry-After).
+// and never sooner than the server asked (429/503 Retry-After). An address where nothing listens is given
+// up on after `refusedLimitMs` of nothing but refusals: the runtime retries a failed ADD anyway, and would
+// rather hear "try again later" at once than wait out the whole deadline of a server that is not there. A
+// slow or overloaded server, which answers or times out, still gets the full deadline.
 
 import pRetry, { AbortError } from 'p-retry';
 import { fail, ok } from '../errors.ts';
@@ -10,6 +13,9 @@ export type Deadline = { readonly at: number };
 
 export const deadlineIn = (ms: number): Deadline => ({ at: Date.now() + ms });
 export const remaining = (deadline: Deadline): number => Math.max(0, deadline.at - Date.now());
+
+/** How long a call keeps trying while every try is refused. */
+export const refusedLimitMs = 15_000;
 
 class Transient extends Error {
   readonly error: StoreError;
@@ -26,12 +32,15 @@ export async function retrying<T>(
   onRetry?: (e: StoreError) => void,
 ): Promise<StoreResult<T>> {
   let last: StoreError | undefined;
+  let refusedSince: number | undefined;
   try {
     const value = await pRetry(
       async () => {
         const result = await call();
         if (result.ok) return result.value;
-        if (!result.error.retry) throw new AbortError(new Transient(result.error));
+        refusedSince = result.error.refused === true ? (refusedSince ?? Date.now()) : undefined;
+        const refusedTooLong = refusedSince !== undefined && Date.now() - refusedSince >= refusedLimitMs;
+        if (!result.error.retry || refusedTooLong) throw new AbortError(new Transient(result.error));
         last = result.error;
         throw new Transient(result.error);
       },

@@ -12,6 +12,8 @@ export type StoreError = {
   readonly message: string;
   /** How long the server asked us to wait before the next try (429 and 503 with retryAfterSeconds). */
   readonly retryAfterMs?: number;
+  /** Nothing listens at the server's address (connection refused): no API server there at all, for now. */
+  readonly refused?: boolean;
 };
 
 /** A store failure as the CNI error the plugin answers with: 11 (try again later) or 999 (internal). */
@@ -39,7 +41,11 @@ export const isStatus = (f: ApiFailure, code: number): boolean => f.kind === 'st
 /** Sorts a failure. `what` names the call for the message, e.g. `claim offset 5 in IPPool kube-system/10.0.0.0-24`. */
 export function classify(f: ApiFailure, what: string, server: string): StoreError {
   if (f.kind === 'network')
-    return { retry: true, message: `${what}: the API server ${server} is unreachable (${f.code})` };
+    return {
+      retry: true,
+      ...(f.code === 'ECONNREFUSED' ? { refused: true } : {}),
+      message: `${what}: the API server ${server} is unreachable (${f.code})`,
+    };
   const { code, reason, message } = f;
   const base = {
     status: code,

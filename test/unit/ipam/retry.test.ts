@@ -1,7 +1,7 @@
 // Retrying a store call: transient failures again, a final one at once, and never sooner than the server
 // asked with Retry-After (a 429 from an API server that is starting or shedding load).
 import { fail, ok } from '../../../src/errors.ts';
-import { deadlineIn, retrying } from '../../../src/ipam/retry.ts';
+import { deadlineIn, refusedLimitMs, retrying } from '../../../src/ipam/retry.ts';
 import { statusFailure } from '../../../src/store/api.ts';
 import { classify } from '../../../src/store/errors.ts';
 import type { StoreResult } from '../../../src/store/store.ts';
@@ -43,3 +43,27 @@ test('a failure that will not pass is returned at once', async () => {
   expect(result).toEqual(fail(forbidden));
   expect(calls).toBe(1);
 });
+
+test('an address where nothing listens is given up on long before the deadline', async () => {
+  const refused = classify({ kind: 'network', code: 'ECONNREFUSED' }, 'get', 'https://127.0.0.1:1');
+  const started = Date.now();
+  let calls = 0;
+  const result = await retrying(deadlineIn(120_000), () => {
+    calls++;
+    return Promise.resolve(fail(refused));
+  });
+  // Still "try again later" (code 11 in the plugin), after refusedLimitMs of refusals, not the deadline.
+  expect(result).toEqual(fail(refused));
+  expect(refused).toMatchObject({ retry: true, refused: true });
+  expect(calls).toBeGreaterThan(1);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(refusedLimitMs);
+  expect(Date.now() - started).toBeLessThan(60_000);
+}, 90_000);
+
+test('a server that answers slowly or not at all keeps the whole deadline', async () => {
+  const timeout = classify({ kind: 'network', code: 'timeout' }, 'get', 'https://127.0.0.1:1');
+  const deadline = deadlineIn(refusedLimitMs + 2_000);
+  const result = await retrying(deadline, () => Promise.resolve(fail(timeout)));
+  expect(result).toEqual(fail(timeout));
+  expect(Date.now()).toBeGreaterThanOrEqual(deadline.at - 50);
+}, 90_000);
