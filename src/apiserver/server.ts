@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { builtInCauses } from './built-in-validation.ts';
 import { applyJsonPatch, applyMergePatch, jsonEqual } from './json-patch.ts';
 import { seededRandom } from '../random.ts';
 import { managedFieldsAfter, managerOf } from './managed-fields.ts';
@@ -390,6 +391,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       generation: 1,
     };
     validate(def, o, name as string);
+    if (!def.custom) {
+      const causes = builtInCauses(def.plural, o);
+      if (causes.length > 0) raise(status.invalid(def, name as string, causes));
+    }
     (o.metadata as Obj).managedFields = managedFieldsAfter(
       undefined,
       o,

@@ -5,6 +5,7 @@
 // Lease reconciles, and every write of a NodeSlicePool is conditional on the resourceVersion it read: two
 // replicas can never give one slice to two nodes, whatever they race.
 
+import { hostname } from 'node:os';
 import { whereaboutsPlugins } from '../config/check-nad.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
@@ -108,9 +109,19 @@ const nameOf = (o: Obj) => (o.metadata as { name?: string } | undefined)?.name ?
  * A Warning event on the Node, once per node and pool (a fixed name: a repeat is refused as existing). What
  * `kubectl describe node` shows an operator whose pods cannot start.
  */
-async function noSliceEvent(api: KubeApi, namespace: string, s: SlicedRange, node: string): Promise<void> {
-  const now = new Date().toISOString();
-  await api.create(
+/**
+ * A Warning event on the Node. kube-apiserver takes an event about a cluster-scoped object in a namespace
+ * other than `default` only in the new form (eventTime, reportingComponent, reportingInstance, action);
+ * the old form is refused with 422 there. One event per node and pool: 409 on a later pass is fine.
+ */
+async function noSliceEvent(
+  api: KubeApi,
+  namespace: string,
+  s: SlicedRange,
+  node: string,
+): Promise<string | undefined> {
+  const now = new Date();
+  const created = await api.create(
     { group: '', version: 'v1', plural: 'events', namespace },
     {
       apiVersion: 'v1',
@@ -118,14 +129,24 @@ async function noSliceEvent(api: KubeApi, namespace: string, s: SlicedRange, nod
       metadata: { name: `${node}.${s.pool}.no-free-slice`, namespace },
       involvedObject: { apiVersion: 'v1', kind: 'Node', name: node },
       reason: 'NoFreeNodeSlice',
+      action: 'AssignNodeSlice',
       message: `every /${s.slicePrefix} slice of ${formatCidr(s.range)} (NodeSlicePool ${namespace}/${s.pool}) is assigned to another node: pods of this network cannot get an address on this node until a slice is freed or the range is widened`,
       type: 'Warning',
+      eventTime: now.toISOString().replace('Z', '000Z'),
+      reportingComponent: 'whereabouts-ts-controller',
+      reportingInstance: hostname(),
       source: { component: 'whereabouts-ts-controller' },
-      firstTimestamp: now,
-      lastTimestamp: now,
+      firstTimestamp: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      lastTimestamp: now.toISOString().replace(/\.\d+Z$/, 'Z'),
       count: 1,
     },
   );
+  if (created.ok || (created.failure.kind === 'status' && created.failure.code === 409)) return undefined;
+  return `${s.pool}: cannot record the event about node ${node}: ${
+    created.failure.kind === 'status'
+      ? `${created.failure.code} ${created.failure.message}`
+      : created.failure.code
+  }`;
 }
 
 export type ReconcileReport = {
@@ -230,7 +251,8 @@ export async function reconcile(
     for (const node of next.unassigned) {
       report.unassigned.push(`${s.pool}: ${node}`);
       log.error('no free slice for a node: pods of this network cannot start there', { pool: s.pool, node });
-      await noSliceEvent(api, namespace, s, node);
+      const unrecorded = await noSliceEvent(api, namespace, s, node);
+      if (unrecorded !== undefined) report.errors.push(unrecorded);
     }
     const status = { allocations: next.allocations };
     if (existing === undefined) {

@@ -464,6 +464,58 @@ onEveryServer(
       expect((await rejection(core.readNamespacedPod({ namespace, name: 'bound' }))).code).toBe(404);
     });
 
+    test('an event about a Node: the new form may live in kube-system, the old form only in default', async () => {
+      const event = (name: string, namespace: string, newStyle: boolean) => ({
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name, namespace },
+        involvedObject: { apiVersion: 'v1', kind: 'Node', name: 'node-1' },
+        reason: 'NoFreeNodeSlice',
+        message: 'm',
+        type: 'Warning',
+        ...(newStyle
+          ? {
+              eventTime: new Date().toISOString().replace('Z', '000Z'),
+              reportingComponent: 'whereabouts-ts-controller',
+              reportingInstance: 'controller-0',
+              action: 'AssignNodeSlice',
+            }
+          : {}),
+      });
+      const made = await cluster.request('POST', '/api/v1/namespaces', {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { generateName: 'events-' },
+      });
+      const elsewhere = (made.body as { metadata: { name: string } }).metadata.name;
+      const answers: string[] = [];
+      for (const [namespace, newStyle] of [
+        ['kube-system', true],
+        [elsewhere, true],
+        ['kube-system', false],
+        ['default', false],
+      ] as const) {
+        const created = await cluster.request(
+          'POST',
+          `/api/v1/namespaces/${namespace}/events`,
+          event(`e-${elsewhere}-${String(newStyle)}`, namespace, newStyle),
+        );
+        answers.push(
+          `${namespace === elsewhere ? 'elsewhere' : namespace} ${newStyle ? 'new' : 'old'} ${created.status}`,
+        );
+        if (created.status === 422)
+          expect((created.body as { message: string }).message).toContain(
+            'involvedObject.namespace: Invalid value: "": does not match event.namespace',
+          );
+      }
+      expect(answers).toEqual([
+        'kube-system new 201',
+        'elsewhere new 422',
+        'kube-system old 422',
+        'default old 201',
+      ]);
+    });
+
     test('delete with a stale resourceVersion precondition is 409', async () => {
       const { custom } = cluster.connection();
       await custom.createNamespacedCustomObject({ ...where, body: pool('p1') });
