@@ -1,34 +1,19 @@
 // Each component runs for real against the embedded API server with its own token; every request it makes is
 // recorded. Then: the RBAC that deploy/ gives its ServiceAccount must allow each of those requests, and hold
-// nothing that none of them used; and the alerts and the dashboard may use only metrics that some component
-// really exposes (or that named outside exporters provide).
+// nothing that none of them used (as our evaluator, support/rbac.ts, reads the rendered roles; the same
+// scenarios run on a real kube-apiserver under its RBAC authorizer in real-cluster.test.ts); and the alerts
+// and the dashboard may use only metrics that some component really exposes (or that named outside
+// exporters provide).
 //
-// One row per component. A component merged later is one more row.
+// One row per component (support/scenarios.ts). A component merged later is one more row.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alertExpressions, dashboardExpressions, metricsOf } from './support/promql.ts';
-import { allows, describeCall, grantsOf, permissionsOf, type Call } from './support/rbac.ts';
+import { allows, describeCall, grantsOf, unusedPermissions, type Call } from './support/rbac.ts';
 import { describeWithKubectl, render, root, type K8sObject } from './support/render.ts';
-import { startHarness, type Harness } from './support/harness.ts';
-import { agentScenario, controllerScenario, exporterScenario, gcScenario } from './support/scenarios.ts';
-
-type Row = {
-  /** Also the identity whose token the component (and whatever it hands its credentials to) uses. */
-  readonly component: string;
-  /** Its ServiceAccount in deploy/. */
-  readonly serviceAccount: string;
-  /** Runs it; returns the metric names it exposed. */
-  readonly scenario: (h: Harness) => Promise<Set<string>>;
-};
-
-const rows: readonly Row[] = [
-  // The agent and the plugin, which uses the kubeconfig the agent writes from its own token.
-  { component: 'agent', serviceAccount: 'whereabouts-agent', scenario: agentScenario },
-  { component: 'gc', serviceAccount: 'whereabouts-gc', scenario: gcScenario },
-  { component: 'exporter', serviceAccount: 'whereabouts-exporter', scenario: exporterScenario },
-  { component: 'controller', serviceAccount: 'whereabouts-controller-ts', scenario: controllerScenario },
-];
+import { startHarness } from './support/harness.ts';
+import { components } from './support/scenarios.ts';
 
 /** Metrics from outside this project that the alerts use, and who provides them. */
 const external: Record<string, string> = {
@@ -47,10 +32,10 @@ describeWithKubectl('each component against its RBAC', () => {
     objects = render('deploy');
   });
 
-  describe.each(rows)('$component', ({ component, serviceAccount, scenario }) => {
+  describe.each(components)('$component', ({ component, serviceAccount, scenario }) => {
     let calls: Call[] = [];
     beforeAll(async () => {
-      const harness = await startHarness([component]);
+      const harness = await startHarness({ [component]: serviceAccount });
       try {
         exposed.set(component, await scenario(harness));
       } finally {
@@ -71,20 +56,7 @@ describeWithKubectl('each component against its RBAC', () => {
     });
 
     test(`the RBAC of ${serviceAccount} grants nothing it did not use`, () => {
-      const unused = permissionsOf(grantsOf(objects, namespace, serviceAccount))
-        .filter(
-          ({ grant, verb, group, resource }) =>
-            !calls.some((c) =>
-              allows(
-                {
-                  ...grant,
-                  rule: { ...grant.rule, apiGroups: [group], resources: [resource], verbs: [verb] },
-                },
-                c,
-              ),
-            ),
-        )
-        .map((p) => p.line);
+      const unused = unusedPermissions(grantsOf(objects, namespace, serviceAccount), calls);
       expect(unused).toEqual([]);
     });
   });

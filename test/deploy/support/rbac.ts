@@ -12,7 +12,7 @@ export type Call = {
   readonly name: string | undefined;
 };
 
-type Rule = {
+export type Rule = {
   apiGroups?: string[];
   resources?: string[];
   verbs: string[];
@@ -93,3 +93,17 @@ export function permissionsOf(
     ),
   );
 }
+
+/** The permissions (one line each, as permissionsOf) of `grants` that none of `calls` used. */
+export const unusedPermissions = (grants: readonly Grant[], calls: readonly Call[]): string[] =>
+  permissionsOf(grants)
+    .filter(
+      ({ grant, verb, group, resource }) =>
+        !calls.some((c) =>
+          allows(
+            { ...grant, rule: { ...grant.rule, apiGroups: [group], resources: [resource], verbs: [verb] } },
+            c,
+          ),
+        ),
+    )
+    .map((p) => p.line);

@@ -1,9 +1,11 @@
-// Renders deploy/ as `kubectl apply -k` would, with kubectl's own kustomize.
+// Renders deploy/ as `kubectl apply -k` would, with kubectl's own kustomize: the kubectl built with the real
+// control plane (`npm run kube:build`) where it is, else one on PATH.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { loadAll } from 'js-yaml';
+import { binaryPath, controlPlane } from '../../../kube/binaries.ts';
 
 export const root = join(import.meta.dirname, '..', '..', '..');
 
@@ -14,8 +16,15 @@ export type K8sObject = {
   [key: string]: unknown;
 };
 
-/** kubectl on PATH or in the usual places; undefined when there is none. */
+/** The kubectl that `npm run kube:build` built, when it is there. */
+const built = binaryPath(controlPlane, 'kubectl');
+
+/**
+ * The kubectl whose kustomize renders deploy/: the one `npm run kube:build` built (the release the real-server
+ * tests run), else one on PATH or in the usual places; undefined when there is none.
+ */
 export const kubectl = [
+  built,
   ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, 'kubectl')),
   '/usr/bin/kubectl',
   '/usr/local/bin/kubectl',
@@ -23,7 +32,7 @@ export const kubectl = [
 
 if (kubectl === undefined) {
   process.stderr.write(
-    '\n*** NO kubectl FOUND: the tests that render deploy/ are SKIPPED. Install kubectl (1.21 or later) to run them. ***\n\n',
+    `\n*** NO kubectl FOUND: the tests that render deploy/ are SKIPPED. Run \`npm run kube:build\` (needs Go; it builds ${built}) or install kubectl (1.21 or later) to run them. ***\n\n`,
   );
 }
 

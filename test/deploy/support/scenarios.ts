@@ -1,17 +1,12 @@
 // What each component does in these tests: the work it does in a cluster, run for real, so that every kind
-// of API call it can make is made. Each returns the metric names the component exposed.
+// of API call it can make is made. Each returns the metric names the component exposed. They run on either
+// server (support/harness.ts): the embedded one, and a real kube-apiserver where each component is its
+// ServiceAccount of deploy/ under real RBAC.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execute, pluginPath, podEnv } from '../../support/exec.ts';
-import {
-  poolsOf,
-  reservationsOf,
-  writeNad,
-  writeNodeSlicePool,
-  writePool,
-  writeReservation,
-} from '../../support/pools.ts';
+import { writeNad, writeNodeSlicePool, writePool, writeReservation } from '../../support/pools.ts';
 import {
   answers200,
   fakePushgateway,
@@ -22,12 +17,23 @@ import {
   type Harness,
 } from './harness.ts';
 
+const group = 'whereabouts.cni.cncf.io';
+
+/** A pod bound to `nodeName` (a real server requires a container; no kubelet runs it). */
 async function createPod(h: Harness, name: string, nodeName: string): Promise<void> {
   await h.admin.core.createNamespacedPod({
     namespace: 'default',
-    body: { metadata: { name }, spec: { nodeName, containers: [] } },
+    body: {
+      metadata: { name },
+      spec: { nodeName, containers: [{ name: 'pause', image: 'registry.k8s.io/pause:3.10' }] },
+    },
   });
 }
+
+type Allocations = Record<string, { podref: string }>;
+const allocationsOf = async (h: Harness, pool: string): Promise<Allocations> =>
+  ((await h.objects('ippools', group)).get(pool) as { spec?: { allocations?: Allocations } } | undefined)
+    ?.spec?.allocations ?? {};
 
 /**
  * The agent with its host install, and the plugin it installs: through the agent and standalone (with the
@@ -45,10 +51,10 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
   for (const path of [host.bin, host.conf, host.account]) mkdirSync(path, { recursive: true });
   writeFileSync(join(host.account, 'token'), h.token('agent'));
   writeFileSync(join(host.account, 'namespace'), namespace);
-  writeFileSync(join(host.account, 'ca.crt'), 'unused: the embedded API server speaks http\n');
+  writeFileSync(join(host.account, 'ca.crt'), h.ca ?? 'unused: the embedded API server speaks http\n');
   for (const pod of ['p1', 'p2', 'p3']) await createPod(h, pod, 'node-1');
 
-  const api = new URL(h.server.url);
+  const api = new URL(h.url);
   const metricsPort = await freePort();
   const agent = h.run(
     [
@@ -67,7 +73,7 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
     {
       KUBERNETES_SERVICE_HOST: api.hostname,
       KUBERNETES_SERVICE_PORT: api.port,
-      KUBERNETES_SERVICE_PROTOCOL: 'http',
+      ...(h.ca === undefined ? { KUBERNETES_SERVICE_PROTOCOL: 'http' } : {}),
       WHEREABOUTS_NAMESPACE: namespace,
     },
   );
@@ -112,8 +118,7 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
       throw new Error(`plugin ${verb} ${pod} (standalone: ${standalone}): ${out.stdout}${out.stderr}`);
     return out.stdout;
   };
-  const held = () =>
-    Object.values(poolsOf(h.server).get('198.18.0.0-24')?.allocations ?? {}).map((a) => a.podref);
+  const held = async () => Object.values(await allocationsOf(h, '198.18.0.0-24')).map((a) => a.podref);
 
   for (const standalone of [false, true]) {
     const pod = standalone ? 'p3' : 'p1';
@@ -124,7 +129,7 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
     await cni('GC', pod, standalone, {
       'cni.dev/valid-attachments': [{ containerID: 'sandbox-p2', ifname: 'net1' }],
     });
-    if (held().includes(`default/${pod}`)) throw new Error(`CNI GC did not release ${pod}`);
+    if ((await held()).includes(`default/${pod}`)) throw new Error(`CNI GC did not release ${pod}`);
     await cni('ADD', pod, standalone);
     await cni('DEL', pod, standalone);
   }
@@ -146,12 +151,14 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
     await cni('ADD', pod, standalone, sliced, slicedIpam);
     await cni('DEL', pod, standalone, sliced, slicedIpam);
   }
-  // A pod deleted from the node: the agent releases its address by itself.
+  // A pod deleted from the node: the agent releases its address by itself. (Grace period 0: the final
+  // deletion, which the kubelet makes once the containers have stopped; none runs here.)
   await cni('ADD', 'p2', false);
-  await h.admin.core.deleteNamespacedPod({ namespace: 'default', name: 'p2' });
+  await h.admin.core.deleteNamespacedPod({ namespace: 'default', name: 'p2', gracePeriodSeconds: 0 });
   await waitFor(
     'the agent releases the deleted pod',
-    () => held().length === 0 && reservationsOf(h.server).size === 0,
+    async () =>
+      (await held()).length === 0 && (await h.objects('overlappingrangeipreservations', group)).size === 0,
     agent,
   );
 
@@ -182,8 +189,8 @@ export async function gcScenario(h: Harness): Promise<Set<string>> {
     const code = await gc.exited;
     if (code !== 0) throw new Error(`gc exited with ${code}:\n${gc.output()}`);
     if (
-      poolsOf(h.server).get('10.9.0.0-24')?.allocations['5'] !== undefined ||
-      reservationsOf(h.server).has('10.9.0.7')
+      (await allocationsOf(h, '10.9.0.0-24'))['5'] !== undefined ||
+      (await h.objects('overlappingrangeipreservations', group)).has('10.9.0.7')
     )
       throw new Error(`gc did not clean up:\n${gc.output()}`);
     return metricNames(pushgateway.pushed.join('\n'));
@@ -238,9 +245,11 @@ export async function controllerScenario(h: Harness): Promise<Set<string>> {
   ]);
   await waitFor(
     'the controller writes the NodeSlicePool and the event',
-    () =>
-      h.server.objects('nodeslicepools', 'whereabouts.cni.cncf.io').has(`${namespace}/fast`) &&
-      h.server.objects('events').size > 0,
+    async () =>
+      (await h.objects('nodeslicepools', group)).has('fast') &&
+      [...(await h.objects('events')).values()].some(
+        (e) => (e as { involvedObject?: { kind?: string } }).involvedObject?.kind === 'Node',
+      ),
     controller,
   );
   // node-1 leaves: once its IPPool is seen empty (here: absent), its slice goes to node-2 (a conditional
@@ -248,12 +257,28 @@ export async function controllerScenario(h: Harness): Promise<Set<string>> {
   await h.admin.core.deleteNode({ name: 'node-1' });
   await waitFor(
     'the controller gives the slice to node-2',
-    () =>
-      JSON.stringify(
-        h.server.objects('nodeslicepools', 'whereabouts.cni.cncf.io').get(`${namespace}/fast`),
-      ).includes('"nodeName":"node-2"'),
+    async () =>
+      JSON.stringify((await h.objects('nodeslicepools', group)).get('fast')).includes('"nodeName":"node-2"'),
     controller,
   );
   await controller.stop();
   return new Set();
 }
+
+export type Component = {
+  /** Also the identity whose token the component (and whatever it hands its credentials to) uses. */
+  readonly component: string;
+  /** Its ServiceAccount in deploy/. */
+  readonly serviceAccount: string;
+  /** Runs it; returns the metric names it exposed. */
+  readonly scenario: (h: Harness) => Promise<Set<string>>;
+};
+
+/** Every component with its ServiceAccount. A component merged later is one more row. */
+export const components: readonly Component[] = [
+  // The agent and the plugin, which uses the kubeconfig the agent writes from its own token.
+  { component: 'agent', serviceAccount: 'whereabouts-agent', scenario: agentScenario },
+  { component: 'gc', serviceAccount: 'whereabouts-gc', scenario: gcScenario },
+  { component: 'exporter', serviceAccount: 'whereabouts-exporter', scenario: exporterScenario },
+  { component: 'controller', serviceAccount: 'whereabouts-controller-ts', scenario: controllerScenario },
+];
