@@ -1,9 +1,16 @@
 // A small levelled logger: `<RFC 3339 time> [<level>] <message> key=value…` on stderr and, when configured,
 // appended to a file — Whereabouts' line format, so existing log scraping keeps working. Hand-written
-// because the plugin pays for every module it loads on each invocation.
+// because the plugin pays for every module it loads on each invocation. The file is a NAD's `log_file`:
+// appended to only while it is a regular file (untrusted-file.ts), never one of the `protect` files.
 
-import { appendFileSync } from 'node:fs';
 import type { LogLevel } from './config/ipam-config.ts';
+import {
+  appendUntrustedFile,
+  describeProblem,
+  identityOf,
+  type FileIdentity,
+  type FileProblem,
+} from './config/untrusted-file.ts';
 
 export type Fields = Readonly<Record<string, string | number | boolean | undefined>>;
 export type Logger = {
@@ -22,12 +29,28 @@ const quoted = (value: string | number | boolean): string => {
 export type LoggerOptions = {
   readonly level: LogLevel;
   readonly file?: string | undefined;
+  /** Files never appended to, whatever path `file` takes to them: the configuration this process reads. */
+  readonly protect?: readonly string[];
   readonly write?: (line: string) => void;
 };
+
+function whyNot(problem: FileProblem | { readonly kind: 'protected' }): string {
+  switch (problem.kind) {
+    case 'protected':
+      return 'it is a file the plugin reads its configuration from (the flat file, the kubeconfig or nodename)';
+    case 'missing':
+      return 'its directory does not exist';
+    case 'failed':
+      return problem.errno;
+    default:
+      return `it ${describeProblem(problem)}`;
+  }
+}
 
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line));
   let fileBroken = false;
+  let protect: FileIdentity[] | undefined;
   const emit = (level: LogLevel, message: string, fields: Fields = {}): void => {
     if (rank[level] > rank[options.level]) return;
     const extra = Object.entries(fields)
@@ -37,12 +60,12 @@ export function createLogger(options: LoggerOptions): Logger {
     const line = `${new Date().toISOString()} [${level}] ${message}${extra}\n`;
     write(line);
     if (options.file !== undefined && !fileBroken) {
-      try {
-        appendFileSync(options.file, line, { mode: 0o644 });
-      } catch {
+      protect ??= (options.protect ?? []).flatMap((path) => identityOf(path) ?? []);
+      const appended = appendUntrustedFile(options.file, line, { mode: 0o644, protect });
+      if (!appended.ok) {
         fileBroken = true;
         write(
-          `${new Date().toISOString()} [error] cannot append to log_file ${options.file}; logging to stderr only\n`,
+          `${new Date().toISOString()} [error] cannot append to log_file ${options.file}: ${whyNot(appended.error)}; logging to stderr only\n`,
         );
       }
     }

@@ -131,6 +131,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         stdin,
         openStore: () => ok(options.store),
         writeLog: (line) => process.stderr.write(line),
+        logFile: 'ignore',
         ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
       });
     const attachment =

@@ -1,5 +1,6 @@
 // The CNI_* environment of one invocation, checked as libcni checks it.
 
+import { quoteText } from '../config/json.ts';
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 
 export const commands = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const;
@@ -35,7 +36,7 @@ export function readEnvironment(env: Env): Result<Invocation> {
   const command = env.CNI_COMMAND;
   if (command === undefined || command === '') return envError('CNI_COMMAND is not set');
   if (!(commands as readonly string[]).includes(command)) {
-    return envError(`CNI_COMMAND "${command}" is not one of ${commands.join(', ')}`);
+    return envError(`CNI_COMMAND ${quoteText(command)} is not one of ${commands.join(', ')}`);
   }
   const verb = command as Command;
   const missing = required[verb].filter((name) => (env[name] ?? '') === '');
@@ -52,7 +53,7 @@ export function readEnvironment(env: Env): Result<Invocation> {
   const ifName = env.CNI_IFNAME ?? '';
   if (ifName !== '' && badInterfaceName(ifName)) {
     return envError(
-      `CNI_IFNAME "${ifName.slice(0, 32)}" is not a valid interface name (at most 15 characters, no "/", ":" or spaces)`,
+      `CNI_IFNAME ${quoteText(ifName, 32)} is not a valid interface name (at most 15 characters, no "/", ":" or spaces)`,
     );
   }
   return ok({ command: verb, containerId, netns: env.CNI_NETNS ?? '', ifName, cniArgs: env.CNI_ARGS });

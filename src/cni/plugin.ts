@@ -2,7 +2,9 @@
 // a CNI error object on stdout with its code — never a stack trace, never a hang — and logs go to stderr
 // and `log_file`.
 
-import { loadConfig } from '../config/load.ts';
+import { join } from 'node:path';
+import { quoteText } from '../config/json.ts';
+import { checkForAdd, loadConfig } from '../config/load.ts';
 import { CniCode, ipamError, type IpamError, type Result } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { IpamConfig } from '../config/ipam-config.ts';
@@ -28,6 +30,13 @@ export type PluginInput = {
   readonly openStore: (config: IpamConfig) => Result<IpamStore> | Promise<Result<IpamStore>>;
   /** Where log lines go besides `log_file`; stderr by default. */
   readonly writeLog?: (line: string) => void;
+  /**
+   * What to do with the config's `log_file`. `append` (the default: the plugin executable) appends to it
+   * when it is a regular file, or creates it — never a FIFO, a device, or the flat file or kubeconfig it
+   * reads. `ignore` is for the node agent: it runs as root for every pod of the node and writes no file a
+   * NAD names (its lines go to `writeLog`, the agent's own log).
+   */
+  readonly logFile?: 'append' | 'ignore';
   /** How long the verb may take, all retries included; each verb's default otherwise (see verbs.ts). */
   readonly deadlineMs?: number;
   /**
@@ -67,7 +76,7 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
       latest,
       ipamError(
         CniCode.IncompatibleVersion,
-        `cniVersion "${config.cniVersion}" is not supported; this plugin speaks ${supportedVersions.join(', ')}`,
+        `cniVersion ${quoteText(config.cniVersion)} is not supported; this plugin speaks ${supportedVersions.join(', ')}`,
       ),
     );
   }
@@ -81,9 +90,16 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
     );
   }
 
+  const ignoreLogFile = input.logFile === 'ignore';
   const log: Logger = createLogger({
     level: config.logLevel,
-    file: config.logFile,
+    file: ignoreLogFile ? undefined : config.logFile,
+    // The files this invocation reads as configuration: a log line appended there would break every ADD.
+    protect: [
+      loaded.value.flatFile,
+      config.kubeconfig,
+      config.configurationPath === undefined ? undefined : join(config.configurationPath, 'nodename'),
+    ].filter((path): path is string => path !== undefined && path !== ''),
     ...(input.writeLog === undefined ? {} : { write: input.writeLog }),
   });
   for (const warning of loaded.value.warnings) log.error(`config: ${warning}`);
@@ -93,7 +109,18 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
     ifname: invocation.value.ifName,
     network: config.cniName,
   };
+  if (ignoreLogFile && config.logFile !== undefined)
+    log.verbose('ipam.log_file is ignored in the node agent: its lines are in the agent log', fields);
   log.debug('invoked', fields);
+
+  if (command === 'ADD') {
+    // Decided before the agent or the API server is asked: nothing is written for an ADD that must fail.
+    const checked = checkForAdd(loaded.value);
+    if (!checked.ok) {
+      log.error(`ADD refused: ${checked.error.details}`, fields);
+      return errorOutput(config.cniVersion, checked.error);
+    }
+  }
 
   if (input.forward !== undefined) {
     const forwarded = await input.forward(config.agentSocket);

@@ -1,12 +1,12 @@
 // What each CNI verb does once the environment and the configuration have been read and checked.
 
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Owner } from '../allocator/allocation.ts';
 import { releasable } from '../allocator/assign.ts';
 import { podRefOf } from '../config/cni-args.ts';
-import type { Loaded } from '../config/load.ts';
+import { checkForAdd, type Loaded } from '../config/load.ts';
+import { readUntrustedText } from '../config/untrusted-file.ts';
 import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { formatIP, ipOf, parseIP } from '../ip/address.ts';
 import { deadlineIn } from '../ipam/retry.ts';
@@ -54,16 +54,13 @@ async function allPlaces(ctx: VerbContext, t: TransactionContext): Promise<Resul
 
 export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
   const { loaded, invocation } = ctx;
-  const podRef = podRefOf(loaded.args);
-  if (podRef === undefined || loaded.args.podNamespace === undefined) {
-    return fail(
-      ipamError(
-        CniCode.InvalidEnvironment,
-        'CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME: every allocation records its pod',
-      ),
-    );
-  }
-  const owner: Owner = { containerId: invocation.containerId, podRef, ifName: invocation.ifName };
+  const checked = checkForAdd(loaded);
+  if (!checked.ok) return checked;
+  const owner: Owner = {
+    containerId: invocation.containerId,
+    podRef: checked.value.podRef,
+    ifName: invocation.ifName,
+  };
   const allocated = await allocate(loaded.config, owner, transaction(ctx));
   if (!allocated.ok) return allocated;
   return ok(addResult(loaded.config, allocated.value));
@@ -136,12 +133,10 @@ export function nodeName(ctx: VerbContext): string {
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const dir = ctx.loaded.config.configurationPath;
   if (dir !== undefined) {
-    try {
-      const text = readFileSync(join(dir, 'nodename'), 'utf8').trim();
-      if (text !== '') return text;
-    } catch {
-      // no nodename file: fall back to the host name
-    }
+    // The NAD names the directory: only a small regular file is read (never a FIFO or a device).
+    const read = readUntrustedText(join(dir, 'nodename'), 4096);
+    const text = read.ok ? read.value.trim() : '';
+    if (text !== '') return text;
   }
   return hostname();
 }

@@ -4,7 +4,7 @@
 // errors here, where Go silently ignored or overwrote them.
 
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
-import { describeType, isObject } from './json.ts';
+import { describeType, isObject, quoteText } from './json.ts';
 
 export type FieldKind = 'string' | 'boolean' | 'integer' | 'strings' | 'object' | 'array';
 export type Schema = Readonly<Record<string, FieldKind>>;
@@ -60,6 +60,7 @@ function distance(a: string, b: string): number {
 }
 
 const suggestion = (key: string, schema: Schema): string => {
+  if (key.length > 64) return '';
   const close = Object.keys(schema)
     .map((known) => ({ known, d: distance(key.toLowerCase(), known.toLowerCase()) }))
     .filter(({ d }) => d <= 2)
@@ -88,7 +89,7 @@ export function readFields(value: unknown, schema: Schema, origin: Origin): Resu
       return fail(
         ipamError(
           CniCode.UnsupportedField,
-          `unknown key "${key}"${shown} in ${origin.where}${suggestion(key, schema)}`,
+          `unknown key ${quoteText(key)}${shown} in ${origin.where}${suggestion(key, schema)}`,
         ),
       );
     }
@@ -97,7 +98,7 @@ export function readFields(value: unknown, schema: Schema, origin: Origin): Resu
       return fail(
         ipamError(
           CniCode.InvalidConfig,
-          `${origin.where} sets "${canonical}" twice, as "${earlier}" and as "${key}"`,
+          `${origin.where} sets "${canonical}" twice, as ${quoteText(earlier)} and as ${quoteText(key)}`,
         ),
       );
     }

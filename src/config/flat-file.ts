@@ -2,10 +2,10 @@
 // its top level that fill whatever the NAD leaves empty. Whereabouts fails every ADD when it is missing;
 // here a missing file just means there is nothing to fill in.
 
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
+import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { parseJson } from './json.ts';
+import { describeProblem, maxUntrustedBytes, readUntrustedText, type FileProblem } from './untrusted-file.ts';
 
 /** Whereabouts' search order after the NAD's own `configuration_path`. */
 export const defaultFlatFilePaths: readonly string[] = [
@@ -17,7 +17,7 @@ export const defaultFlatFilePaths: readonly string[] = [
 export const flatFileName = 'whereabouts.conf';
 
 /** A flat file larger than this is refused unread: real ones are a few hundred bytes. */
-export const maxFlatFileBytes = 1 << 20;
+export const maxFlatFileBytes = maxUntrustedBytes;
 
 export type FlatFile = {
   readonly path: string;
@@ -26,10 +26,18 @@ export type FlatFile = {
   readonly namedByNad: boolean;
 };
 
+/** The error for a flat file that exists but cannot be used: 7 for what it is, 5 for a failed read. */
+function unusable(path: string, problem: FileProblem): IpamError {
+  return problem.kind === 'failed'
+    ? ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${problem.errno}`)
+    : ipamError(CniCode.InvalidConfig, `the flat file ${path} ${describeProblem(problem)}`);
+}
+
 /**
  * Finds and reads the first flat file among the candidates. `configuration_path` may name the file or, as
- * the installers write it, the directory that holds it. A candidate that exists but cannot be read is an
- * error (not skipped), and errors never quote the file's contents.
+ * the installers write it, the directory that holds it. A candidate that exists but cannot be used — not
+ * a regular file, too large, unreadable — is an error (not skipped), and errors never quote the file's
+ * contents. Every candidate is read through untrusted-file.ts: a NAD names the first one.
  */
 export function readFlatFile(
   configurationPath: string | undefined,
@@ -38,34 +46,16 @@ export function readFlatFile(
   const named = configurationPath === undefined || configurationPath === '' ? [] : [configurationPath];
   for (const [i, candidate] of [...named, ...candidates].entries()) {
     let path = candidate;
-    let size: number;
-    try {
-      let stat = statSync(path);
-      if (stat.isDirectory()) {
-        path = join(path, flatFileName);
-        stat = statSync(path);
-      }
-      size = stat.size;
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') continue;
-      return fail(
-        ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${errnoOf(e) ?? 'unknown error'}`),
-      );
+    let read = readUntrustedText(path, maxFlatFileBytes);
+    if (!read.ok && read.error.kind === 'directory') {
+      path = join(path, flatFileName);
+      read = readUntrustedText(path, maxFlatFileBytes);
     }
-    if (size > maxFlatFileBytes) {
-      return fail(
-        ipamError(CniCode.InvalidConfig, `the flat file ${path} is larger than ${maxFlatFileBytes} bytes`),
-      );
+    if (!read.ok) {
+      if (read.error.kind === 'missing') continue;
+      return fail(unusable(path, read.error));
     }
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      return fail(
-        ipamError(CniCode.IoFailure, `cannot read the flat file ${path}: ${errnoOf(e) ?? 'unknown error'}`),
-      );
-    }
-    const parsed = parseJson(text);
+    const parsed = parseJson(read.value);
     if (!parsed.ok)
       return fail(ipamError(CniCode.DecodeFailure, `the flat file ${path} is not valid: ${parsed.error}`));
     return ok({ path, content: parsed.value, namedByNad: i < named.length });

@@ -31,3 +31,20 @@ export const isObject = (value: unknown): value is Record<string, unknown> =>
 
 export const describeType = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+
+/** Longest text quoted back in an error: input from a runtime or a NAD may be of any length. */
+export const maxQuoted = 100;
+
+/**
+ * Text from outside (the runtime's environment, a NAD) as an error quotes it: JSON-escaped, so control
+ * characters (NUL, newlines) show as escapes, and cut to about `max` characters of that escaped form,
+ * with the full length said.
+ */
+export function quoteText(text: string, max = maxQuoted): string {
+  let quoted = JSON.stringify(text);
+  if (quoted.length <= max + 2) return quoted;
+  let shown = text.slice(0, max);
+  for (quoted = JSON.stringify(shown); quoted.length > max + 2; quoted = JSON.stringify(shown))
+    shown = shown.slice(0, Math.max(0, shown.length - Math.ceil((quoted.length - max - 2) / 6)));
+  return `${quoted.slice(0, -1)}..." (${text.length} characters)`;
+}

@@ -2,7 +2,8 @@
 // and the runtime's `runtimeConfig.ips`, in Whereabouts' order and with its precedence.
 
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
-import { parseCniArgs, type CniArgs } from './cni-args.ts';
+import { rangeCapacity } from '../ip/range.ts';
+import { parseCniArgs, podRefFor, type CniArgs } from './cni-args.ts';
 import { readFields } from './fields.ts';
 import { defaultFlatFilePaths, readFlatFile } from './flat-file.ts';
 import type { IpamConfig } from './ipam-config.ts';
@@ -102,4 +103,31 @@ export function loadConfig(input: LoadInput): Result<Loaded> {
     warnings: validated.value.warnings,
     ...(flat.value === undefined ? {} : { flatFile: flat.value.path }),
   });
+}
+
+/**
+ * What ADD needs beyond a valid config, decided before anything is read or written: the pod (valid
+ * Kubernetes names), and something to hand out — a range or a static address — with every range able to
+ * give an address (one wholly excluded can only give a requested one). DEL needs none of this: a pod of a
+ * network that never gave it anything must still be deletable.
+ */
+export function checkForAdd(loaded: Loaded): Result<{ readonly podRef: string }> {
+  const podRef = podRefFor(loaded.args);
+  if (!podRef.ok) return podRef;
+  const { ranges, addresses } = loaded.config;
+  if (ranges.length === 0 && addresses.length === 0) {
+    return configError(
+      'ipam has no range: set ipam.range (such as "10.10.0.0/24") or ipam.ipRanges — ipam.range is empty or ' +
+        'missing here and in the flat file, so ADD would give the pod no address',
+    );
+  }
+  for (const r of ranges) {
+    if (r.requested === undefined && rangeCapacity(r.range) === 0n) {
+      return configError(
+        `range ${r.text} has no address to hand out: every usable address is excluded or outside ` +
+          'range_start/range_end; shorten exclude or widen the range (only a requested address, runtimeConfig.ips, can be given from it)',
+      );
+    }
+  }
+  return ok({ podRef: podRef.value });
 }

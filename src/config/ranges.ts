@@ -16,6 +16,7 @@ import {
 import { makeRange, usableAddresses } from '../ip/range.ts';
 import { readFields, stringField, stringsField, type Fields, type Schema } from './fields.ts';
 import type { RangeConfig } from './ipam-config.ts';
+import { quoteText } from './json.ts';
 
 export const rangeSchema = {
   range: 'string',
@@ -53,7 +54,7 @@ function parseRangeText(text: string, where: string): Result<Bounds> {
     const cidr = parseCidr(text);
     if (cidr === undefined) {
       return invalid(
-        `${where}.range: "${text}" is not a CIDR (such as 192.168.1.0/24) or a start-end/prefix range ` +
+        `${where}.range: ${quoteText(text)} is not a CIDR (such as 192.168.1.0/24) or a start-end/prefix range ` +
           `(such as 192.168.1.10-192.168.1.50/24)`,
       );
     }
@@ -62,22 +63,25 @@ function parseRangeText(text: string, where: string): Result<Bounds> {
   const startText = text.slice(0, dash);
   const endText = text.slice(dash + 1);
   const start = parseIP(startText);
-  if (start === undefined) return invalid(`${where}.range: "${startText}" in "${text}" is not an IP address`);
+  if (start === undefined)
+    return invalid(`${where}.range: ${quoteText(startText)} in ${quoteText(text)} is not an IP address`);
   const end = parseCidr(endText);
   if (end === undefined) {
     return invalid(
-      `${where}.range: "${endText}" in "${text}" must be the last address with the prefix length, such as 192.168.1.50/24`,
+      `${where}.range: ${quoteText(endText)} in ${quoteText(text)} must be the last address with the prefix length, such as 192.168.1.50/24`,
     );
   }
   const subnet = normalise(end);
   if (!cidrContains(subnet, start)) {
     return invalid(
-      `${where}.range: start ${formatIP(start)} is not inside ${formatCidr(subnet)} in "${text}"`,
+      `${where}.range: start ${formatIP(start)} is not inside ${formatCidr(subnet)} in ${quoteText(text)}`,
     );
   }
   const endIP = ipOf(end.family, end.address);
   if (start.value > endIP.value) {
-    return invalid(`${where}.range: start ${formatIP(start)} is after end ${formatIP(endIP)} in "${text}"`);
+    return invalid(
+      `${where}.range: start ${formatIP(start)} is after end ${formatIP(endIP)} in ${quoteText(text)}`,
+    );
   }
   return ok({ subnet, start, end: endIP });
 }
@@ -93,7 +97,7 @@ function boundary(
   const fromRange = key === 'range_start' ? bounds.start : bounds.end;
   if (text === undefined || text === '') return ok(fromRange);
   const ip = parseIP(text);
-  if (ip === undefined) return invalid(`${where}.${key}: "${text}" is not an IP address`);
+  if (ip === undefined) return invalid(`${where}.${key}: ${quoteText(text)} is not an IP address`);
   if (ip.family !== bounds.subnet.family) {
     return invalid(
       `${where}.${key}: ${formatIP(ip)} is ${familyName(ip.family)} but the range ${formatCidr(bounds.subnet)} is ${familyName(bounds.subnet.family)}`,
@@ -119,7 +123,7 @@ function exclusions(fields: Fields, subnet: Cidr, where: string): Result<Cidr[]>
   for (const text of texts) {
     const exclusion = parseExclusion(text.trim());
     if (exclusion === undefined)
-      return invalid(`${where}.exclude: "${text}" is neither a CIDR nor an IP address`);
+      return invalid(`${where}.exclude: ${quoteText(text)} is neither a CIDR nor an IP address`);
     if (exclusion.family !== subnet.family) {
       return invalid(
         `${where}.exclude: ${text} is ${familyName(exclusion.family)} but the range ${formatCidr(subnet)} is ${familyName(subnet.family)}`,

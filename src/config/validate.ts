@@ -2,8 +2,9 @@
 // error with its key; values Whereabouts accepted and existing NADs may carry are accepted with a warning.
 
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
-import { addressBits, formatIP, parseIP, type Family, type IP } from '../ip/address.ts';
+import { addressBits, formatIP, ipOf, parseIP, type Family, type IP } from '../ip/address.ts';
 import { cidrContains, formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
+import { rangeCapacity, usableAddresses } from '../ip/range.ts';
 import type { CniArgs } from './cni-args.ts';
 import { readFields, stringField, stringsField, type Fields, type Schema } from './fields.ts';
 import {
@@ -16,6 +17,8 @@ import {
   type Route,
   type StaticAddress,
 } from './ipam-config.ts';
+import { quoteText } from './json.ts';
+import { isDns1123Subdomain } from './kube-names.ts';
 import { parseIpRanges, parseRangeEntry } from './ranges.ts';
 import { maxSlices } from '../slices/layout.ts';
 
@@ -143,7 +146,7 @@ function gateway(fields: Fields, list: readonly RangeConfig[], warnings: string[
   const text = stringField(fields, 'gateway') ?? '';
   if (text === '') return ok(undefined);
   const ip = parseIP(text.trim());
-  if (ip === undefined) return invalid(`ipam.gateway: "${text}" is not an IP address`);
+  if (ip === undefined) return invalid(`ipam.gateway: ${quoteText(text)} is not an IP address`);
   if (list.length === 0) {
     warnings.push(`ipam.gateway ${formatIP(ip)} is ignored: there is no range to apply it to`);
     return ok(ip);
@@ -158,7 +161,7 @@ function gateway(fields: Fields, list: readonly RangeConfig[], warnings: string[
 
 function parseGatewayFor(text: string, address: Cidr, where: string): Result<IP> {
   const ip = parseIP(text.trim());
-  if (ip === undefined) return invalid(`${where}: gateway "${text}" is not an IP address`);
+  if (ip === undefined) return invalid(`${where}: gateway ${quoteText(text)} is not an IP address`);
   if (ip.family !== address.family) {
     return invalid(
       `${where}: gateway ${formatIP(ip)} is ${familyName(ip.family)} but the address is ${familyName(address.family)}`,
@@ -183,7 +186,7 @@ function staticAddresses(
     const address = parseCidr(text.trim());
     if (address === undefined)
       return invalid(
-        `${where}.address: "${text}" is not an address with a prefix length, such as 10.10.0.1/24`,
+        `${where}.address: ${quoteText(text)} is not an address with a prefix length, such as 10.10.0.1/24`,
       );
     const gwText = stringField(entry.value, 'gateway');
     if (gwText === undefined || gwText === '') {
@@ -202,7 +205,7 @@ function staticAddresses(
       return fail(
         ipamError(
           CniCode.InvalidEnvironment,
-          `CNI_ARGS: IP entry "${text}" is not an address with a prefix length`,
+          `CNI_ARGS: IP entry ${quoteText(text)} is not an address with a prefix length`,
         ),
       );
     }
@@ -213,7 +216,10 @@ function staticAddresses(
     const ip = parseIP(text.trim());
     if (ip === undefined)
       return fail(
-        ipamError(CniCode.InvalidEnvironment, `CNI_ARGS: GATEWAY entry "${text}" is not an IP address`),
+        ipamError(
+          CniCode.InvalidEnvironment,
+          `CNI_ARGS: GATEWAY entry ${quoteText(text)} is not an IP address`,
+        ),
       );
     if (!fromArgs.some((a) => cidrContains(normalise(a), ip))) {
       warnings.push(`CNI_ARGS GATEWAY ${formatIP(ip)} is ignored: it is in the subnet of no IP= address`);
@@ -240,7 +246,7 @@ function routes(fields: Fields, quoteValues: boolean): Result<Route[]> {
     if (!entry.ok) return entry;
     const dstText = stringField(entry.value, 'dst') ?? '';
     const dst = parseCidr(dstText.trim());
-    if (dst === undefined) return invalid(`${where}.dst: "${dstText}" is not a CIDR`);
+    if (dst === undefined) return invalid(`${where}.dst: ${quoteText(dstText)} is not a CIDR`);
     let route: Route = { dst };
     const gwText = stringField(entry.value, 'gw');
     if (gwText !== undefined && gwText !== '') {
@@ -285,7 +291,7 @@ function sliceRanges(
   if (text === '') return ok({ ranges: [...list] });
   const match = /^\/?([0-9]{1,3})$/.exec(text.trim());
   if (match?.[1] === undefined)
-    return invalid(`ipam.node_slice_size: "${text}" must be a prefix length such as "/26" or "26"`);
+    return invalid(`ipam.node_slice_size: ${quoteText(text)} must be a prefix length such as "/26" or "26"`);
   const size = Number(match[1]);
   if (list.length === 0) return invalid('ipam.node_slice_size is set but there is no range to slice');
   const fits = (prefix: number, subnet: Cidr): boolean =>
@@ -316,12 +322,18 @@ function sliceRanges(
   return ok({ size, ranges: sliced });
 }
 
-/** `network_name` prefixes Kubernetes object names, so it must be a valid name part itself. */
+/** The longest `network_name`: it prefixes object names (at most 253 characters) with a range after it. */
+const maxNetworkName = 200;
+
+/**
+ * `network_name` prefixes Kubernetes object names (`<network_name>-10.0.0.0-24`), so it must be a valid
+ * object name itself — a DNS-1123 subdomain: no `..`, no `.-` — or the API server refuses every pool.
+ */
 function networkName(fields: Fields): Result<string> {
   const name = stringField(fields, 'network_name') ?? '';
-  if (name !== '' && (name.length > 200 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))) {
+  if (name !== '' && (name.length > maxNetworkName || !isDns1123Subdomain(name))) {
     return invalid(
-      `ipam.network_name: "${name}" must be lower-case letters, digits, '-' and '.', start and end with a letter or digit, at most 200 characters (it becomes part of object names)`,
+      `ipam.network_name: ${quoteText(name)} must be lower-case letters, digits, '-' and '.', with a letter or digit at the start, at the end and on both sides of every '.', at most ${maxNetworkName} characters (it becomes part of object names)`,
     );
   }
   return ok(name);
@@ -331,7 +343,7 @@ function logLevel(fields: Fields, warnings: string[]): LogLevel {
   const text = (stringField(fields, 'log_level') ?? '').toLowerCase();
   if (text === '') return 'verbose';
   if ((logLevels as readonly string[]).includes(text)) return text as LogLevel;
-  warnings.push(`ipam.log_level "${text}" is not one of ${logLevels.join(', ')}; using verbose`);
+  warnings.push(`ipam.log_level ${quoteText(text)} is not one of ${logLevels.join(', ')}; using verbose`);
   return 'verbose';
 }
 
@@ -344,15 +356,30 @@ function withRequested(texts: readonly string[], list: readonly RangeConfig[]): 
   }
   const ranges = [...list];
   for (const text of texts) {
-    const ip = parseIP(text.split('/')[0]?.trim() ?? '');
-    if (ip === undefined) return invalid(`runtimeConfig.ips: "${text}" is not an IP address`);
+    // An address, or one with a prefix length ("10.1.2.3/24", as Multus passes `ips`): nothing else.
+    const trimmed = text.trim();
+    const cidr = parseCidr(trimmed);
+    const ip = parseIP(trimmed) ?? (cidr === undefined ? undefined : ipOf(cidr.family, cidr.address));
+    if (ip === undefined) {
+      return invalid(
+        `runtimeConfig.ips: ${quoteText(text)} is not an IP address or an address with a prefix length`,
+      );
+    }
     const index = ranges.findIndex((r) => r.requested === undefined && cidrContains(r.range.subnet, ip));
-    if (index < 0) {
+    const range = ranges[index];
+    if (range === undefined) {
       return invalid(
         `runtimeConfig.ips: ${formatIP(ip)} is not inside any configured range that is not already given a requested address`,
       );
     }
-    ranges[index] = { ...(ranges[index] as RangeConfig), requested: ip.value };
+    // Decided here, before any pool is read or created: the network and broadcast address are never given.
+    const usable = usableAddresses(range.range.subnet);
+    if (ip.value < usable.lo || ip.value > usable.hi) {
+      return invalid(
+        `runtimeConfig.ips: requested address ${formatIP(ip)} is not a usable address of ${formatCidr(range.range.subnet)} (it is the network or broadcast address)`,
+      );
+    }
+    ranges[index] = { ...range, requested: ip.value };
   }
   return ok(ranges);
 }
@@ -360,7 +387,9 @@ function withRequested(texts: readonly string[], list: readonly RangeConfig[]): 
 function ignoredKeys(fields: Fields, warnings: string[]): void {
   const datastore = stringField(fields, 'datastore');
   if (datastore !== undefined && datastore !== '' && datastore !== 'kubernetes') {
-    warnings.push(`ipam.datastore "${datastore}" is ignored: the Kubernetes API is the only datastore`);
+    warnings.push(
+      `ipam.datastore ${quoteText(datastore)} is ignored: the Kubernetes API is the only datastore`,
+    );
   }
   if ([...fields.keys()].some((k) => k.startsWith('etcd_'))) {
     warnings.push('ipam.etcd_* keys are ignored: the Kubernetes API is the only datastore');
@@ -376,7 +405,7 @@ export function validate(fields: Fields, context: Context): Result<Validated> {
   const type = stringField(fields, 'type');
   if (type !== 'whereabouts') {
     return invalid(
-      `ipam.type is ${type === undefined ? 'missing' : `"${type}"`}; this plugin only handles "whereabouts"`,
+      `ipam.type is ${type === undefined ? 'missing' : quoteText(type)}; this plugin only handles "whereabouts"`,
     );
   }
   const list = ranges(fields, context.quoteValues, warnings);
@@ -406,7 +435,14 @@ export function validate(fields: Fields, context: Context): Result<Validated> {
     kubeconfig = stringField(k8s.value, 'kubeconfig');
   }
   if (list.value.length === 0 && addresses.value.length === 0) {
-    warnings.push('ipam has no range and no static address: ADD will return no address');
+    warnings.push('ipam has no range and no static address: every ADD fails (code 7)');
+  }
+  for (const r of list.value) {
+    if (rangeCapacity(r.range) === 0n) {
+      warnings.push(
+        `range ${r.text} can hand out no address by itself (all are excluded): ADD succeeds only with a requested address (runtimeConfig.ips)`,
+      );
+    }
   }
   ignoredKeys(fields, warnings);
 

@@ -13,13 +13,14 @@ import {
   type Obj,
   type ObjectRef,
 } from './api.ts';
-import type { Credentials } from './kubeconfig.ts';
+import { redactServer, type Credentials } from './kubeconfig.ts';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 type Client = { readonly request: typeof import('node:http').request; readonly agent: HttpAgent };
 
 export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): KubeApi {
+  // Userinfo in the URL is never sent (only host and port are used below) and never shown.
   const url = new URL(credentials.server);
   const secure = url.protocol === 'https:';
   // node:https drags in TLS and crypto: loaded only for an https server, on the first request.
@@ -105,7 +106,7 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
   const object = (body: unknown): Obj => (typeof body === 'object' && body !== null ? (body as Obj) : {});
 
   return {
-    server: credentials.server,
+    server: redactServer(credentials.server),
     namespace: credentials.namespace,
     get: (ref) => send('GET', pathOf(ref), undefined, '', object),
     create: (ref, body) => send('POST', pathOf(ref), body, 'application/json', object),

@@ -14,6 +14,7 @@ import {
   type Middleware,
   type RequestContext,
 } from '@kubernetes/client-node';
+import { dirname } from 'node:path';
 import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
 import {
   defaultNamespace,
@@ -25,6 +26,7 @@ import {
   type Obj,
   type ObjectRef,
 } from './api.ts';
+import { readKubeconfig, redactServer, withoutUserinfo } from './kubeconfig.ts';
 
 export type ConnectOptions = {
   /** A kubeconfig file; else $KUBECONFIG, else the in-cluster service account. */
@@ -62,8 +64,13 @@ function loadKubeConfig(path: string | undefined): Result<KubeConfig> {
   const kc = new KubeConfig();
   const source = path ?? process.env.KUBECONFIG;
   try {
-    if (source !== undefined && source !== '') kc.loadFromFile(source);
-    else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
+    if (source !== undefined && source !== '') {
+      // What kc.loadFromFile does, but read as an untrusted file: never a FIFO, a device or a huge file.
+      const text = readKubeconfig(source);
+      if (!text.ok) return text;
+      kc.loadFromString(text.value);
+      kc.makePathsAbsolute(dirname(source));
+    } else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
     else
       return fail(
         ipamError(
@@ -84,6 +91,19 @@ function loadKubeConfig(path: string | undefined): Result<KubeConfig> {
   return ok(kc);
 }
 
+/**
+ * Drops userinfo (`user:password@`) from every server URL of the config: client-node refuses to send a
+ * request to such a URL, and Kubernetes has had no basic auth since 1.19 — the lean client ignores it too.
+ */
+function dropUserinfo(kc: KubeConfig): void {
+  kc.loadFromOptions({
+    clusters: kc.clusters.map((c) => ({ ...c, server: withoutUserinfo(c.server) })),
+    contexts: kc.contexts,
+    users: kc.users,
+    currentContext: kc.currentContext,
+  });
+}
+
 /** Runs a client-node call, turning its exceptions into an ApiOutcome. */
 async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
   try {
@@ -101,7 +121,7 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
       }
       return { ok: false, failure: statusFailure(e.code, body) };
     }
-    return { ok: false, failure: { kind: 'network', code: networkCode(e) } };
+    return { ok: false, failure: { kind: 'network', code: redactServer(networkCode(e)) } };
   }
 }
 
@@ -112,8 +132,11 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
   const cluster = kc.getCurrentCluster();
   if (cluster === null)
     return fail(ipamError(CniCode.InvalidConfig, 'the kubeconfig has no current context with a cluster'));
+  // Messages name the server as written, less its userinfo: `https://***@host` says there is some.
+  const shownServer = redactServer(cluster.server);
+  dropUserinfo(kc);
   const configuration = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
+    baseServer: new ServerConfiguration(withoutUserinfo(cluster.server), {}),
     authMethods: { default: kc },
     promiseMiddleware: [warmConnections(options.requestTimeoutMs ?? 10_000)],
   });
@@ -132,7 +155,7 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
     kubeConfig: kc,
     core,
     custom,
-    server: cluster.server,
+    server: shownServer,
     namespace:
       options.namespace !== undefined && options.namespace !== ''
         ? options.namespace

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { dump, load } from 'js-yaml';
-import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
+import { describeProblem, readUntrustedFile, type FileProblem } from '../config/untrusted-file.ts';
+import { CniCode, errnoOf, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { defaultNamespace } from './api.ts';
 
 export type Credentials = {
@@ -35,26 +36,72 @@ export const needsPlugin = 'uses an exec or auth-provider plugin';
 const invalid = (source: string, what: string) =>
   fail(ipamError(CniCode.InvalidConfig, `the kubeconfig ${source} ${what}`));
 
-/** Reads a file named in the kubeconfig (relative to its directory), or decodes the inline base64 data. */
-function material(base: string, file: unknown, data: unknown): Buffer | undefined {
-  if (typeof data === 'string' && data !== '') return Buffer.from(data, 'base64');
-  if (typeof file === 'string' && file !== '')
-    return readFileSync(isAbsolute(file) ? file : join(base, file));
-  return undefined;
+/** `scheme://user:password@` — userinfo, which Kubernetes never uses and messages must never show. */
+const userinfo = /\b([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/?#\s]*@/g;
+
+/** A server URL (or any text holding URLs) as messages show it: `https://***@host:6443` for userinfo. */
+export const redactServer = (text: string): string => text.replace(userinfo, '$1***@');
+
+/** The server URL requests go to: userinfo dropped, as Kubernetes (no basic auth since 1.19) ignores it. */
+export const withoutUserinfo = (server: string): string => server.replace(userinfo, '$1');
+
+/** The error for a kubeconfig file that cannot be used: 5 when reading failed, 7 for what it is. */
+export function kubeconfigFileError(path: string, problem: FileProblem): IpamError {
+  return problem.kind === 'missing' || problem.kind === 'failed'
+    ? ipamError(
+        CniCode.IoFailure,
+        `cannot load the kubeconfig ${path}: ${problem.kind === 'missing' ? 'ENOENT' : problem.errno}`,
+      )
+    : ipamError(CniCode.InvalidConfig, `the kubeconfig ${path} ${describeProblem(problem)}`);
 }
 
+/**
+ * The text of a kubeconfig file. A NAD names it (`kubernetes.kubeconfig`): read as an untrusted file — a
+ * regular file of at most 1 MiB, never a FIFO or a device — by the plugin's reader and client-node's alike.
+ */
+export function readKubeconfig(path: string): Result<string> {
+  const read = readUntrustedFile(path);
+  return read.ok ? ok(read.value.toString('utf8')) : fail(kubeconfigFileError(path, read.error));
+}
+
+/** Reads a file named in the kubeconfig (relative to its directory), or decodes the inline base64 data. */
+function material(source: string, file: unknown, data: unknown): Result<Buffer | undefined> {
+  if (typeof data === 'string' && data !== '') return ok(Buffer.from(data, 'base64'));
+  if (typeof file !== 'string' || file === '') return ok(undefined);
+  const path = isAbsolute(file) ? file : join(dirname(source), file);
+  const read = readUntrustedFile(path);
+  if (read.ok) return read;
+  const problem = read.error;
+  return fail(
+    problem.kind === 'missing' || problem.kind === 'failed'
+      ? ipamError(
+          CniCode.IoFailure,
+          `cannot read a file named by the kubeconfig ${source}: ${problem.kind === 'missing' ? 'ENOENT' : problem.errno}`,
+        )
+      : ipamError(
+          CniCode.InvalidConfig,
+          `the file ${path} named by the kubeconfig ${source} ${describeProblem(problem)}`,
+        ),
+  );
+}
+
+/** Whether a server URL is one the client can use: http or https. */
+const isHttpUrl = (server: string): boolean => {
+  if (!URL.canParse(server)) return false;
+  const { protocol } = new URL(server);
+  return protocol === 'http:' || protocol === 'https:';
+};
+
 function fromFile(path: string): Result<Credentials> {
+  const text = readKubeconfig(path);
+  if (!text.ok) return text;
   let parsed: KubeconfigFile | null;
   try {
-    parsed = load(readFileSync(path, 'utf8')) as KubeconfigFile | null;
-  } catch (e) {
+    parsed = load(text.value) as KubeconfigFile | null;
+  } catch {
     // Never the parser's message: it quotes the file, and the file holds credentials.
-    const errno = errnoOf(e);
     return fail(
-      ipamError(
-        errno === undefined ? CniCode.InvalidConfig : CniCode.IoFailure,
-        `cannot load the kubeconfig ${path}: ${errno ?? 'not a valid kubeconfig file'}`,
-      ),
+      ipamError(CniCode.InvalidConfig, `cannot load the kubeconfig ${path}: not a valid kubeconfig file`),
     );
   }
   if (typeof parsed !== 'object' || parsed === null) return invalid(path, 'is not a kubeconfig file');
@@ -64,6 +111,8 @@ function fromFile(path: string): Result<Credentials> {
   const server = cluster?.server;
   if (cluster === undefined || typeof server !== 'string')
     return invalid(path, 'has no server for its current context');
+  if (!isHttpUrl(server))
+    return invalid(path, `has a server that is not an http:// or https:// URL: ${redactServer(server)}`);
   const user = parsed.users?.find((u) => u.name === context.user)?.user ?? {};
   if (user.exec !== undefined || user['auth-provider'] !== undefined) {
     return invalid(
@@ -71,35 +120,27 @@ function fromFile(path: string): Result<Credentials> {
       'uses an exec or auth-provider plugin, which the CNI plugin does not run; give it a token or a client certificate',
     );
   }
-  const base = dirname(path);
-  try {
-    const tokenFromFile =
-      typeof user.tokenFile === 'string' ? readFileSync(user.tokenFile, 'utf8').trim() : undefined;
-    const token = typeof user.token === 'string' ? user.token : tokenFromFile;
-    const ca = material(base, cluster['certificate-authority'], cluster['certificate-authority-data']);
-    const cert = material(base, user['client-certificate'], user['client-certificate-data']);
-    const key = material(base, user['client-key'], user['client-key-data']);
-    return ok({
-      server,
-      namespace:
-        context.namespace === undefined || context.namespace === '' ? defaultNamespace : context.namespace,
-      insecure: cluster['insecure-skip-tls-verify'] === true,
-      ...(token === undefined ? {} : { token }),
-      ...(ca === undefined ? {} : { ca }),
-      ...(cert === undefined ? {} : { cert }),
-      ...(key === undefined ? {} : { key }),
-      ...(typeof cluster['tls-server-name'] === 'string'
-        ? { tlsServerName: cluster['tls-server-name'] }
-        : {}),
-    });
-  } catch (e) {
-    return fail(
-      ipamError(
-        CniCode.IoFailure,
-        `cannot read a file named by the kubeconfig ${path}: ${errnoOf(e) ?? 'unreadable'}`,
-      ),
-    );
-  }
+  const tokenFile =
+    typeof user.token === 'string' ? ok(undefined) : material(path, user.tokenFile, undefined);
+  if (!tokenFile.ok) return tokenFile;
+  const token = typeof user.token === 'string' ? user.token : tokenFile.value?.toString('utf8').trim();
+  const ca = material(path, cluster['certificate-authority'], cluster['certificate-authority-data']);
+  if (!ca.ok) return ca;
+  const cert = material(path, user['client-certificate'], user['client-certificate-data']);
+  if (!cert.ok) return cert;
+  const key = material(path, user['client-key'], user['client-key-data']);
+  if (!key.ok) return key;
+  return ok({
+    server,
+    namespace:
+      context.namespace === undefined || context.namespace === '' ? defaultNamespace : context.namespace,
+    insecure: cluster['insecure-skip-tls-verify'] === true,
+    ...(token === undefined ? {} : { token }),
+    ...(ca.value === undefined ? {} : { ca: ca.value }),
+    ...(cert.value === undefined ? {} : { cert: cert.value }),
+    ...(key.value === undefined ? {} : { key: key.value }),
+    ...(typeof cluster['tls-server-name'] === 'string' ? { tlsServerName: cluster['tls-server-name'] } : {}),
+  });
 }
 
 function inCluster(env: Readonly<Record<string, string | undefined>>): Result<Credentials> {

@@ -1,6 +1,7 @@
 // Object names exactly as Whereabouts computes them (pkg/storage/kubernetes/ipam.go), so that both can
 // share a cluster's pools and reservations.
 
+import { isDns1123Subdomain } from '../config/kube-names.ts';
 import { formatIP, type IP } from '../ip/address.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
@@ -33,9 +34,8 @@ export function reservationName(ip: IP, networkName: string): string {
   return networkName === '' ? name : `${networkName}-${name}`;
 }
 
-/** Whether the API server would accept the name (a DNS-1123 subdomain). */
-export const isValidObjectName = (name: string): boolean =>
-  name.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name);
+/** Whether the API server would accept the name: a DNS-1123 subdomain (no `..`, no `.-`). */
+export const isValidObjectName = (name: string): boolean => isDns1123Subdomain(name);
 
 /** A NodeSlicePool as the network-name lookup needs it. */
 export type SliceLayout = { readonly name: string; readonly allocations: readonly SliceAllocation[] };

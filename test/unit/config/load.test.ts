@@ -171,11 +171,11 @@ describe('ranges', () => {
     expect(ranges(l)).toEqual(['10.0.0.0/24 10.0.0.1-10.0.0.254']);
   });
 
-  test('no range at all is allowed, with a warning, and ADD will return only static addresses', () => {
+  test('no range at all loads, with a warning (ADD then refuses with code 7); static addresses alone are fine', () => {
     const l = loaded({ type: 'whereabouts', addresses: [{ address: '10.10.0.1/24' }] });
     expect(l.config.ranges).toEqual([]);
     const empty = loaded({ type: 'whereabouts' });
-    expect(empty.warnings).toEqual(['ipam has no range and no static address: ADD will return no address']);
+    expect(empty.warnings).toEqual(['ipam has no range and no static address: every ADD fails (code 7)']);
   });
 
   test('top-level exclude/range_start/range_end without a top-level range are ignored with a warning', () => {
