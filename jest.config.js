@@ -16,4 +16,7 @@ export default {
   globalSetup: '<rootDir>/test/support/report-servers.ts',
   // Integration and end-to-end tests run real servers and processes; a test's own deadlines are shorter.
   testTimeout: 60_000,
+  // A failed test can leave a child process or a socket behind its cleanup; the run must still end (and
+  // the control plane's exit hook then kills etcd and kube-apiserver) rather than wait for CI's limit.
+  forceExit: true,
 };

@@ -203,10 +203,17 @@ function track(child: ChildProcess): ChildProcess {
   child.once('exit', () => running.delete(child));
   if (!exitHook) {
     exitHook = true;
-    // A test process that dies must not leave an API server and etcd behind.
-    process.once('exit', () => {
+    // A test process that dies must not leave an API server and etcd behind: on exit, and when it is
+    // stopped (Jest stops its workers with a signal when a run is forced to end).
+    const killAll = () => {
       for (const c of running) c.kill('SIGKILL');
-    });
+    };
+    process.once('exit', killAll);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const)
+      process.once(signal, () => {
+        killAll();
+        process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+      });
   }
   return child;
 }
