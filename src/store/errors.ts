@@ -38,8 +38,36 @@ export const isFailedTest = (f: ApiFailure): boolean =>
 
 export const isStatus = (f: ApiFailure, code: number): boolean => f.kind === 'status' && f.code === code;
 
+/**
+ * The codes Node gives a TLS connection whose server certificate failed verification (OpenSSL's verify
+ * results, and the host name check). The server answered, and the same kubeconfig will never trust it:
+ * retrying until the deadline only hides the cause behind "unreachable".
+ */
+const untrustedCertificate = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** Sorts a failure. `what` names the call for the message, e.g. `claim offset 5 in IPPool kube-system/10.0.0.0-24`. */
 export function classify(f: ApiFailure, what: string, server: string): StoreError {
+  if (f.kind === 'network' && untrustedCertificate.has(f.code))
+    return {
+      retry: false,
+      message: `${what}: the API server ${server} presented a TLS certificate that the kubeconfig does not trust (${f.code}); check the server address and its CA (certificate-authority-data) in the kubeconfig`,
+    };
   if (f.kind === 'network')
     return {
       retry: true,

@@ -1,10 +1,10 @@
-// The operator commands `pools`, `ip` and `pod`, run as processes against the embedded API server, as an
-// operator (or `kubectl whereabouts`) runs them.
+// The operator commands `pools`, `ip` and `pod`, run as processes against the embedded API server and a
+// real kube-apiserver (over TLS), as an operator (or `kubectl whereabouts`) runs them.
 
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { onEveryServer, onRealServer, startCluster, type Cluster } from '../support/cluster.ts';
 import { execute } from '../support/exec.ts';
 import { writePool, writeReservation } from '../support/pools.ts';
 
@@ -12,21 +12,48 @@ const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const run = (kubeconfig: string, ...args: string[]) =>
   execute([process.execPath, cli, ...args, '--kubeconfig', kubeconfig], {}, '', 30_000);
 
-describe('with pools and reservations', () => {
-  let cluster: TestCluster;
+/** The table the commands print: columns two spaces apart, no trailing blanks. */
+const table = (rows: readonly (readonly string[])[]): string[] => {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return [
+    ...rows.map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    ),
+    '',
+  ];
+};
+
+onEveryServer((start) => {
+  // One cluster for the file's read-only commands: its namespace holds the only pools of the server.
+  let cluster: Cluster;
+  let ns: string;
   beforeAll(async () => {
-    cluster = await startCluster();
+    cluster = await start();
+    ns = cluster.namespace;
     const c = cluster.connection();
-    await writePool(c, '10.5.0.0-28', '10.5.0.0/28', {
-      '1': { id: 'c-a', podref: 'apps/a', ifname: 'net1' },
-      '2': { id: 'c-b', podref: 'apps/b', ifname: 'net1' },
-      '3': { id: 'c-c', podref: 'apps/c', ifname: 'net1' },
-    });
-    await writePool(c, 'blue-2001-db8-5---64', '2001:db8:5::/64', {
-      '16': { id: 'c-a', podref: 'apps/a', ifname: 'net2' },
-    });
-    await writeReservation(c, '10.5.0.1', { podref: 'apps/a', ifname: 'net1' });
-    await writeReservation(c, 'blue-2001-db8-5--10', { podref: 'apps/a', ifname: 'net2' });
+    await writePool(
+      c,
+      '10.5.0.0-28',
+      '10.5.0.0/28',
+      {
+        '1': { id: 'c-a', podref: 'apps/a', ifname: 'net1' },
+        '2': { id: 'c-b', podref: 'apps/b', ifname: 'net1' },
+        '3': { id: 'c-c', podref: 'apps/c', ifname: 'net1' },
+      },
+      ns,
+    );
+    await writePool(
+      c,
+      'blue-2001-db8-5---64',
+      '2001:db8:5::/64',
+      { '16': { id: 'c-a', podref: 'apps/a', ifname: 'net2' } },
+      ns,
+    );
+    await writeReservation(c, '10.5.0.1', { podref: 'apps/a', ifname: 'net1' }, ns);
+    await writeReservation(c, 'blue-2001-db8-5--10', { podref: 'apps/a', ifname: 'net2' }, ns);
   });
   afterAll(async () => {
     await cluster.close();
@@ -35,15 +62,16 @@ describe('with pools and reservations', () => {
   test('pools: range, used against capacity, and percentage, as a table and as JSON', async () => {
     const out = await run(cluster.kubeconfig, 'pools');
     expect(out.code).toBe(0);
-    expect(out.stdout.split('\n')).toEqual([
-      'NAMESPACE    POOL                  RANGE            USED  CAPACITY              %',
-      'kube-system  10.5.0.0-28           10.5.0.0/28      3     14                    21.4',
-      'kube-system  blue-2001-db8-5---64  2001:db8:5::/64  1     18446744073709551614  0.0',
-      '',
-    ]);
+    expect(out.stdout.split('\n')).toEqual(
+      table([
+        ['NAMESPACE', 'POOL', 'RANGE', 'USED', 'CAPACITY', '%'],
+        [ns, '10.5.0.0-28', '10.5.0.0/28', '3', '14', '21.4'],
+        [ns, 'blue-2001-db8-5---64', '2001:db8:5::/64', '1', '18446744073709551614', '0.0'],
+      ]),
+    );
     const json = JSON.parse((await run(cluster.kubeconfig, 'pools', '--output', 'json')).stdout) as unknown[];
     expect(json[0]).toEqual({
-      namespace: 'kube-system',
+      namespace: ns,
       pool: '10.5.0.0-28',
       range: '10.5.0.0/28',
       networkName: '',
@@ -59,7 +87,7 @@ describe('with pools and reservations', () => {
     expect(JSON.parse(out.stdout)).toEqual([
       {
         kind: 'allocation',
-        namespace: 'kube-system',
+        namespace: ns,
         pool: '10.5.0.0-28',
         address: '10.5.0.1',
         podRef: 'apps/a',
@@ -68,7 +96,7 @@ describe('with pools and reservations', () => {
       },
       {
         kind: 'reservation',
-        namespace: 'kube-system',
+        namespace: ns,
         name: '10.5.0.1',
         address: '10.5.0.1',
         podRef: 'apps/a',
@@ -87,36 +115,37 @@ describe('with pools and reservations', () => {
   test('pod: every address of a pod across pools and reservations', async () => {
     const out = await run(cluster.kubeconfig, 'pod', 'apps/a');
     expect(out.code).toBe(0);
-    expect(out.stdout.split('\n')).toEqual([
-      'KIND         ADDRESS         POD     INTERFACE  OBJECT                            CONTAINER',
-      'allocation   10.5.0.1        apps/a  net1       kube-system/10.5.0.0-28           c-a',
-      'allocation   2001:db8:5::10  apps/a  net2       kube-system/blue-2001-db8-5---64  c-a',
-      'reservation  10.5.0.1        apps/a  net1       kube-system/10.5.0.1',
-      'reservation  2001:db8:5::10  apps/a  net2       kube-system/blue-2001-db8-5--10',
-      '',
-    ]);
+    expect(out.stdout.split('\n')).toEqual(
+      table([
+        ['KIND', 'ADDRESS', 'POD', 'INTERFACE', 'OBJECT', 'CONTAINER'],
+        ['allocation', '10.5.0.1', 'apps/a', 'net1', `${ns}/10.5.0.0-28`, 'c-a'],
+        ['allocation', '2001:db8:5::10', 'apps/a', 'net2', `${ns}/blue-2001-db8-5---64`, 'c-a'],
+        ['reservation', '10.5.0.1', 'apps/a', 'net1', `${ns}/10.5.0.1`, ''],
+        ['reservation', '2001:db8:5::10', 'apps/a', 'net2', `${ns}/blue-2001-db8-5--10`, ''],
+      ]),
+    );
     expect((await run(cluster.kubeconfig, 'pod', 'apps/nobody')).stdout).toBe(
       'apps/nobody holds no address\n',
     );
   });
-
-  test('as the kubectl plugin, usage names it so', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wb-kubectl-'));
-    try {
-      const plugin = join(dir, 'kubectl-whereabouts');
-      symlinkSync(cli, plugin); // as installed: the same program under the kubectl plugin's name
-      const out = await execute([process.execPath, plugin, 'pools', '--output', 'yaml'], {}, '', 30_000);
-      expect(out.code).toBe(1);
-      expect(out.stderr).toContain('--output must be table or json');
-      const help = await execute([process.execPath, plugin, '--help'], {}, '', 30_000);
-      expect(help.stdout).toContain('Usage: kubectl whereabouts');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
 });
 
-describe('clear errors', () => {
+test('as the kubectl plugin, usage names it so', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wb-kubectl-'));
+  try {
+    const plugin = join(dir, 'kubectl-whereabouts');
+    symlinkSync(cli, plugin); // as installed: the same program under the kubectl plugin's name
+    const out = await execute([process.execPath, plugin, 'pools', '--output', 'yaml'], {}, '', 30_000);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('--output must be table or json');
+    const help = await execute([process.execPath, plugin, '--help'], {}, '', 30_000);
+    expect(help.stdout).toContain('Usage: kubectl whereabouts');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe('clear errors (embedded API server)', () => {
   test('no CRDs, no RBAC, no cluster', async () => {
     const noCrds = await startCluster({ crdDirectories: [] });
     const forbidden = await startCluster({ authorize: () => false });
@@ -138,5 +167,30 @@ describe('clear errors', () => {
     const c = await run(kubeconfig, 'ip', '10.0.0.1');
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/is unreachable \(ECONNREFUSED\)/);
+  });
+});
+
+onRealServer((plane) => {
+  test('a service account bound to no role: forbidden by RBAC (403), naming the user', async () => {
+    const namespace = await plane().namespace('ops');
+    const requested = await plane().request(
+      'POST',
+      `/api/v1/namespaces/${namespace}/serviceaccounts/default/token`,
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
+    );
+    expect(requested.status).toBe(201);
+    const token = (requested.body as { status: { token: string } }).status.token;
+    const dir = mkdtempSync(join(tmpdir(), 'wb-ops-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      writeFileSync(kubeconfig, plane().kubeconfig({ token, namespace }));
+      const out = await run(kubeconfig, 'pod', 'apps/a');
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain(
+        `pod: list NodeSlicePools: forbidden by RBAC (403): nodeslicepools.whereabouts.cni.cncf.io is forbidden: User "system:serviceaccount:${namespace}:default" cannot list resource "nodeslicepools" in API group "whereabouts.cni.cncf.io" at the cluster scope`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
