@@ -22,7 +22,7 @@ import { entryOf, offsetKey, type PoolSnapshot } from '../store/ippool.ts';
 import { reservationName } from '../store/names.ts';
 import { placesOf, takeSlice, type Place, type PlaceContext } from './places.ts';
 import { dropReservation, reservedFor, takeReservation } from './reservations.ts';
-import { deadlineIn, remaining, retrying } from './retry.ts';
+import { deadlineIn, remaining, retrying, type Deadline } from './retry.ts';
 
 export type TransactionContext = PlaceContext & {
   readonly log: Logger;
@@ -81,9 +81,14 @@ const reservationOf = (a: RangeAttempt, address: bigint): string =>
   reservationName(ipOf(a.range.range.subnet.family, address), a.config.networkName);
 
 /** Drops a pending reservation; a failure only leaves it for GC. */
-async function dropPending(ctx: TransactionContext, a: RangeAttempt, address: bigint): Promise<void> {
+async function dropPending(
+  ctx: TransactionContext,
+  a: RangeAttempt,
+  address: bigint,
+  deadline: Deadline = ctx.deadline,
+): Promise<void> {
   a.pending.delete(address);
-  const dropped = await dropReservation(ctx.store, reservationOf(a, address), a.owner, ctx.deadline);
+  const dropped = await dropReservation(ctx.store, reservationOf(a, address), a.owner, deadline);
   if (!dropped.ok)
     ctx.log.error('could not drop a reservation; GC will', {
       address: text(a.range, address),
@@ -226,7 +231,12 @@ type RangeOutcome = {
   readonly result: Result<Allocated>;
   /** Pools this call wrote to: what a rollback must release. */
   readonly written: Place[];
+  /** Reservations of a failed attempt: dropped only after the rollback released the pool (the order of docs/datastore.md). */
+  readonly pending?: PendingReservation[];
 };
+
+/** A reservation this call created whose pool entry may or may not have been committed. */
+type PendingReservation = { readonly attempt: RangeAttempt; readonly address: bigint };
 
 /** The one of `places` where the attachment holds an address already, if any. */
 async function holding(
@@ -301,11 +311,16 @@ async function allocateIn(
         wrote: false,
       };
       const claimed = await allocateRange(ctx, attempt);
-      const kept = claimed.ok && claimed.value.kind === 'address' ? claimed.value.address : undefined;
-      for (const extra of attempt.pending) if (extra !== kept) await dropPending(ctx, attempt, extra);
-      // A failure after a write may hide a committed claim whose answer was lost: released on rollback.
+      // A failure after a write may hide a committed claim whose answer was lost: released on rollback,
+      // and its reservation dropped only after that — never while the pool may still hold the address.
       if (attempt.wrote) written.push(place);
-      if (!claimed.ok) return failed(claimed.error);
+      if (!claimed.ok)
+        return {
+          ...failed(claimed.error),
+          pending: [...attempt.pending].map((address) => ({ attempt, address })),
+        };
+      const kept = claimed.value.kind === 'address' ? claimed.value.address : undefined;
+      for (const extra of attempt.pending) if (extra !== kept) await dropPending(ctx, attempt, extra);
       if (claimed.value.kind === 'address') {
         if (!attempt.wrote) written.push(place); // held already: a rollback still releases it
         ctx.log.verbose('allocated', {
@@ -342,7 +357,7 @@ export async function allocate(
     if (!outcome.result.ok) {
       // Whatever this call wrote so far — earlier ranges, and pools of this one where a lost answer may
       // hide a write — is released before failing, so a failed ADD holds nothing.
-      await rollback(config, owner, ctx, written);
+      await rollback(config, owner, ctx, written, outcome.pending ?? []);
       return outcome.result;
     }
     done.push(outcome.result.value);
@@ -350,17 +365,26 @@ export async function allocate(
   return ok(done);
 }
 
+/**
+ * Undoes a failed ADD: releases what it may have written, then drops the reservations it made — after,
+ * so that no pool holds an address without its reservation. It gets time of its own when the transaction's
+ * deadline has run out (that is often why it failed). A release that fails leaves the reservations too.
+ */
 async function rollback(
   config: IpamConfig,
   owner: Owner,
   ctx: TransactionContext,
   places: readonly Place[],
+  pending: readonly PendingReservation[],
 ): Promise<void> {
-  if (places.length === 0) return;
+  if (places.length === 0 && pending.length === 0) return;
   const deadline = remaining(ctx.deadline) > rollbackMs ? ctx.deadline : deadlineIn(rollbackMs);
   const released = await releasePlaces(config, owner, { ...ctx, deadline }, places);
-  if (!released.ok)
+  if (!released.ok) {
     ctx.log.error('could not release the partial allocation; GC will', { error: released.error.details });
+    return;
+  }
+  for (const { attempt, address } of pending) await dropPending(ctx, attempt, address, deadline);
 }
 
 export type Released = { readonly range: RangeConfig; readonly pool: string; readonly address: bigint };

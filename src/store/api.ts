@@ -64,14 +64,23 @@ export function pathOf(ref: ObjectRef): string {
   return `${base}${namespace}/${ref.plural}${name}`;
 }
 
-/** The parts of a Status body the store reads, decoded from a parsed body of any shape (or none). */
-export function statusFailure(code: number, body: unknown): ApiFailure {
+/**
+ * The parts of a Status body the store reads, decoded from a parsed body of any shape (or none), and the
+ * Retry-After header: API Priority and Fairness answers 429 in plain text with only that header.
+ */
+export function statusFailure(code: number, body: unknown, retryAfterHeader?: string): ApiFailure {
   const status = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   const details =
     status.kind === 'Status' && typeof status.details === 'object' && status.details !== null
       ? (status.details as Record<string, unknown>)
       : {};
-  const retry = details.retryAfterSeconds;
+  const header = Number(retryAfterHeader);
+  const retry =
+    typeof details.retryAfterSeconds === 'number'
+      ? details.retryAfterSeconds
+      : retryAfterHeader !== undefined && Number.isFinite(header)
+        ? header
+        : undefined;
   return {
     kind: 'status',
     code,

@@ -17,6 +17,9 @@ import { redactServer, type Credentials } from './kubeconfig.ts';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
+const headerText = (value: string | string[] | undefined): string | undefined =>
+  Array.isArray(value) ? value[0] : value;
+
 type Client = { readonly request: typeof import('node:http').request; readonly agent: HttpAgent };
 
 export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): KubeApi {
@@ -87,7 +90,10 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
             resolve(
               code >= 200 && code < 300
                 ? { ok: true, value: decode(parsed) }
-                : { ok: false, failure: statusFailure(code, parsed) },
+                : {
+                    ok: false,
+                    failure: statusFailure(code, parsed, headerText(response.headers['retry-after'])),
+                  },
             );
           });
           response.on('error', (e) => {

@@ -119,7 +119,12 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
           body = undefined;
         }
       }
-      return { ok: false, failure: statusFailure(e.code, body) };
+      const headers = 'headers' in e && typeof e.headers === 'object' && e.headers !== null ? e.headers : {};
+      const retryAfter = (headers as Record<string, unknown>)['retry-after'];
+      return {
+        ok: false,
+        failure: statusFailure(e.code, body, typeof retryAfter === 'string' ? retryAfter : undefined),
+      };
     }
     return { ok: false, failure: { kind: 'network', code: redactServer(networkCode(e)) } };
   }

@@ -67,3 +67,8 @@ test('a server that answers slowly or not at all keeps the whole deadline', asyn
   expect(result).toEqual(fail(timeout));
   expect(Date.now()).toBeGreaterThanOrEqual(deadline.at - 50);
 }, 90_000);
+
+test('a plain-text 429 of API Priority and Fairness is read by its Retry-After header', () => {
+  const failure = statusFailure(429, 'Too many requests, please try again later.\n', '2');
+  expect(classify(failure, 'patch', 's')).toMatchObject({ retry: true, retryAfterMs: 2000 });
+});
