@@ -3,7 +3,7 @@
 // transaction's own deadline has run out, which is often why it failed.
 
 import { fail } from '../../src/errors.ts';
-import { deadlineIn, type Deadline } from '../../src/ipam/retry.ts';
+import { deadlineIn } from '../../src/ipam/retry.ts';
 import { allocate } from '../../src/ipam/transaction.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { IpamStore } from '../../src/store/store.ts';
@@ -46,7 +46,7 @@ test('a claim that committed but whose answer was lost at the deadline: pool ent
   const result = await allocate(ipamConfig({ range: '10.30.0.0/29' }), owner('a'), {
     store: failing,
     log: silentLogger,
-    deadline: deadline as Deadline,
+    deadline: deadline,
   });
   expect(result.ok).toBe(false);
   expect(order).toEqual(['claim true', 'release released', 'delete reservation deleted']);
