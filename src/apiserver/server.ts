@@ -318,9 +318,18 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     return objectsOf(def).get(keyOf(namespace, name)) ?? raise(status.notFound(def, name));
   }
 
+  /**
+   * Refuses an object over etcd's limit — after trying it without managedFields, as kube-apiserver does:
+   * an object too large only with them is stored without them.
+   */
   function checkSize(o: Obj): void {
-    if (Buffer.byteLength(JSON.stringify(o)) > maxObjectBytes)
-      raise(status.storageError('etcdserver: request is too large'));
+    if (Buffer.byteLength(JSON.stringify(o)) <= maxObjectBytes) return;
+    const meta = metadataOf(o);
+    if (meta.managedFields !== undefined) {
+      delete meta.managedFields;
+      if (Buffer.byteLength(JSON.stringify(o)) <= maxObjectBytes) return;
+    }
+    raise(status.storageError('etcdserver: request is too large'));
   }
 
   function validate(def: ResourceDef, o: Obj, name: string): void {

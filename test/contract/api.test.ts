@@ -531,6 +531,20 @@ onEveryServer(
       expect((await cluster.objects('ippools', group)).size).toBe(0);
     });
 
+    test('an object that fits the storage limit only without managedFields is stored without them', async () => {
+      const { custom } = cluster.connection();
+      const allocations: Record<string, unknown> = {};
+      for (let i = 0; i < 9_500; i++)
+        allocations[String(i)] = { id: 'c'.repeat(64), podref: `namespace/pod-${i}`, ifname: 'net1' };
+      await custom.createNamespacedCustomObject({ ...where, body: pool('near-full', allocations) });
+      const stored = (await cluster.objects('ippools', group)).get('near-full') as {
+        metadata: { managedFields?: unknown[] };
+        spec: { allocations: object };
+      };
+      expect(Object.keys(stored.spec.allocations)).toHaveLength(9_500);
+      expect(stored.metadata.managedFields ?? []).toEqual([]);
+    });
+
     test('an object over the storage limit is refused with an error the store reports as too large', async () => {
       const { custom } = cluster.connection();
       const allocations: Record<string, unknown> = {};
