@@ -2,11 +2,12 @@
 // the allocation service on the unix socket, fast release when a pod of this node is deleted, and
 // /metrics, /healthz and /readyz.
 
-import { ListWatch, Watch, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1Pod } from '@kubernetes/client-node';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseCniArgs, podRefOf } from '../config/cni-args.ts';
 import { errnoOf } from '../errors.ts';
-import { ipOf } from '../ip/address.ts';
+import { ipOf, type Family } from '../ip/address.ts';
 import { dropReservation } from '../ipam/reservations.ts';
 import { deadlineIn } from '../ipam/retry.ts';
 import type { Logger } from '../log.ts';
@@ -14,6 +15,7 @@ import { startMetricsServer } from '../metrics-server.ts';
 import { decodePool, type StoredAllocation } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { networkNameOf, reservationName } from '../store/names.ts';
+import { startInformer } from '../store/informer.ts';
 import { kubeStore } from '../store/store.ts';
 import { attachmentRecords } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
@@ -34,10 +36,33 @@ export type RunAgentOptions = {
   /** What to install onto the host, and to keep fresh (the kubeconfig, as the token rotates). */
   readonly install?: InstallOptions;
   readonly tokenCheckMs?: number;
+  /** First and longest pause between failed lists and watches (default 250 ms to 30 s). */
+  readonly watchBackoff?: { readonly initialMs?: number; readonly maxMs?: number };
 };
 
 /** How often the projected token and CA are looked at for a change, by default. */
 const tokenCheckMs = 5_000;
+/** How long a pod is read back (with retries) before its release is left to GC. */
+const podReadDeadlineMs = 30_000;
+/** How long the release of a deleted pod's address keeps trying to drop its reservation. */
+const reservationDropMs = 60_000;
+
+/** An allocation as the pool cache held it, with its pool. */
+type Holding = {
+  readonly pool: string;
+  readonly range: string;
+  readonly family: Family;
+  readonly a: StoredAllocation;
+};
+
+type PodNow =
+  { readonly gone: true } | { readonly gone: false; readonly uid: string; readonly done: boolean };
+
+/** Whether a pod is done with its addresses while it still exists: Terminating, with a terminal phase. */
+function isDone(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return pod.metadata?.deletionTimestamp != null && (phase === 'Succeeded' || phase === 'Failed');
+}
 
 export type RunningAgent = { readonly agent: Agent; readonly metricsUrl: string; stop(): Promise<void> };
 
@@ -102,7 +127,28 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     }
   }
 
-  const cache = watchPools(connection, log);
+  const watchStarts = new Counter({
+    name: 'whereabouts_agent_watch_starts_total',
+    help: 'Lists and watches the API server accepted, by resource (a watch is re-opened whenever the server ends it)',
+    labelNames: ['resource', 'request'],
+    registers: [registry],
+  });
+  const watchFailures = new Counter({
+    name: 'whereabouts_agent_watch_failures_total',
+    help: 'Failed lists and watches, by resource (each is retried with backoff)',
+    labelNames: ['resource'],
+    registers: [registry],
+  });
+  const informerOptions = (resource: string) => ({
+    ...(options.watchBackoff === undefined ? {} : { backoff: options.watchBackoff }),
+    onOpen: (request: 'list' | 'watch') => {
+      watchStarts.inc({ resource, request });
+    },
+    onFailure: () => {
+      watchFailures.inc({ resource });
+    },
+  });
+  const cache = watchPools(connection, log, informerOptions('ippools'));
   const store = groupCommitStore(kubeStore(connection), connection, cache);
   let reported = { patches: 0, items: 0, fallbacks: 0 };
   const agent = await startAgent({
@@ -124,83 +170,139 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     },
   });
 
+  /** Ends waits and retries at stop. */
+  const stopping = new AbortController();
+  /** Releases on pod deletion under way. */
+  const background = new Set<Promise<void>>();
+
+  /** The allocations the filter picks in every pool, as the API server last reported them, with their pools. */
+  function holdings(picks: (a: StoredAllocation) => boolean): Holding[] {
+    return cache.reported().flatMap((object) => {
+      const snapshot = decodePool(object);
+      if (snapshot === undefined) return [];
+      const range = ((object.spec ?? {}) as { range?: string }).range ?? '';
+      return snapshot.allocations
+        .filter(picks)
+        .map((a) => ({ pool: snapshot.name, range, family: snapshot.family, a }));
+    });
+  }
+
   /**
-   * Releases, conditionally, every allocation the filter picks (and drops its reservation): what the plain
-   * DEL does, but found in the watch cache by owner instead of by container and interface.
+   * Releases each holding while its entry is still exactly as it was read (and drops its reservation): what
+   * the plain DEL does, found by owner instead of by container and interface. An entry that changed since
+   * — a new sandbox of the pod took it over, DEL released it — is left alone.
    */
-  async function releaseWhere(
+  async function release(
     why: string,
-    picks: (a: StoredAllocation) => boolean,
-  ): Promise<{ released: number; failed: number }> {
+    held: readonly Holding[],
+  ): Promise<{ released: number; failed: number; settled: StoredAllocation[] }> {
     let released = 0;
     let failed = 0;
-    for (const poolName of cache.names()) {
-      const object = cache.get(poolName);
-      const snapshot = object === undefined ? undefined : decodePool(object);
-      if (snapshot === undefined) continue;
-      const range = ((object?.spec ?? {}) as { range?: string }).range ?? '';
-      for (const a of snapshot.allocations.filter(picks)) {
-        const result = await store.release(poolName, a.key, a.stored);
-        if (!result.ok) failed++;
-        if (!result.ok || result.value !== 'released') continue;
-        released++;
-        log.verbose(why, { pod: a.podRef, pool: poolName, ifname: a.ifName, container: a.containerId });
-        // The agent's own node tells its slice pools (`<network>-<node>-<slice>`) from whole-range pools.
-        const network = networkNameOf(poolName, range, [], options.nodeName);
-        const reservation = reservationName(ipOf(snapshot.family, a.address), network);
-        await dropReservation(store, reservation, a, deadlineIn(10_000));
-      }
+    /** Released, or changed since read: nothing of this attachment is left for this node to release. */
+    const settled: StoredAllocation[] = [];
+    for (const { pool, range, family, a } of held) {
+      const result = await store.release(pool, a.key, a.stored);
+      if (!result.ok) failed++;
+      else settled.push(a);
+      if (!result.ok || result.value !== 'released') continue;
+      released++;
+      log.verbose(why, { pod: a.podRef, pool, ifname: a.ifName, container: a.containerId });
+      // The agent's own node tells its slice pools (`<network>-<node>-<slice>`) from whole-range pools.
+      const network = networkNameOf(pool, range, [], options.nodeName);
+      const reservation = reservationName(ipOf(family, a.address), network);
+      // In the background, with room to outlast an API server restart (429s until its caches are back).
+      const dropped = await dropReservation(store, reservation, a, deadlineIn(reservationDropMs));
+      if (!dropped.ok)
+        log.error('could not drop the reservation of a released address; GC will', {
+          reservation,
+          error: dropped.error.message,
+        });
     }
-    return { released, failed };
-  }
-
-  /** Whether a pod of that name is (again) scheduled on this node; an unreadable answer counts as yes. */
-  async function onThisNode(namespace: string, name: string): Promise<boolean> {
-    try {
-      const pod = await connection.core.readNamespacedPod({ namespace, name });
-      return pod.spec?.nodeName === options.nodeName || pod.spec?.nodeName === undefined;
-    } catch (e) {
-      return (e as { code?: number }).code !== 404;
-    }
-  }
-
-  /** A pod of this node was deleted: release what it holds, unless a pod of that name exists again. */
-  async function releasePod(namespace: string, name: string): Promise<void> {
-    const podRef = `${namespace}/${name}`;
-    try {
-      await connection.core.readNamespacedPod({ namespace, name });
-      return; // a new incarnation (StatefulSet): its allocation is live
-    } catch {
-      // gone: release below
-    }
-    const { released } = await releaseWhere(
-      'released the address of a deleted pod',
-      (a) => a.podRef === podRef,
-    );
-    releasedOnDelete.inc(released);
-    for (const r of records?.list() ?? []) if (r.podRef === podRef) records?.remove(r.containerId, r.ifName);
+    return { released, failed, settled };
   }
 
   /**
-   * After a restart or a reboot: the attachments this node made whose pod is no longer on it (deleted while
-   * the agent was down or the node was off) are released; records whose allocation has moved on (the pod's
-   * new sandbox re-used it, or it was released) are dropped.
+   * The pod of that name as the API server has it now: gone (404), or its UID and whether its containers are
+   * gone. A pod is done with its addresses when it is gone, or when it is being deleted and its kubelet has
+   * reported a terminal phase: on deletion the kubelet stops the containers and the sandbox (CNI DEL) first,
+   * and only then writes Succeeded or Failed. A Terminating pod without a terminal phase may still run — its
+   * grace period, or a node whose kubelet is down or cut off — and keeps everything. `undefined`: no answer
+   * (never taken for "gone").
+   */
+  async function podNow(namespace: string, name: string): Promise<PodNow | undefined> {
+    const deadline = Date.now() + podReadDeadlineMs;
+    for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 2_000)) {
+      try {
+        const pod = await connection.core.readNamespacedPod({ namespace, name });
+        return { gone: false, uid: pod.metadata?.uid ?? '', done: isDone(pod) };
+      } catch (e) {
+        if ((e as { code?: unknown }).code === 404) return { gone: true };
+        if (Date.now() + pauseMs > deadline || stopping.signal.aborted) {
+          log.error('cannot read a pod of this node back; its addresses stay (GC covers them)', {
+            pod: `${namespace}/${name}`,
+            error: e instanceof Error ? e.message : String(e),
+          });
+          return undefined;
+        }
+      }
+      await sleep(pauseMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A pod of this node was deleted, or is Terminating with its containers gone: release what it holds,
+   * unless the API server says it is still there and running, or a pod of that name exists again. The
+   * pools are read (from the cache, once it has caught up) before the pod is read back: an entry of a later
+   * pod of the same name can be in that snapshot only if that pod already existed — and then the read finds
+   * it and nothing is released. Every release tests the entry as read, container ID included.
+   */
+  function releasePod(pod: { namespace: string; name: string; uid: string }): void {
+    if (stopping.signal.aborted) return;
+    const task = releasePodNow(pod).catch((e: unknown) => {
+      log.error('release on pod deletion failed; GC covers it', {
+        pod: `${pod.namespace}/${pod.name}`,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    });
+    background.add(task);
+    void task.finally(() => background.delete(task));
+  }
+
+  async function releasePodNow(pod: { namespace: string; name: string; uid: string }): Promise<void> {
+    const podRef = `${pod.namespace}/${pod.name}`;
+    if (!(await cache.informer.whenFresh())) return; // stopped
+    const held = holdings((a) => a.podRef === podRef);
+    if (held.length === 0) return;
+    const now = await podNow(pod.namespace, pod.name);
+    if (now === undefined) return;
+    if (!now.gone && (now.uid !== pod.uid || !now.done)) return; // still running, or a new incarnation
+    const { released, settled } = await release('released the address of a deleted pod', held);
+    releasedOnDelete.inc(released);
+    for (const a of settled) records?.remove(a.containerId, a.ifName);
+  }
+
+  /**
+   * After a restart or a reboot: the attachments this node made whose pod is gone — deleted while the agent
+   * was down or the node was off — or Terminating with its containers gone, are released; records whose
+   * allocation has moved on (the pod's new sandbox re-used it, or it was released) are dropped. A pod that
+   * exists keeps its addresses wherever it runs, and a pod that cannot be read keeps them until next time.
    */
   async function reconcile(): Promise<void> {
     if (records === undefined) return;
     let released = 0;
     for (const record of records.list()) {
-      const holds = (a: StoredAllocation) =>
-        a.podRef === record.podRef && a.containerId === record.containerId && a.ifName === record.ifName;
-      const live = cache.names().some((pool) => {
-        const object = cache.get(pool);
-        return (object === undefined ? undefined : decodePool(object))?.allocations.some(holds) ?? false;
-      });
+      const held = holdings(
+        (a) =>
+          a.podRef === record.podRef && a.containerId === record.containerId && a.ifName === record.ifName,
+      );
+      if (held.length === 0) {
+        records.remove(record.containerId, record.ifName);
+        continue;
+      }
       const [namespace = '', name = ''] = record.podRef.split('/');
-      if (live && (await onThisNode(namespace, name))) continue;
-      const outcome = live
-        ? await releaseWhere('released the address of a pod gone while the agent was down', holds)
-        : { released: 0, failed: 0 };
+      const now = await podNow(namespace, name);
+      if (now === undefined || (!now.gone && !now.done)) continue;
+      const outcome = await release('released the address of a pod gone while the agent was down', held);
       released += outcome.released;
       if (outcome.failed === 0) records.remove(record.containerId, record.ifName); // else: again next start
     }
@@ -208,28 +310,39 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     log.verbose('reconciled the attachments of this node', { released });
   }
 
-  const podPath = '/api/v1/pods';
-  const pods = new ListWatch<KubernetesObject>(
-    podPath,
-    new Watch(connection.kubeConfig),
-    () =>
-      connection.core.listPodForAllNamespaces({
-        fieldSelector: `spec.nodeName=${options.nodeName}`,
-      }),
-    false,
-    undefined,
-    `spec.nodeName=${options.nodeName}`,
-  );
-  pods.on('delete', (o) => {
-    const meta = (o as V1Pod).metadata;
-    if (meta?.namespace !== undefined && meta.name !== undefined) void releasePod(meta.namespace, meta.name);
+  /** UIDs of Terminating pods whose release has been started, so that later updates do not repeat it. */
+  const releasing = new Set<string>();
+  const fieldSelector = `spec.nodeName=${options.nodeName}`;
+  const pods = startInformer({
+    kubeConfig: connection.kubeConfig,
+    path: '/api/v1/pods',
+    fieldSelector,
+    list: (page) => connection.core.listPodForAllNamespaces({ fieldSelector, ...page }),
+    ...informerOptions('pods'),
+    onFailure: (failure) => {
+      watchFailures.inc({ resource: 'pods' });
+      log.error('pod watch failed; retrying', {
+        stage: failure.stage,
+        error: failure.message,
+        retryInMs: Math.round(failure.retryInMs),
+      });
+    },
+    onChange: (change, o) => {
+      const meta = (o as V1Pod).metadata;
+      const [namespace, name, uid] = [meta?.namespace, meta?.name, meta?.uid ?? ''];
+      if (namespace === undefined || name === undefined) return;
+      if (change === 'deleted') {
+        releasing.delete(uid);
+        releasePod({ namespace, name, uid }); // what a release when Terminating left, if anything
+      } else if (isDone(o) && !releasing.has(uid)) {
+        releasing.add(uid);
+        releasePod({ namespace, name, uid });
+      }
+    },
   });
-  pods.on('error', (e: unknown) => {
-    log.error('pod watch failed', { error: e instanceof Error ? e.message : String(e) });
-  });
-  const podsSynced = pods.start();
+  const podsSynced = pods.synced;
 
-  let ready = false;
+  let reconciled = false;
   void Promise.all([cache.synced, podsSynced])
     .then(reconcile)
     .catch((e: unknown) => {
@@ -237,7 +350,17 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
         error: e instanceof Error ? e.message : String(e),
       });
     })
-    .then(() => (ready = true));
+    .then(() => (reconciled = true));
+  new Gauge({
+    name: 'whereabouts_agent_watch_fresh',
+    help: '1 while the watch cache of the resource follows the API server, 0 while a list or watch is failing',
+    labelNames: ['resource'],
+    registers: [registry],
+    collect() {
+      this.set({ resource: 'ippools' }, cache.informer.fresh() ? 1 : 0);
+      this.set({ resource: 'pods' }, pods.fresh() ? 1 : 0);
+    },
+  });
   const refresh =
     options.install === undefined
       ? undefined
@@ -248,7 +371,13 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
             log.verbose('rewrote the plugin kubeconfig: token or CA changed');
         }, options.tokenCheckMs ?? tokenCheckMs);
   const metrics = await startMetricsServer(registry, options.metricsPort, () =>
-    ready ? undefined : 'watch caches not synced yet',
+    !reconciled
+      ? 'watch caches not synced yet'
+      : !cache.informer.fresh()
+        ? 'the pool watch is failing (reads go to the API server)'
+        : !pods.fresh()
+          ? 'the pod watch is failing (release on pod deletion waits for it)'
+          : undefined,
   );
   log.verbose('agent ready', { node: options.nodeName, metrics: metrics.url });
 
@@ -257,9 +386,12 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     metricsUrl: metrics.url,
     stop: async () => {
       clearInterval(refresh);
+      stopping.abort();
       cache.stop();
-      void pods.stop();
+      pods.stop();
       await agent.close();
+      // Releases already under way finish (their writes are conditional); none starts from now on.
+      await Promise.all([...background]);
       await metrics.close();
     },
   };

@@ -141,7 +141,12 @@ function apiServer(env: InstallOptions['env']): Result<string, InstallError> {
 
 /** The kubeconfig the plugin uses when it works without the agent: the agent's own service account. */
 export const pluginKubeconfig = (server: string, account: ServiceAccount, namespace: string): string =>
-  renderKubeconfig({ server, token: account.token, namespace, ...(account.ca === undefined ? {} : { ca: account.ca }) });
+  renderKubeconfig({
+    server,
+    token: account.token,
+    namespace,
+    ...(account.ca === undefined ? {} : { ca: account.ca }),
+  });
 
 /**
  * The flat file: an existing one keeps its other keys (an operator's settings, Whereabouts' own

@@ -1,9 +1,11 @@
-// The agent's watch cache of the IPPools in its namespace (client-node's ListWatch: list, then watch, and
-// list again after a 410). A state older than the one held never replaces it, so our own write-through
-// updates are not undone by a late event of an earlier write.
+// The agent's watch cache of the IPPools in its namespace, on the shared informer (list, watch, resume,
+// relist on 410, backoff: src/store/informer.ts). A state older than the one held never replaces it, so
+// our own write-through updates are not undone by a late event of an earlier write. While the informer is
+// not fresh (the API server restarted, the connection was reset, a 429 said to wait), the cache vouches
+// for no pool: reads go to the API server until the watch has caught up.
 
-import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { group, version } from '../store/ippool.ts';
 import type { PoolCache } from './group-commit.ts';
@@ -16,9 +18,28 @@ const versionOf = (o: Obj): bigint | undefined => {
 };
 const nameOf = (o: Obj): string => (o.metadata as { name?: string } | undefined)?.name ?? '';
 
-export type WatchedPools = PoolCache & { readonly synced: Promise<void>; stop(): void; names(): string[] };
+export type WatchedPools = PoolCache & {
+  readonly synced: Promise<void>;
+  readonly informer: Pick<Informer, 'fresh' | 'whenFresh'>;
+  stop(): void;
+  /**
+   * The pools exactly as the API server last reported them (our own writes not applied ahead of it, nothing
+   * invalidated), fresh or not: for conditional releases, which a stale entry cannot misdirect.
+   */
+  reported(): Obj[];
+};
 
-export function watchPools(connection: KubeConnection, log: Logger): WatchedPools {
+export type WatchPoolsOptions = {
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  readonly onOpen?: (what: 'list' | 'watch') => void;
+  readonly onFailure?: (failure: InformerFailure) => void;
+};
+
+export function watchPools(
+  connection: KubeConnection,
+  log: Logger,
+  options: WatchPoolsOptions = {},
+): WatchedPools {
   const pools = new Map<string, Obj>();
   const keep = (o: Obj): void => {
     const name = nameOf(o);
@@ -27,35 +48,40 @@ export function watchPools(connection: KubeConnection, log: Logger): WatchedPool
     if (held !== undefined && a !== undefined && b !== undefined && b < a) return;
     pools.set(name, o);
   };
-  const path = `/apis/${group}/${version}/namespaces/${connection.namespace}/ippools`;
-  const list = async () =>
-    (await connection.custom.listNamespacedCustomObject({
-      group,
-      version,
-      namespace: connection.namespace,
-      plural: 'ippools',
-    })) as {
-      items: KubernetesObject[];
-      metadata: { resourceVersion?: string };
-    };
-  const informer = new ListWatch<KubernetesObject>(path, new Watch(connection.kubeConfig), list, false);
-  informer.on('add', (o) => {
-    keep(o as Obj);
+  const informer = startInformer({
+    kubeConfig: connection.kubeConfig,
+    path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(connection.namespace)}/ippools`,
+    list: async (page) =>
+      (await connection.custom.listNamespacedCustomObject({
+        group,
+        version,
+        namespace: connection.namespace,
+        plural: 'ippools',
+        ...page,
+      })) as Obj,
+    // Pools are large (up to the object size limit each): a few per page.
+    pageSize: 20,
+    ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    onChange: (change, o) => {
+      if (change === 'deleted') pools.delete(nameOf(o));
+      else keep(o);
+    },
+    onFailure: (failure) => {
+      log.error('pool watch failed; reads go to the API server until it is back', {
+        stage: failure.stage,
+        error: failure.message,
+        retryInMs: Math.round(failure.retryInMs),
+      });
+      options.onFailure?.(failure);
+    },
+    ...(options.onOpen === undefined ? {} : { onOpen: options.onOpen }),
   });
-  informer.on('update', (o) => {
-    keep(o as Obj);
-  });
-  informer.on('delete', (o) => pools.delete(nameOf(o as Obj)));
-  // client-node's ListWatch reconnects by itself; reads fall back to the API while the cache lacks a pool.
-  informer.on('error', (e: unknown) => {
-    log.error('pool watch failed', { error: e instanceof Error ? e.message : String(e) });
-  });
-  const synced = informer.start();
 
   return {
-    synced,
-    names: () => [...pools.keys()],
-    get: (name) => pools.get(name),
+    synced: informer.synced,
+    informer,
+    reported: () => informer.list(),
+    get: (name) => (informer.fresh() ? pools.get(name) : undefined),
     put: (name, object) => {
       if (nameOf(object) === name) keep(object);
     },
@@ -69,7 +95,7 @@ export function watchPools(connection: KubeConnection, log: Logger): WatchedPool
     },
     invalidate: (name) => pools.delete(name),
     stop: () => {
-      void informer.stop();
+      informer.stop();
     },
   };
 }

@@ -4,7 +4,6 @@
 // (pod gone or finished, address changed), and "orphaned" exactly the reservations it would delete. It also
 // watches NodeSlicePools, for how many slices of each sliced range are assigned and free.
 
-import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { collect } from '../gc/collect.ts';
 import { networkNameOf, slicePoolOf, type SliceLayout } from '../store/names.ts';
@@ -14,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
 import { poolUsage, utilisation, type PoolUsage } from '../ops/inventory.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
+import { startInformer, type Informer, type InformerFailure, type ListAnswer } from '../store/informer.ts';
 import type { KubeConnection } from '../store/kube.ts';
 
 export type ExporterOptions = {
@@ -25,6 +25,8 @@ export type ExporterOptions = {
   readonly scanIntervalMs: number;
   /** The GC's grace period: younger pods' allocations are not leak candidates. */
   readonly graceMs: number;
+  /** First and longest pause between failed lists and watches (default 250 ms to 30 s). */
+  readonly watchBackoff?: { readonly initialMs?: number; readonly maxMs?: number };
 };
 
 export type RunningExporter = { readonly url: string; stop(): Promise<void> };
@@ -32,55 +34,27 @@ export type RunningExporter = { readonly url: string; stop(): Promise<void> };
 type Obj = Record<string, unknown>;
 const metaOf = (o: Obj) => (o.metadata ?? {}) as { name?: string; namespace?: string };
 const keyOf = (o: Obj) => `${metaOf(o).namespace ?? ''}/${metaOf(o).name ?? ''}`;
-/** How long a failed watch waits before listing again. */
-const relistDelayMs = 5_000;
-
-/** A cluster-wide ListWatch of one whereabouts resource that lists again after an error. */
+/** A cluster-wide informer of one whereabouts resource (src/store/informer.ts: resumes, relists, backs off). */
 function watchAll(
   connection: KubeConnection,
   plural: string,
   onChange: (type: 'set' | 'delete', o: Obj) => void,
-  onError: (e: unknown) => void,
-): { synced: Promise<void>; stop(): void } {
-  const informer = new ListWatch<KubernetesObject>(
-    `/apis/${group}/${version}/${plural}`,
-    new Watch(connection.kubeConfig),
-    async () =>
-      (await connection.custom.listClusterCustomObject({ group, version, plural })) as {
-        items: KubernetesObject[];
-        metadata: { resourceVersion?: string };
-      },
-    false,
-  );
-  let stopped = false;
-  let retry: ReturnType<typeof setTimeout> | undefined;
-  informer.on('add', (o) => {
-    onChange('set', o as Obj);
-  });
-  informer.on('update', (o) => {
-    onChange('set', o as Obj);
-  });
-  informer.on('delete', (o) => {
-    onChange('delete', o as Obj);
-  });
-  let resolveSynced: () => void = () => undefined;
-  const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
-  const start = () => {
-    informer.start().then(resolveSynced, () => undefined); // failures arrive as 'error' events too
-  };
-  informer.on('error', (e: unknown) => {
-    onError(e);
-    if (!stopped) retry = setTimeout(start, relistDelayMs);
-  });
-  start();
-  return {
-    synced,
-    stop: () => {
-      stopped = true;
-      clearTimeout(retry);
-      void informer.stop();
+  onFailure: (failure: InformerFailure) => void,
+  backoff: ExporterOptions['watchBackoff'],
+): Informer {
+  return startInformer({
+    kubeConfig: connection.kubeConfig,
+    path: `/apis/${group}/${version}/${plural}`,
+    list: async (page) =>
+      (await connection.custom.listClusterCustomObject({ group, version, plural, ...page })) as ListAnswer,
+    // IPPools are large (up to the object size limit each): a few per page.
+    pageSize: plural === 'ippools' ? 20 : 500,
+    ...(backoff === undefined ? {} : { backoff }),
+    onChange: (change, o) => {
+      onChange(change === 'deleted' ? 'delete' : 'set', o);
     },
-  };
+    onFailure,
+  });
 }
 
 export async function runExporter(options: ExporterOptions): Promise<RunningExporter> {
@@ -183,10 +157,10 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     },
   });
 
-  const failed = (resource: string) => (e: unknown) => {
+  const failed = (resource: string) => (failure: InformerFailure) => {
     watchErrors.inc({ resource });
-    log.error(`${resource} watch failed; listing again in ${relistDelayMs / 1000} s`, {
-      error: e instanceof Error ? e.message : String(e),
+    log.error(`${resource} ${failure.stage} failed; again in ${(failure.retryInMs / 1000).toFixed(1)} s`, {
+      error: failure.message,
     });
   };
   const pools = watchAll(
@@ -205,6 +179,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
       usage.set(key, poolUsage(state));
     },
     failed('ippools'),
+    options.watchBackoff,
   );
   const reserved = watchAll(
     connection,
@@ -214,6 +189,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
       else reservations.delete(keyOf(o));
     },
     failed('overlappingrangeipreservations'),
+    options.watchBackoff,
   );
 
   const slicePools = watchAll(
@@ -230,6 +206,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
         });
     },
     failed('nodeslicepools'),
+    options.watchBackoff,
   );
 
   async function scan(): Promise<void> {

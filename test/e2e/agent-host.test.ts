@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { install, type InstallOptions } from '../../src/agent/install.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -214,25 +215,38 @@ describe('the running agent', () => {
     ).toEqual(['default/after', 'default/before']);
   });
 
-  test('after a restart, releases what pods deleted meanwhile held, and keeps the rest', async () => {
+  test('after a restart, releases what pods gone meanwhile held, and keeps what a pod that may still run holds', async () => {
     const { core } = cluster.connection();
-    for (const name of ['kept', 'gone', 'moved'])
+    const pods = ['kept', 'gone', 'finished', 'terminating', 'moved', 'elsewhere'];
+    for (const name of pods)
       await core.createNamespacedPod({
         namespace: 'default',
-        body: { metadata: { name }, spec: { nodeName: 'node-1', containers: [] } },
+        body: {
+          metadata: { name },
+          // `elsewhere` runs on another node, though its ADD reached this node's agent.
+          spec: { nodeName: name === 'elsewhere' ? 'node-2' : 'node-1', containers: [] },
+        },
       });
     running = await start();
-    for (const name of ['kept', 'gone', 'moved']) expect((await installed('ADD', name)).code).toBe(0);
+    for (const name of pods) expect((await installed('ADD', name)).code).toBe(0);
     const records = () => readdirSync(join(host.state, 'attachments')).sort();
-    expect(records()).toHaveLength(3);
+    expect(records()).toHaveLength(pods.length);
     await running.stop();
     running = undefined;
 
-    // While the agent is down: one pod is deleted (nobody calls DEL: the node was off), and one pod gets a
-    // new sandbox, whose ADD (standalone, the agent being down) moves its allocation to the new container.
-    await core.deleteNamespacedPod({ namespace: 'default', name: 'gone' });
+    // While the agent is down (nobody calls DEL: the node was off): `gone` is deleted for good (a force
+    // delete, or the pod GC after the node went); `finished` and `terminating` are deleted gracefully and
+    // stay Terminating — the kubelet reported `finished` stopped, not `terminating`, which may still run;
+    // `moved` gets a new sandbox, whose ADD (standalone, the agent being down) moves its allocation.
+    await core.deleteNamespacedPod({ namespace: 'default', name: 'gone', gracePeriodSeconds: 0 });
+    await core.deleteNamespacedPod({ namespace: 'default', name: 'finished' });
+    await core.deleteNamespacedPod({ namespace: 'default', name: 'terminating' });
+    await core.patchNamespacedPodStatus(
+      { namespace: 'default', name: 'finished', body: { status: { phase: 'Succeeded' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     expect((await installed('ADD', 'moved', 'sandbox-moved-2')).code).toBe(0);
-    expect(allocations()).toHaveLength(3);
+    expect(allocations()).toHaveLength(pods.length);
 
     running = await start();
     const deadline = Date.now() + 5_000;
@@ -242,14 +256,34 @@ describe('the running agent', () => {
       allocations()
         .map((a) => `${a.podref} ${a.id}`)
         .sort(),
-    ).toEqual(['default/kept sandbox-kept', 'default/moved sandbox-moved-2']);
-    expect(records()).toEqual(['sandbox-kept_net1.json']);
-    const metrics = await (await fetch(`${running.metricsUrl}/metrics`)).text();
-    expect(metrics).toMatch(/whereabouts_agent_released_on_reconcile_total 1/);
+    ).toEqual([
+      'default/elsewhere sandbox-elsewhere',
+      'default/kept sandbox-kept',
+      'default/moved sandbox-moved-2',
+      'default/terminating sandbox-terminating',
+    ]);
+    expect(records()).toEqual([
+      'sandbox-elsewhere_net1.json',
+      'sandbox-kept_net1.json',
+      'sandbox-terminating_net1.json',
+    ]);
+    // `finished` is released by the start-up reconcile or by the pod watch seeing it, whichever is first
+    // (the watch's count follows its reservation, maybe after /readyz said 200).
+    const released = async () => {
+      const metrics = await (await fetch(`${(running as RunningAgent).metricsUrl}/metrics`)).text();
+      const count = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      return (
+        count('whereabouts_agent_released_on_reconcile_total') +
+        count('whereabouts_agent_released_on_pod_delete_total')
+      );
+    };
+    const counted = Date.now() + 5_000;
+    while ((await released()) < 2 && Date.now() < counted) await new Promise((r) => setTimeout(r, 50));
+    expect(await released()).toBe(2);
 
     // DEL through the agent removes the record with the allocation.
     expect((await installed('DEL', 'kept')).code).toBe(0);
-    expect(records()).toEqual([]);
+    expect(records()).toEqual(['sandbox-elsewhere_net1.json', 'sandbox-terminating_net1.json']);
   });
 });
 

@@ -211,3 +211,25 @@ export function onRealServer(suite: (plane: () => ControlPlane) => void): void {
     });
   });
 }
+
+/**
+ * Removes what a test left in its namespace of the real control plane — pods (at once, as a kubelet's final
+ * delete), IPPools, reservations, NodeSlicePools, NADs, Leases, Events — so that the cluster-wide readers
+ * of the file's next test (GC, the exporter, the slice controller) start from nothing. Nothing to do on the
+ * embedded server: each test has its own.
+ */
+export async function emptyNamespace(cluster: Cluster): Promise<void> {
+  if (cluster.kind !== 'real') return;
+  const { core, custom } = cluster.connection();
+  const namespace = cluster.namespace;
+  await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
+  await core.deleteCollectionNamespacedEvent({ namespace });
+  for (const [group, version, plural] of [
+    ['whereabouts.cni.cncf.io', 'v1alpha1', 'ippools'],
+    ['whereabouts.cni.cncf.io', 'v1alpha1', 'overlappingrangeipreservations'],
+    ['whereabouts.cni.cncf.io', 'v1alpha1', 'nodeslicepools'],
+    ['k8s.cni.cncf.io', 'v1', 'network-attachment-definitions'],
+    ['coordination.k8s.io', 'v1', 'leases'],
+  ] as const)
+    await custom.deleteCollectionNamespacedCustomObject({ group, version, namespace, plural });
+}

@@ -1,0 +1,384 @@
+// One informer for every long-running reader of the API (the agent's pools and pods, the exporter): list,
+// then watch from the list's resourceVersion with bookmarks, and resume from the last resourceVersion seen
+// whenever the watch ends — kube-apiserver ends every watch after --min-request-timeout, and a restarted
+// server ends them all. A 410 (Expired/Gone: the resourceVersion was compacted away, or a continue token
+// expired) starts over with a full list, whose difference from the cache is delivered as changes, deletions
+// included. Every other failure — connection refused or reset, 5xx, 429 "storage is (re)initializing" —
+// is retried with jittered exponential backoff, never less than the server's Retry-After. It never stops
+// by itself (client-node's ListWatch stops for good after its first error that is not a 410 or a timeout,
+// and waits up to 30 s before re-opening a quiet watch the server ended).
+//
+// `fresh()` says whether the cache can be trusted now: true from a complete list, and while the watch is
+// open or being re-opened after a normal end; false from the first failure until a list or watch succeeds
+// again. `synced` resolves after the first complete list only — never on a failure.
+
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+
+type Obj = Record<string, unknown>;
+
+/** A page of a list, as client-node's list calls answer (core kinds: typed; custom: plain JSON). */
+export type ListAnswer = {
+  readonly items?: readonly unknown[];
+  readonly metadata?: {
+    readonly resourceVersion?: string;
+    readonly _continue?: string;
+    readonly continue?: string;
+  };
+};
+
+export type Change = 'added' | 'modified' | 'deleted';
+
+export type InformerFailure = {
+  readonly stage: 'list' | 'watch';
+  /** The HTTP status, when the server answered. */
+  readonly code?: number;
+  readonly message: string;
+  /** How long until the next try. */
+  readonly retryInMs: number;
+};
+
+export type InformerOptions = {
+  readonly kubeConfig: KubeConfig;
+  /** The collection's REST path (`/api/v1/pods`, `/apis/<group>/<version>/namespaces/<ns>/<plural>`). */
+  readonly path: string;
+  /** One page of the same collection, with the same selectors: client-node's list call. */
+  readonly list: (page: { readonly limit: number; readonly _continue?: string }) => Promise<ListAnswer>;
+  readonly fieldSelector?: string;
+  readonly labelSelector?: string;
+  /** Objects per list page. */
+  readonly pageSize?: number;
+  /** First and longest pause between failed tries (a Retry-After may ask for longer). */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Every change of the cache, in the order the server reported it; `previous` as the cache held it. */
+  readonly onChange?: (change: Change, object: Obj, previous: Obj | undefined) => void;
+  /** Every failure, before the pause that follows it. */
+  readonly onFailure?: (failure: InformerFailure) => void;
+  /** Every list and every watch the server accepted. */
+  readonly onOpen?: (what: 'list' | 'watch') => void;
+};
+
+export type Informer = {
+  /** Resolves after the first complete list. */
+  readonly synced: Promise<void>;
+  /** Whether the cache follows the server now (see the top of this file). */
+  fresh(): boolean;
+  /** Resolves with true once fresh (at once if it is), with false if stopped first. */
+  whenFresh(): Promise<boolean>;
+  /** An object by `namespace/name` (cluster-scoped: `/name`). */
+  get(key: string): Obj | undefined;
+  list(): Obj[];
+  /** The resourceVersion the next watch resumes from ('' before the first list, and after a 410). */
+  resourceVersion(): string;
+  stop(): void;
+};
+
+const metaOf = (o: Obj) =>
+  (o.metadata ?? {}) as { name?: string; namespace?: string; resourceVersion?: string };
+export const keyOf = (o: Obj): string => `${metaOf(o).namespace ?? ''}/${metaOf(o).name ?? ''}`;
+
+class Failure extends Error {
+  readonly code: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, code?: number, retryAfterMs?: number) {
+    super(message);
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+const retryAfterOf = (headers: unknown, body: unknown): number | undefined => {
+  const header = (headers as Record<string, string | undefined> | undefined)?.['retry-after'];
+  const seconds =
+    header !== undefined && /^\d+$/.test(header)
+      ? Number(header)
+      : (body as { details?: { retryAfterSeconds?: unknown } } | undefined)?.details?.retryAfterSeconds;
+  return typeof seconds === 'number' && seconds > 0 ? seconds * 1000 : undefined;
+};
+
+/** What went wrong, from whatever client-node threw: an ApiException, a watch's HTTP error, a fetch error. */
+function failureOf(e: unknown): Failure {
+  if (e instanceof Failure) return e;
+  const name = (e as { name?: unknown } | null)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return new Failure('timeout');
+  const error = (e ?? {}) as { code?: unknown; statusCode?: unknown; body?: unknown; headers?: unknown };
+  const code =
+    typeof error.code === 'number'
+      ? error.code
+      : typeof error.statusCode === 'number'
+        ? error.statusCode
+        : undefined;
+  let body: unknown = error.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      body = undefined;
+    }
+  }
+  const status = body as { reason?: unknown; message?: unknown } | undefined;
+  if (code !== undefined) {
+    const detail = typeof status?.message === 'string' ? status.message : e instanceof Error ? e.message : '';
+    return new Failure(
+      `${code}${detail === '' ? '' : ` ${detail}`}`,
+      code,
+      retryAfterOf(error.headers, body),
+    );
+  }
+  for (
+    let cause: unknown = e;
+    typeof cause === 'object' && cause !== null;
+    cause = (cause as { cause?: unknown }).cause
+  ) {
+    const c = (cause as { code?: unknown }).code;
+    if (typeof c === 'string') return new Failure(c);
+  }
+  return new Failure(e instanceof Error ? e.message : String(e));
+}
+
+type WatchEnd = { readonly events: number; readonly lastedMs: number } & (
+  | { readonly kind: 'ended' }
+  | { readonly kind: 'expired' }
+  | { readonly kind: 'failed'; readonly failure: Failure }
+);
+
+export function startInformer(options: InformerOptions): Informer {
+  const objects = new Map<string, Obj>();
+  const initialMs = options.backoff?.initialMs ?? 250;
+  const maxMs = options.backoff?.maxMs ?? 30_000;
+  const pageSize = options.pageSize ?? 500;
+  const watcher = new Watch(options.kubeConfig);
+  let resourceVersion = '';
+  let stopped = false;
+  let fresh = false;
+  let controller: AbortController | undefined;
+  let wake: (() => void) | undefined;
+  let freshWaiters: ((fresh: boolean) => void)[] = [];
+  let resolveSynced: () => void = () => undefined;
+  const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
+
+  const setFresh = (value: boolean) => {
+    fresh = value;
+    if (!value) return;
+    const waiters = freshWaiters;
+    freshWaiters = [];
+    for (const w of waiters) w(true);
+  };
+
+  const apply = (type: string, object: Obj) => {
+    const key = keyOf(object);
+    const previous = objects.get(key);
+    if (type === 'DELETED') {
+      objects.delete(key);
+      options.onChange?.('deleted', object, previous);
+    } else {
+      objects.set(key, object);
+      options.onChange?.(previous === undefined ? 'added' : 'modified', object, previous);
+    }
+  };
+
+  /** A complete list, every page; the cache becomes exactly what it holds. */
+  async function relist(): Promise<void> {
+    const items: Obj[] = [];
+    let token: string | undefined;
+    let version = '';
+    do {
+      let page: ListAnswer;
+      try {
+        page = await options.list({ limit: pageSize, ...(token === undefined ? {} : { _continue: token }) });
+      } catch (e) {
+        throw failureOf(e);
+      }
+      items.push(...((page.items ?? []) as Obj[]));
+      version = page.metadata?.resourceVersion ?? version;
+      const next = page.metadata?._continue ?? page.metadata?.continue;
+      token = next === undefined || next === '' ? undefined : next;
+    } while (token !== undefined && !stopped);
+    if (stopped) return;
+    const listed = new Map(items.map((o) => [keyOf(o), o] as const));
+    for (const [key, held] of [...objects]) {
+      if (listed.has(key)) continue;
+      objects.delete(key);
+      options.onChange?.('deleted', held, held);
+    }
+    for (const [key, o] of listed) {
+      const held = objects.get(key);
+      if (held !== undefined && metaOf(held).resourceVersion === metaOf(o).resourceVersion) continue;
+      objects.set(key, o);
+      options.onChange?.(held === undefined ? 'added' : 'modified', o, held);
+    }
+    resourceVersion = version;
+    options.onOpen?.('list');
+    setFresh(true);
+    resolveSynced();
+  }
+
+  /** One watch from `resourceVersion`, until the server or the network ends it. */
+  function watchOnce(): Promise<WatchEnd> {
+    return new Promise((resolve) => {
+      let settled = false;
+      let events = 0;
+      const opened = Date.now();
+      let own: AbortController | undefined;
+      const finish = (
+        end: { kind: 'ended' } | { kind: 'expired' } | { kind: 'failed'; failure: Failure },
+      ) => {
+        if (settled) return;
+        settled = true;
+        own?.abort();
+        if (controller === own) controller = undefined;
+        resolve({ ...end, events, lastedMs: Date.now() - opened });
+      };
+      const query = {
+        resourceVersion,
+        allowWatchBookmarks: true,
+        ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
+        ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
+      };
+      watcher
+        .watch(
+          options.path,
+          query,
+          (type: string, object: Obj) => {
+            if (settled || stopped) return;
+            if (type === 'ERROR') {
+              const status = object as { code?: unknown; message?: unknown };
+              if (status.code === 410) finish({ kind: 'expired' });
+              else
+                finish({
+                  kind: 'failed',
+                  failure: new Failure(
+                    `watch error ${String(status.code)}: ${String(status.message)}`,
+                    typeof status.code === 'number' ? status.code : undefined,
+                  ),
+                });
+              return;
+            }
+            const version = metaOf(object).resourceVersion;
+            if (type !== 'BOOKMARK') {
+              events++;
+              apply(type, object);
+            }
+            if (version !== undefined && version !== '') resourceVersion = version;
+          },
+          (err: unknown) => {
+            const name = (err as { name?: unknown } | null)?.name;
+            // A normal end, or the client's inactivity timeout on an open watch (the connection may be
+            // half-open): resume. A timeout before the server answered at all is a failure.
+            if (err === null || err === undefined || (name === 'TimeoutError' && own !== undefined))
+              finish({ kind: 'ended' });
+            else {
+              const failure = failureOf(err);
+              finish(failure.code === 410 ? { kind: 'expired' } : { kind: 'failed', failure });
+            }
+          },
+        )
+        .then(
+          (c) => {
+            own = c;
+            if (settled || stopped) {
+              c.abort();
+              return;
+            }
+            controller = c;
+            options.onOpen?.('watch');
+            setFresh(true);
+          },
+          (e: unknown) => {
+            finish({ kind: 'failed', failure: failureOf(e) });
+          },
+        );
+    });
+  }
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+    });
+
+  const backoffMs = (attempt: number, failure?: Failure) => {
+    const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+    const jittered = base * (0.8 + Math.random() * 0.4);
+    const asked = failure?.retryAfterMs ?? (failure?.code === 429 ? 1_000 : 0);
+    return Math.max(jittered, asked);
+  };
+
+  async function run(): Promise<void> {
+    let attempt = 0;
+    // Read through a call: `stop()` changes it while this loop awaits.
+    const isStopped = () => stopped;
+    while (!isStopped()) {
+      let failure: { stage: 'list' | 'watch'; failure: Failure } | undefined;
+      if (resourceVersion === '') {
+        try {
+          await relist();
+        } catch (e) {
+          failure = { stage: 'list', failure: failureOf(e) };
+        }
+      }
+      if (failure === undefined && !isStopped()) {
+        const end = await watchOnce();
+        // A watch that ran a while or carried events: whatever ended it, the last tries went well.
+        const lasted = end.events > 0 || end.lastedMs >= 1_000;
+        if (lasted) attempt = 0;
+        if (end.kind === 'expired') {
+          resourceVersion = '';
+          setFresh(false); // until the list: what happened in the window it missed is not known yet
+          // A full list at once (nothing is wrong with the server), unless that keeps happening.
+          if (!lasted) await pause(backoffMs(attempt++));
+          continue;
+        }
+        if (end.kind === 'failed') failure = { stage: 'watch', failure: end.failure };
+        else {
+          // The server ended it, as it does every few minutes: resume from where it was — at once, unless
+          // it keeps ending at once without an event (not a failure, but no reason to spin either).
+          if (!lasted) await pause(backoffMs(attempt++));
+          continue;
+        }
+      }
+      if (isStopped() || failure === undefined) break;
+      if (failure.failure.code === 410) resourceVersion = '';
+      setFresh(false);
+      const retryInMs = backoffMs(attempt++, failure.failure);
+      options.onFailure?.({
+        stage: failure.stage,
+        ...(failure.failure.code === undefined ? {} : { code: failure.failure.code }),
+        message: failure.failure.message,
+        retryInMs,
+      });
+      await pause(retryInMs);
+    }
+  }
+  void run();
+
+  return {
+    synced,
+    fresh: () => fresh && !stopped,
+    whenFresh: () =>
+      stopped
+        ? Promise.resolve(false)
+        : fresh
+          ? Promise.resolve(true)
+          : new Promise((resolve) => freshWaiters.push(resolve)),
+    get: (key) => objects.get(key),
+    list: () => [...objects.values()],
+    resourceVersion: () => resourceVersion,
+    stop: () => {
+      stopped = true;
+      fresh = false;
+      controller?.abort();
+      controller = undefined;
+      wake?.();
+      const waiters = freshWaiters;
+      freshWaiters = [];
+      for (const w of waiters) w(false);
+    },
+  };
+}
