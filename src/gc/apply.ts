@@ -9,11 +9,19 @@ import type { ApiOutcome, KubeApi } from '../store/api.ts';
 import { classify, isFailedTest, isObjectNotFound, isStatus } from '../store/errors.ts';
 import { group, version } from '../store/ippool.ts';
 import type { StoreResult } from '../store/store.ts';
-import type { Plan, Release, ReservationDeletion } from './plan.ts';
+import {
+  suspectsAnnotation,
+  type Plan,
+  type Release,
+  type ReservationDeletion,
+  type SightingsWrite,
+} from './plan.ts';
 
 export type Applied = {
   readonly released: readonly Release[];
   readonly deleted: readonly ReservationDeletion[];
+  /** Pools whose sightings of address-changed entries were recorded (or pruned). */
+  readonly recorded: readonly SightingsWrite[];
   /** Items left alone because they changed since the plan (re-allocated, released by DEL meanwhile). */
   readonly changed: number;
   readonly errors: readonly string[];
@@ -34,6 +42,33 @@ async function conditional(
     if (isChanged(result)) return ok('changed' as const);
     return fail(classify(result.failure, what, api.server));
   });
+}
+
+const annotationPath = `/metadata/annotations/${suspectsAnnotation.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+/**
+ * The sightings write, conditional on the annotation as read: `test` of its value (null: absent — and, for a
+ * pool without annotations, of the whole map), so a run never overwrites what another wrote meanwhile.
+ */
+function sightingsPatch(w: SightingsWrite): unknown[] {
+  const empty = Object.keys(w.next).length === 0;
+  const value = JSON.stringify(w.next);
+  if (w.previous !== undefined) {
+    return [
+      { op: 'test', path: annotationPath, value: w.previous },
+      empty ? { op: 'remove', path: annotationPath } : { op: 'replace', path: annotationPath, value },
+    ];
+  }
+  if (!w.annotated) {
+    return [
+      { op: 'test', path: '/metadata/annotations', value: null },
+      { op: 'add', path: '/metadata/annotations', value: { [suspectsAnnotation]: value } },
+    ];
+  }
+  return [
+    { op: 'test', path: annotationPath, value: null },
+    { op: 'add', path: annotationPath, value },
+  ];
 }
 
 export async function applyPlan(api: KubeApi, plan: Plan): Promise<Applied> {
@@ -72,5 +107,21 @@ export async function applyPlan(api: KubeApi, plan: Plan): Promise<Applied> {
     else if (result.value === 'done') deleted.push(d);
     else changed++;
   }
-  return { released, deleted, changed, errors };
+  const recorded: SightingsWrite[] = [];
+  for (const w of plan.sightings) {
+    const result = await conditional(
+      api,
+      `record GC's sightings in IPPool ${w.namespace}/${w.pool}`,
+      () =>
+        api.jsonPatch(
+          { group, version, plural: 'ippools', namespace: w.namespace, name: w.pool },
+          sightingsPatch(w),
+        ),
+      (f) => isFailedTest(f.failure) || isObjectNotFound(f.failure),
+    );
+    if (!result.ok) errors.push(result.error.message);
+    else if (result.value === 'done') recorded.push(w);
+    else changed++;
+  }
+  return { released, deleted, recorded, changed, errors };
 }

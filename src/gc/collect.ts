@@ -11,7 +11,7 @@ import { group, rawPool, version } from '../store/ippool.ts';
 import { networkNameOf, type SliceLayout } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { networkStatusAnnotation } from './network-status.ts';
-import type { PodState, PoolState, ReservationState } from './plan.ts';
+import { suspectsAnnotation, type PodState, type PoolState, type ReservationState } from './plan.ts';
 
 export type Collected = {
   readonly pools: PoolState[];
@@ -90,7 +90,7 @@ export async function collect(
     pageSizes.pools,
     (o) => {
       const pool = rawPool(o);
-      const { name = '', namespace = '' } = meta(o);
+      const { name = '', namespace = '', annotations } = meta(o);
       if (pool === undefined) {
         skipped.push(`${namespace}/${name}`);
         return;
@@ -101,7 +101,16 @@ export async function collect(
       }
       const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
       const networkName = networkNameOf(name, range, slicePools.get(namespace));
-      pools.push({ namespace, name, networkName, range, pool });
+      const suspects = annotations?.[suspectsAnnotation];
+      pools.push({
+        namespace,
+        name,
+        networkName,
+        range,
+        pool,
+        annotated: annotations !== undefined,
+        ...(suspects === undefined ? {} : { suspects }),
+      });
     },
   );
   if (!poolsRead.ok) return poolsRead;

@@ -7,6 +7,19 @@
 // got another one). It is kept when its pod is younger than the grace period or still Pending without
 // network-status, when the pod shows no network-status at all (nothing to judge by), and when it has no
 // pod reference. The pool's schema records no pod UID, so a new incarnation is recognised by its addresses.
+// A Terminating pod (deletionTimestamp set, still listed) has no rule of its own: it is live like any pod
+// until its kubelet reports a terminal phase — written only after the containers and the sandbox stopped —
+// or it is gone. A graceful delete alone says nothing about whether its containers still run (a node whose
+// kubelet is down keeps its pods Terminating for good), so it frees nothing.
+//
+// The address-changed rule needs the mismatch twice: Multus writes network-status only after every delegate
+// of a new sandbox finished, so a pod that just got a new sandbox (a node reboot) can show its new address in
+// the pool and the old one in network-status for a while, however old the pod is. A mismatch is first
+// recorded as a sighting (pool, offset, container ID, when); the entry is released only when a later run sees
+// the same mismatch on the same entry at least a grace period after the first sighting. A sighting is dropped
+// as soon as the entry changes (another container ID), goes, or the mismatch disappears — so the two
+// sightings are always of consecutive runs. GC runs are separate processes: the sightings live on the pool
+// (`whereabouts-ts.io/gc-suspects`), read here as given and written back by apply.
 //
 // A reservation is orphaned when no pool entry of its network holds its address for its owner — matched by
 // computing each live entry's reservation name, never by parsing reservation names back into addresses —
@@ -33,6 +46,33 @@ export type PoolState = {
   readonly range: string;
   /** The entries as read; decoded one at a time while planning. */
   readonly pool: RawPool;
+  /** The pool's sightings annotation as stored, when it has one. */
+  readonly suspects?: string;
+  /** Whether the pool has any annotations (the write of a first sighting adds the map otherwise). */
+  readonly annotated?: boolean;
+};
+
+/** The annotation on an IPPool holding GC's first sightings of address-changed entries. */
+export const suspectsAnnotation = 'whereabouts-ts.io/gc-suspects';
+
+/** A first sighting of an address-changed entry: its container ID, and when it was seen (ISO 8601). */
+export type Sighting = { readonly id: string; readonly since: string };
+
+/** Sightings by offset key. */
+export type Sightings = Readonly<Record<string, Sighting>>;
+
+/** The most sightings one pool records (about 100 bytes each; annotations are limited to 256 KiB in all). */
+export const maxSightings = 1000;
+
+/** The sightings of a pool to write: only pools whose sightings changed. */
+export type SightingsWrite = {
+  readonly namespace: string;
+  readonly pool: string;
+  /** The annotation as read (the write only happens while it is still exactly this). */
+  readonly previous?: string;
+  readonly annotated: boolean;
+  /** What to record; empty: remove the annotation. */
+  readonly next: Sightings;
 };
 
 export type ReservationState = {
@@ -69,6 +109,9 @@ export type ReservationDeletion = {
 
 export type Plan = {
   readonly releases: readonly Release[];
+  /** Address-changed entries seen for the first time (or not yet a grace period ago): kept for now. */
+  readonly suspects: number;
+  readonly sightings: readonly SightingsWrite[];
   readonly deletions: readonly ReservationDeletion[];
   /** Allocations looked at, for the summary. */
   readonly allocations: number;
@@ -82,6 +125,30 @@ export type PlanInput = {
   readonly now: number;
   readonly graceMs: number;
 };
+
+/** The sightings stored on a pool; unreadable ones read as none (the next run records them afresh). */
+export function sightingsOf(annotation: string | undefined): Map<string, Sighting> {
+  const sightings = new Map<string, Sighting>();
+  if (annotation === undefined) return sightings;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(annotation);
+  } catch {
+    return sightings;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return sightings;
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    const { id, since } = (value ?? {}) as { id?: unknown; since?: unknown };
+    if (typeof id === 'string' && typeof since === 'string' && !Number.isNaN(Date.parse(since))) {
+      sightings.set(key, { id, since });
+    }
+  }
+  return sightings;
+}
+
+const sameSightings = (a: ReadonlyMap<string, Sighting>, b: Sightings): boolean =>
+  a.size === Object.keys(b).length &&
+  [...a].every(([key, s]) => b[key]?.id === s.id && b[key].since === s.since);
 
 function leaked(a: Allocation, address: string, input: PlanInput): ReleaseReason | undefined {
   if (a.podRef === '') return undefined;
@@ -109,15 +176,38 @@ export function planCollection(input: PlanInput): Plan {
   // always tell its network — Whereabouts' Fast IPAM per-node pools are `[<network>-]<node>-<slice>` — so a
   // reservation whose name ends in a live address is never deleted, whatever network it names.
   const liveAddresses = new Set<string>();
+  const sightings: SightingsWrite[] = [];
+  let suspects = 0;
   let allocations = 0;
   for (const pool of input.pools) {
+    const previous = sightingsOf(pool.suspects);
+    const next: Record<string, Sighting> = {};
+    let recorded = 0;
     for (const [key, value] of Object.entries(pool.pool.entries)) {
       const a = decodeEntry(pool.pool, key, value);
       if (a === undefined) continue;
       allocations++;
       const ip = ipOf(pool.pool.family, a.address);
       const address = formatIP(ip);
-      const reason = leaked(a, address, input);
+      let reason = leaked(a, address, input);
+      if (reason === 'address-changed') {
+        const seen = previous.get(key);
+        if (seen === undefined || seen.id !== a.containerId) {
+          // First sighting (or the entry changed since the last one): remembered, kept.
+          reason = undefined;
+          suspects++;
+          if (recorded < maxSightings) {
+            next[key] = { id: a.containerId, since: new Date(input.now).toISOString() };
+            recorded++;
+          }
+        } else if (input.now - Date.parse(seen.since) < input.graceMs) {
+          // Seen before, but not yet a grace period ago: the first sighting stands.
+          reason = undefined;
+          suspects++;
+          next[key] = seen;
+          recorded++;
+        }
+      }
       if (reason === undefined) {
         liveAddresses.add(`${pool.namespace}/${reservationName(ip, '')}`);
         needed.set(
@@ -138,6 +228,15 @@ export function planCollection(input: PlanInput): Plan {
         });
       }
     }
+    if (!sameSightings(previous, next) || (pool.suspects !== undefined && previous.size === 0)) {
+      sightings.push({
+        namespace: pool.namespace,
+        pool: pool.name,
+        ...(pool.suspects === undefined ? {} : { previous: pool.suspects }),
+        annotated: pool.annotated ?? pool.suspects !== undefined,
+        next,
+      });
+    }
   }
   const deletions: ReservationDeletion[] = [];
   for (const r of input.reservations) {
@@ -155,5 +254,5 @@ export function planCollection(input: PlanInput): Plan {
       reason: 'orphaned',
     });
   }
-  return { releases, deletions, allocations };
+  return { releases, suspects, sightings, deletions, allocations };
 }

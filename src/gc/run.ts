@@ -59,10 +59,14 @@ export function summary(report: GcReport): string {
   const timing = `; collect ${report.collectMs.toFixed(0)} ms, plan ${report.planMs.toFixed(0)} ms, apply ${report.applyMs.toFixed(0)} ms`;
   const skipped =
     report.skippedPools.length === 0 ? '' : `; skipped unreadable pools ${report.skippedPools.join(', ')}`;
-  if (applied === undefined) return `${base} (dry run: nothing changed)${skipped}${timing}`;
+  const suspects =
+    plan.suspects === 0
+      ? ''
+      : `; kept ${plan.suspects} allocations whose address changed until a later run sees it again`;
+  if (applied === undefined) return `${base} (dry run: nothing changed)${suspects}${skipped}${timing}`;
   return (
     `${base}; released ${applied.released.length}, deleted ${applied.deleted.length}, ` +
-    `left ${applied.changed} that changed meanwhile, ${applied.errors.length} errors${skipped}${timing}`
+    `left ${applied.changed} that changed meanwhile, ${applied.errors.length} errors${suspects}${skipped}${timing}`
   );
 }
 

@@ -2,6 +2,9 @@ import { networkNameOf } from '../../../src/store/names.ts';
 import { interfacesOf } from '../../../src/gc/network-status.ts';
 import {
   planCollection,
+  sightingsOf,
+  suspectsAnnotation,
+  type PlanInput,
   type PodState,
   type PoolState,
   type ReservationState,
@@ -77,8 +80,10 @@ describe('which allocations are leaked', () => {
     ],
   ])('%s → %s', (_, state, reason) => {
     const pods = new Map(state === undefined ? [] : [['default/a', state] as const]);
+    // The entry's mismatch was seen by the run before, an hour ago (see the sightings below).
+    const seen = JSON.stringify({ '5': { id: 'c-default/a', since: new Date(old).toISOString() } });
     const plan = planCollection({
-      pools: [pool([allocation('10.0.0.5', 'default/a')])],
+      pools: [{ ...pool([allocation('10.0.0.5', 'default/a')]), suspects: seen }],
       reservations: [],
       pods,
       now,
@@ -111,6 +116,98 @@ describe('which allocations are leaked', () => {
       stored: { id: 'c-default/gone', podref: 'default/gone', ifname: 'net1' },
       address: '10.0.0.5',
     });
+  });
+});
+
+describe('address-changed needs two sightings a grace period apart (Multus writes network-status late)', () => {
+  const entry = (id: string): Entry => ['5', { id, podref: 'default/a', ifname: 'net1' }];
+  const lagging = new Map([['default/a', pod('Running', { status: { net1: ['10.0.0.4'] } })]]);
+  const input = (id: string, suspects: string | undefined, at: number, pods = lagging): PlanInput => ({
+    pools: [
+      {
+        ...pool([entry(id)]),
+        annotated: suspects !== undefined,
+        ...(suspects === undefined ? {} : { suspects }),
+      },
+    ],
+    reservations: [],
+    pods,
+    now: at,
+    graceMs: grace,
+  });
+  const recorded = (plan: ReturnType<typeof planCollection>) => plan.sightings[0]?.next;
+
+  test('first sighting: recorded, not released', () => {
+    const plan = planCollection(input('new', undefined, now));
+    expect(plan.releases).toEqual([]);
+    expect(plan.suspects).toBe(1);
+    expect(plan.sightings).toEqual([
+      {
+        namespace: 'kube-system',
+        pool: '10.0.0.0-24',
+        annotated: false,
+        next: { '5': { id: 'new', since: new Date(now).toISOString() } },
+      },
+    ]);
+  });
+
+  test('second sighting of the same entry a grace period later: released, and its sighting pruned', () => {
+    const first = JSON.stringify(recorded(planCollection(input('new', undefined, now))));
+    const plan = planCollection(input('new', first, now + grace));
+    expect(plan.releases.map((r) => [r.key, r.containerId, r.reason])).toEqual([
+      ['5', 'new', 'address-changed'],
+    ]);
+    expect(plan.sightings).toEqual([
+      { namespace: 'kube-system', pool: '10.0.0.0-24', previous: first, annotated: true, next: {} },
+    ]);
+  });
+
+  test('second sighting sooner than a grace period later: kept, the first sighting stands', () => {
+    const first = JSON.stringify(recorded(planCollection(input('new', undefined, now))));
+    const plan = planCollection(input('new', first, now + grace - 1));
+    expect(plan.releases).toEqual([]);
+    expect(plan.suspects).toBe(1);
+    expect(plan.sightings).toEqual([]); // nothing to write
+  });
+
+  test('second sighting with a changed container ID: a new sighting, not a release', () => {
+    const first = JSON.stringify(recorded(planCollection(input('old-sandbox', undefined, now))));
+    const plan = planCollection(input('new-sandbox', first, now + grace));
+    expect(plan.releases).toEqual([]);
+    expect(recorded(plan)).toEqual({
+      '5': { id: 'new-sandbox', since: new Date(now + grace).toISOString() },
+    });
+  });
+
+  test('mismatch gone (Multus caught up): the sighting is dropped, and a later mismatch starts afresh', () => {
+    const first = JSON.stringify(recorded(planCollection(input('new', undefined, now))));
+    const caughtUp = new Map([['default/a', pod('Running', { status: { net1: ['10.0.0.5'] } })]]);
+    const plan = planCollection(input('new', first, now + grace, caughtUp));
+    expect(plan.releases).toEqual([]);
+    expect(recorded(plan)).toEqual({});
+    const again = planCollection(input('new', undefined, now + 2 * grace));
+    expect(again.releases).toEqual([]);
+    expect(recorded(again)).toEqual({ '5': { id: 'new', since: new Date(now + 2 * grace).toISOString() } });
+  });
+
+  test('the entry gone, or its pod gone: the sighting is dropped', () => {
+    const first = JSON.stringify(recorded(planCollection(input('new', undefined, now))));
+    const gone = planCollection(input('new', first, now + grace, new Map()));
+    expect(gone.releases.map((r) => r.reason)).toEqual(['pod-gone']);
+    expect(recorded(gone)).toEqual({});
+    const empty = planCollection({
+      ...input('new', first, now + grace),
+      pools: [{ ...pool([]), suspects: first }],
+    });
+    expect(recorded(empty)).toEqual({});
+  });
+
+  test('unreadable sightings read as none', () => {
+    expect(sightingsOf('not json')).toEqual(new Map());
+    expect(
+      sightingsOf('{"5":{"id":"c","since":"yesterday"},"6":{"id":"c","since":"2026-01-01T00:00:00Z"}}'),
+    ).toEqual(new Map([['6', { id: 'c', since: '2026-01-01T00:00:00Z' }]]));
+    expect(suspectsAnnotation).toBe('whereabouts-ts.io/gc-suspects');
   });
 });
 
