@@ -5,7 +5,8 @@
 import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { runPlugin } from '../cni/plugin.ts';
+import { runPlugin, type PluginOutput } from '../cni/plugin.ts';
+import { deadlines } from '../cni/verbs.ts';
 import { ok } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { IpamStore } from '../store/store.ts';
@@ -20,6 +21,8 @@ export type AgentOptions = {
   readonly flatFilePaths?: readonly string[];
   /** Told about every request served. */
   readonly observe?: (served: Served) => void;
+  /** How long a stop waits for the requests under way: `drainTimeoutMs` below unless a test says otherwise. */
+  readonly drainTimeoutMs?: number;
 };
 
 /** A request served: its CNI environment (`CNI_*` only), exit code and duration. */
@@ -31,12 +34,34 @@ export type Served = {
 
 export type AgentStats = { requests: number; byCommand: Record<string, number>; failures: number };
 
-export type Agent = { readonly stats: AgentStats; close(): Promise<void> };
+export type Agent = {
+  readonly stats: AgentStats;
+  /**
+   * Stops gracefully: from the call on, every request (new, or queued behind another of its attachment) is
+   * answered `stopping` — 503 and `{"busy": "..."}`, which the plugin answers with code 11 — while the
+   * requests already running finish and get their real answers; then the socket is closed and removed.
+   */
+  close(): Promise<void>;
+};
 
 /** A request is an environment and a network configuration: anything near this is hostile. */
 const maxRequestBytes = 2 << 20;
 /** The longest verb deadline (ADD, GC: 60 s) and some room. */
 const requestTimeoutMs = 90_000;
+/**
+ * How long a stop waits for the requests already running: each ends by its verb's deadline (at most 60 s)
+ * and some room. Shorter than the plugin's own wait for an answer (75 s, cni-plugin/main.ts), so that every
+ * plugin still waiting gets an answer from the agent; shorter than the DaemonSet's grace period (90 s,
+ * deploy/core/agent.yaml), so that the kubelet's SIGKILL never cuts a transaction off.
+ */
+export const drainTimeoutMs = Math.max(...Object.values(deadlines)) + 5_000;
+/** The answer to a request the agent will not run because it is stopping. */
+const stoppingAnswer = {
+  busy: 'the node agent is stopping; not run, try again (the next agent, or the plugin itself once no agent is left, will)',
+};
+const notRun = Symbol('not run: stopping');
+/** How long a stop waits, once nothing runs any more, for the last answers to go out. */
+const closeTimeoutMs = 2_000;
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -86,7 +111,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     });
     return run;
   };
+  /** Set by close(): nothing starts any more. */
+  let stopping = false;
+  /** The requests being handled, each settled once it has been answered. */
+  const underWay = new Map<ServerResponse, Promise<void>>();
   const answer = (res: ServerResponse, code: number, body: unknown): void => {
+    // Answered already: a stop that could not wait for this request any longer said `stopping`.
+    if (res.headersSent || res.writableEnded) return;
     const text = JSON.stringify(body);
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
@@ -115,6 +146,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       });
       return;
     }
+    if (stopping) {
+      answer(res, 503, stoppingAnswer);
+      return;
+    }
     const env = Object.fromEntries(
       Object.entries(request.env as Record<string, unknown>).filter(
         (e): e is [string, string] => e[0].startsWith('CNI_') && typeof e[1] === 'string',
@@ -125,18 +160,26 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     stats.byCommand[command] = (stats.byCommand[command] ?? 0) + 1;
     const started = performance.now();
     const stdin = request.stdin;
-    const run = () =>
-      runPlugin({
-        env: { ...env, NODENAME: options.nodeName },
-        stdin,
-        openStore: () => ok(options.store),
-        writeLog: (line) => process.stderr.write(line),
-        logFile: 'ignore',
-        ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
-      });
+    // Checked again when the request's turn comes: a request queued behind another of its attachment when
+    // the stop began does not start.
+    const run = (): Promise<PluginOutput | typeof notRun> =>
+      stopping
+        ? Promise.resolve(notRun)
+        : runPlugin({
+            env: { ...env, NODENAME: options.nodeName },
+            stdin,
+            openStore: () => ok(options.store),
+            writeLog: (line) => process.stderr.write(line),
+            logFile: 'ignore',
+            ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
+          });
     const attachment =
       env.CNI_CONTAINERID === undefined ? undefined : `${env.CNI_CONTAINERID}/${env.CNI_IFNAME ?? ''}`;
     const output = await (attachment === undefined ? run() : inLane(attachment, run));
+    if (output === notRun) {
+      answer(res, 503, stoppingAnswer);
+      return;
+    }
     if (output.exitCode !== 0) stats.failures++;
     options.observe?.({ env, exitCode: output.exitCode, seconds: (performance.now() - started) / 1000 });
     answer(res, 200, output);
@@ -145,10 +188,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const server: Server = createServer(
     { requestTimeout: requestTimeoutMs, headersTimeout: 10_000 },
     (req, res) => {
-      handle(req, res).catch((e: unknown) => {
-        options.log.error('agent request failed', { error: e instanceof Error ? e.message : String(e) });
-        if (!res.headersSent) answer(res, 500, { error: 'internal error' });
-      });
+      const handled = handle(req, res)
+        .catch((e: unknown) => {
+          options.log.error('agent request failed', { error: e instanceof Error ? e.message : String(e) });
+          answer(res, 500, { error: 'internal error' });
+        })
+        .finally(() => underWay.delete(res));
+      underWay.set(res, handled);
     },
   );
   mkdirSync(dirname(options.socketPath), { recursive: true, mode: 0o700 });
@@ -162,16 +208,61 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   chmodSync(options.socketPath, 0o600);
   options.log.verbose('agent listening', { socket: options.socketPath, node: options.nodeName });
 
-  return {
-    stats,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) =>
+  /**
+   * Stops as `Agent.close` says. The socket keeps listening meanwhile: a plugin that found no agent (no
+   * socket, connection refused) would work standalone, beside a transaction of its attachment that may still
+   * be running here — so it is told `stopping` (code 11: try again) until nothing is running any more.
+   */
+  async function stop(): Promise<void> {
+    stopping = true;
+    const drainFor = options.drainTimeoutMs ?? drainTimeoutMs;
+    const timers: NodeJS.Timeout[] = [];
+    const after = (ms: number) =>
+      new Promise<false>((resolve) => {
+        timers.push(
+          setTimeout(() => {
+            resolve(false);
+          }, ms),
+        );
+      });
+    const drained = await Promise.race([
+      (async () => {
+        // Requests that arrive while others finish are answered at once, and awaited too.
+        while (underWay.size > 0) await Promise.all(underWay.values());
+        return true;
+      })(),
+      after(drainFor),
+    ]);
+    if (!drained) {
+      // Past every verb's deadline: answered `stopping` rather than dropped, so that the plugin tries again
+      // later instead of working beside them (the process ends right after, and they with it).
+      options.log.error('agent stopping: requests still running after the drain bound, answered busy', {
+        running: underWay.size,
+        drainTimeoutMs: drainFor,
+      });
+      for (const res of underWay.keys()) answer(res, 503, stoppingAnswer);
+    }
+    // Stops listening and removes the socket file (libuv unlinks it on close): from now on a plugin finds no
+    // agent and works standalone — nothing of this agent's work is left running. The connections end once
+    // their answers are out (`Connection: close`); one whose request is still arriving is cut off after a
+    // moment.
+    await Promise.race([
+      new Promise<void>((resolve) =>
         server.close(() => {
           resolve();
         }),
-      );
-      clearStaleSocket(options.socketPath);
-    },
+      ),
+      after(closeTimeoutMs),
+    ]);
+    for (const timer of timers) clearTimeout(timer);
+    server.closeAllConnections();
+    clearStaleSocket(options.socketPath);
+    options.log.verbose('agent stopped serving', { socket: options.socketPath, drained });
+  }
+  let stopped: Promise<void> | undefined;
+
+  return {
+    stats,
+    close: () => (stopped ??= stop()),
   };
 }

@@ -4,7 +4,8 @@
 // itself: every verb is idempotent, so doing again what the agent may already have done returns the same
 // result. But when the agent took the request and is still at it past the timeout, the plugin must not
 // start a second transaction for the same attachment beside it — a failing one's rollback would release
-// what the other just handed out — so it answers "try again later" instead (`busy`).
+// what the other just handed out — so it answers "try again later" instead (`busy`). The same when the
+// agent answers 503: it is stopping, finishes what it took and starts nothing new (src/agent/server.ts).
 
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -28,6 +29,16 @@ function readAnswer(response: Buffer): Forwarded {
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? '0';
   const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
   const body = end < 0 ? undefined : response.subarray(end + 4);
+  if (status === '503') {
+    // The agent is stopping: it may still run a transaction of this attachment, so never standalone.
+    let reason: unknown;
+    try {
+      reason = (JSON.parse(body?.toString('utf8') ?? '') as { busy?: unknown }).busy;
+    } catch {
+      // no reason given
+    }
+    return { busy: typeof reason === 'string' ? reason : 'the node agent is stopping (503); try again' };
+  }
   if (status === '200' && body !== undefined && length !== undefined && body.length === Number(length)) {
     try {
       const answer = JSON.parse(body.toString('utf8')) as Partial<PluginOutput>;

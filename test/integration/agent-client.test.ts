@@ -1,7 +1,7 @@
 // The plugin's side of the node agent over a real unix socket: when the plugin may do the work itself, and
 // when it must not because the agent may still be doing it.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { linkSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +15,8 @@ const sockets: Socket[] = [];
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'wb-agent-client-'));
 });
-afterEach(async () => {
-  for (const s of sockets) s.destroy();
+/** Stops the fake agent (its socket file goes with it). */
+async function closeServer(): Promise<void> {
   await new Promise<void>((r) => {
     if (server === undefined) r();
     else
@@ -25,6 +25,10 @@ afterEach(async () => {
       });
   });
   server = undefined;
+}
+afterEach(async () => {
+  for (const s of sockets) s.destroy();
+  await closeServer();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -52,6 +56,67 @@ test('no agent socket, or an agent that hangs up: the plugin may work standalone
   });
   const hangsUp = await fakeAgent((s) => s.destroy());
   expect(await forwardToAgent(hangsUp, podEnv('ADD', 'a'), stdin, 1_000)).toHaveProperty('unavailable');
+});
+
+test('a socket nobody listens on (connection refused): the plugin may work standalone', async () => {
+  // A socket file whose agent is gone without removing it: a second name of it outlives the listener.
+  const listening = await fakeAgent((s) => s.destroy());
+  const dead = join(dir, 'dead.sock');
+  linkSync(listening, dead);
+  await closeServer();
+  expect(await forwardToAgent(dead, podEnv('ADD', 'a'), stdin, 1_000)).toEqual({
+    unavailable: expect.stringContaining('ECONNREFUSED') as unknown,
+  });
+});
+
+/** An "agent" that reads the whole request and answers it with `status` and `body`. */
+const answering = (status: string, body: string) =>
+  fakeAgent((s) => {
+    let request = '';
+    s.on('data', (d: Buffer) => {
+      request += d.toString();
+      const end = request.indexOf('\r\n\r\n');
+      const length = Number(/content-length: *(\d+)/i.exec(request)?.[1] ?? 'NaN');
+      if (end >= 0 && Buffer.byteLength(request) - end - 4 >= length)
+        s.end(
+          `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+    });
+  });
+
+test('an agent that is stopping (503): busy with its reason, code 11, never standalone', async () => {
+  const stopping = await answering(
+    '503 Service Unavailable',
+    JSON.stringify({ busy: 'the node agent is stopping; not run, try again' }),
+  );
+  const forwarded = await forwardToAgent(stopping, podEnv('ADD', 'a'), stdin, 30_000);
+  expect(forwarded).toEqual({ busy: 'the node agent is stopping; not run, try again' });
+
+  let opened = false;
+  const output = await runPlugin({
+    env: podEnv('ADD', 'a'),
+    stdin,
+    flatFilePaths: [],
+    forward: () => Promise.resolve('output' in forwarded ? forwarded.output : forwarded),
+    openStore: () => {
+      opened = true;
+      throw new Error('must not work standalone');
+    },
+    writeLog: () => undefined,
+  });
+  expect(opened).toBe(false);
+  const error = JSON.parse(output.stdout) as { code: number; details: string };
+  expect(error.code).toBe(11);
+  expect(error.details).toContain('stopping');
+
+  // A 503 without a reason it can read is busy all the same.
+  for (const s of sockets.splice(0)) s.destroy();
+  await closeServer();
+  const bare = await answering('503 Service Unavailable', 'not json');
+  expect(await forwardToAgent(bare, podEnv('ADD', 'a'), stdin, 30_000)).toEqual({
+    busy: expect.stringContaining('stopping') as unknown,
+  });
 });
 
 test('an agent that took the request and does not answer in time: busy, never standalone beside it', async () => {
