@@ -18,7 +18,7 @@ import { group, version } from '../store/ippool.ts';
 import { poolName } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { slicePoolOf } from '../ipam/places.ts';
-import { holdLease, releaseLease } from './lease.ts';
+import { holdLease, newObservation, releaseLease } from './lease.ts';
 
 /** One sliced range of one network: what its NodeSlicePool must describe. */
 export type SlicedRange = {
@@ -106,13 +106,13 @@ function describesLayout(pool: Obj, s: SlicedRange): boolean {
 const nameOf = (o: Obj) => (o.metadata as { name?: string } | undefined)?.name ?? '';
 
 /**
- * A Warning event on the Node, once per node and pool (a fixed name: a repeat is refused as existing). What
- * `kubectl describe node` shows an operator whose pods cannot start.
- */
-/**
- * A Warning event on the Node. kube-apiserver takes an event about a cluster-scoped object in a namespace
- * other than `default` only in the new form (eventTime, reportingComponent, reportingInstance, action);
- * the old form is refused with 422 there. One event per node and pool: 409 on a later pass is fine.
+ * A Warning event on the Node, once per node and pool (a fixed name: a repeat is refused as existing, which
+ * is fine) — what `kubectl describe node` shows an operator whose pods cannot start. kube-apiserver takes an
+ * event about a cluster-scoped object in `default`, and in `kube-system` only in the new form (eventTime,
+ * reportingComponent/Instance, action); anywhere else it is refused with 422 ("involvedObject.namespace:
+ * does not match event.namespace"). So the event goes to the controller's namespace when that is
+ * kube-system, else to `default`, where client-go's recorder puts events about cluster-scoped objects (an
+ * install outside kube-system needs a grant to create events there: docs/install.md).
  */
 async function noSliceEvent(
   api: KubeApi,
@@ -121,12 +121,13 @@ async function noSliceEvent(
   node: string,
 ): Promise<string | undefined> {
   const now = new Date();
+  const where = namespace === 'kube-system' ? namespace : 'default';
   const created = await api.create(
-    { group: '', version: 'v1', plural: 'events', namespace },
+    { group: '', version: 'v1', plural: 'events', namespace: where },
     {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${node}.${s.pool}.no-free-slice`, namespace },
+      metadata: { name: `${node}.${s.pool}.no-free-slice`, namespace: where },
       involvedObject: { apiVersion: 'v1', kind: 'Node', name: node },
       reason: 'NoFreeNodeSlice',
       action: 'AssignNodeSlice',
@@ -301,6 +302,7 @@ export function runController(options: ControllerOptions): RunningController {
     name: 'whereabouts-ts-controller',
     identity: options.identity,
     leaseSeconds: options.leaseSeconds,
+    observed: newObservation(),
   };
   let leader = false;
   let stopped = false;

@@ -1,7 +1,10 @@
 // Leader election on a coordination.k8s.io Lease, as client-go's leaderelection does it: the holder renews
 // `renewTime` well within `leaseDurationSeconds`; anyone may take a lease whose holder has not renewed for
-// longer than that. Every write is conditional on the resourceVersion read, so of two candidates racing for
-// one lease exactly one wins.
+// longer than that — judged by this candidate's own clock: it notes when it first saw the lease as it is
+// now, and takes it only after seeing no change for the lease duration. The holder's `renewTime` comes
+// from another machine's clock and is never compared with ours (a replica whose clock is behind would
+// otherwise look expired while it renews, and two would lead at once). Every write is conditional on the
+// resourceVersion read, so of two candidates racing for one lease exactly one wins.
 
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 
@@ -11,8 +14,14 @@ export type LeaseOptions = {
   /** Who we are: the pod name, unique among the candidates. */
   readonly identity: string;
   readonly leaseSeconds: number;
+  /** What this candidate last saw of the lease, and when by its own clock: one per candidate, kept across rounds. */
+  readonly observed: LeaseObservation;
   readonly now?: () => number;
 };
+
+export type LeaseObservation = { record?: string; at: number };
+
+export const newObservation = (): LeaseObservation => ({ at: 0 });
 
 type LeaseSpec = {
   holderIdentity?: string;
@@ -55,8 +64,17 @@ export async function holdLease(api: KubeApi, options: LeaseOptions): Promise<bo
   const lease = read.value;
   const spec = (lease.spec ?? {}) as LeaseSpec;
   const rv = (lease.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
-  const renewed = spec.renewTime === undefined ? 0 : new Date(spec.renewTime).getTime();
-  const expired = now > renewed + (spec.leaseDurationSeconds ?? options.leaseSeconds) * 1000;
+  const record = JSON.stringify([
+    spec.holderIdentity,
+    spec.renewTime,
+    spec.acquireTime,
+    spec.leaseTransitions,
+  ]);
+  if (options.observed.record !== record) {
+    options.observed.record = record;
+    options.observed.at = now;
+  }
+  const expired = now - options.observed.at >= (spec.leaseDurationSeconds ?? options.leaseSeconds) * 1000;
   const held = spec.holderIdentity === options.identity;
   if (!held && !expired && spec.holderIdentity !== undefined && spec.holderIdentity !== '') return false;
   const next: LeaseSpec = held
