@@ -66,7 +66,14 @@ export const builtInResources: readonly ResourceDef[] = [
   },
   core('nodes', 'Node', false),
   core('namespaces', 'Namespace', false),
-  core('events', 'Event', true),
+  core('events', 'Event', true, (o) => ({
+    'involvedObject.kind': text(at(o, 'involvedObject', 'kind')) ?? '',
+    'involvedObject.name': text(at(o, 'involvedObject', 'name')) ?? '',
+    'involvedObject.namespace': text(at(o, 'involvedObject', 'namespace')) ?? '',
+    'involvedObject.uid': text(at(o, 'involvedObject', 'uid')) ?? '',
+    reason: text(o.reason) ?? '',
+    type: text(o.type) ?? '',
+  })),
   {
     group: 'coordination.k8s.io',
     version: 'v1',

@@ -626,7 +626,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     checkFieldLabels(def, fields);
     const rvParam = url.searchParams.get('resourceVersion');
     const since = rvParam === null || rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
-    const oldest = history[0]?.rv ?? resourceVersion;
+    // The first resourceVersion whose event is still known; after a compaction, only what comes next.
+    const oldest = history[0]?.rv ?? resourceVersion + 1;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     // As the real server does: the client learns at once that the watch is open, before any event.
     res.flushHeaders();

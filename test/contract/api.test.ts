@@ -514,6 +514,14 @@ onEveryServer(
         'kube-system old 422',
         'default old 201',
       ]);
+      // `kubectl describe node` finds them by field selector.
+      const listed = await cluster.request(
+        'GET',
+        `/api/v1/namespaces/kube-system/events?fieldSelector=${encodeURIComponent('involvedObject.kind=Node,involvedObject.name=node-1,reason=NoFreeNodeSlice')}`,
+      );
+      expect(
+        (listed.body as { items: { metadata: { name: string } }[] }).items.map((e) => e.metadata.name),
+      ).toContain(`e-${elsewhere}-true`);
     });
 
     test('delete with a stale resourceVersion precondition is 409', async () => {
