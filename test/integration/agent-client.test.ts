@@ -5,7 +5,7 @@ import { linkSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { forwardToAgent } from '../../src/cni/agent-client.ts';
+import { forwardToAgent, type Forwarded } from '../../src/cni/agent-client.ts';
 import { runPlugin } from '../../src/cni/plugin.ts';
 import { podEnv } from '../support/exec.ts';
 
@@ -50,6 +50,24 @@ const stdin = JSON.stringify({
   ipam: { type: 'whereabouts', range: '10.1.0.0/24', kubernetes: { kubeconfig: '/nonexistent' } },
 });
 
+/** The plugin's answer to an ADD when the agent answered `forwarded`; fails the test if it works standalone. */
+async function pluginGiven(forwarded: Forwarded) {
+  let opened = false;
+  const output = await runPlugin({
+    env: podEnv('ADD', 'a'),
+    stdin,
+    flatFilePaths: [],
+    forward: () => Promise.resolve('output' in forwarded ? forwarded.output : forwarded),
+    openStore: () => {
+      opened = true;
+      throw new Error('must not work standalone');
+    },
+    writeLog: () => undefined,
+  });
+  expect(opened).toBe(false);
+  return output;
+}
+
 test('no agent socket, or an agent that hangs up: the plugin may work standalone', async () => {
   expect(await forwardToAgent(join(dir, 'none.sock'), podEnv('ADD', 'a'), stdin, 1_000)).toEqual({
     unavailable: expect.stringContaining('no agent socket') as unknown,
@@ -93,19 +111,7 @@ test('an agent that is stopping (503): busy with its reason, code 11, never stan
   const forwarded = await forwardToAgent(stopping, podEnv('ADD', 'a'), stdin, 30_000);
   expect(forwarded).toEqual({ busy: 'the node agent is stopping; not run, try again' });
 
-  let opened = false;
-  const output = await runPlugin({
-    env: podEnv('ADD', 'a'),
-    stdin,
-    flatFilePaths: [],
-    forward: () => Promise.resolve('output' in forwarded ? forwarded.output : forwarded),
-    openStore: () => {
-      opened = true;
-      throw new Error('must not work standalone');
-    },
-    writeLog: () => undefined,
-  });
-  expect(opened).toBe(false);
+  const output = await pluginGiven(forwarded);
   const error = JSON.parse(output.stdout) as { code: number; details: string };
   expect(error.code).toBe(11);
   expect(error.details).toContain('stopping');
@@ -127,19 +133,7 @@ test('an agent that took the request and does not answer in time: busy, never st
   expect(received.join('')).toContain('POST /v1/cni');
 
   // The plugin answers "try again later" and opens no store of its own.
-  let opened = false;
-  const output = await runPlugin({
-    env: podEnv('ADD', 'a'),
-    stdin,
-    flatFilePaths: [],
-    forward: () => Promise.resolve('output' in forwarded ? forwarded.output : forwarded),
-    openStore: () => {
-      opened = true;
-      throw new Error('must not work standalone');
-    },
-    writeLog: () => undefined,
-  });
-  expect(opened).toBe(false);
+  const output = await pluginGiven(forwarded);
   expect(output.exitCode).toBe(1);
   const error = JSON.parse(output.stdout) as { code: number; details: string };
   expect(error.code).toBe(11);

@@ -2,9 +2,9 @@
 // refused with the CNI error a person can act on, quotes no secret and nothing unbounded, writes nothing to
 // the API server, and never blocks the process — a NAD may name a FIFO or a device wherever it names a file.
 
+import { killAll } from '../support/exec.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,13 +30,7 @@ beforeEach(async () => {
   logLines.length = 0;
 });
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
+  await killAll(children);
   await cluster.close();
   rmSync(dir, { recursive: true, force: true });
 });

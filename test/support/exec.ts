@@ -1,7 +1,8 @@
 // Runs an executable as a container runtime runs a CNI plugin: an environment, the configuration on stdin,
 // and the exit code with what it printed.
 
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 
 export const pluginPath = join(import.meta.dirname, '..', '..', 'dist', 'whereabouts');
@@ -47,3 +48,14 @@ export const podEnv = (
   CNI_IFNAME: 'net1',
   CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${pod}`,
 });
+
+/** Kills the processes a test started and left running (SIGKILL), and waits until each has exited. */
+export async function killAll(children: ChildProcess[]): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+}

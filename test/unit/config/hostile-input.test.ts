@@ -2,9 +2,9 @@
 // runtime-supplied text, against hostile input (issue 15, findings 10 and 11): FIFOs and devices are
 // refused without blocking, sizes are capped, and what is quoted back is bounded.
 
+import { killAll } from '../../support/exec.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import {
   closeSync,
   constants,
@@ -33,13 +33,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'wb-hostile-unit-'));
 });
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
+  await killAll(children);
   rmSync(dir, { recursive: true, force: true });
 });
 
