@@ -19,7 +19,7 @@ import { startInformer } from '../store/informer.ts';
 import { kubeStore } from '../store/store.ts';
 import { attachmentRecords } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
-import { install, installKubeconfig, type InstallOptions } from './install.ts';
+import { install, installKubeconfig, pluginKubeconfigPath, type InstallOptions } from './install.ts';
 import { watchPools } from './pool-cache.ts';
 import { startAgent, type Agent } from './server.ts';
 
@@ -29,6 +29,8 @@ export type RunAgentOptions = {
   readonly nodeName: string;
   readonly log: Logger;
   readonly flatFilePaths?: readonly string[];
+  /** The kubeconfig by which plugins name this agent's store; by default the one it installs. */
+  readonly kubeconfig?: string;
   /** Port of /metrics, /healthz and /readyz (0: any free port). */
   readonly metricsPort: number;
   /** The node's record of its attachments (a host path that survives restarts); none: no reconcile. */
@@ -151,12 +153,15 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   const cache = watchPools(connection, log, informerOptions('ippools'));
   const store = groupCommitStore(kubeStore(connection), connection, cache);
   let reported = { patches: 0, items: 0, fallbacks: 0 };
+  const ownKubeconfig =
+    options.kubeconfig ?? (options.install === undefined ? undefined : pluginKubeconfigPath(options.install));
   const agent = await startAgent({
     socketPath: options.socketPath,
     store,
     log,
     nodeName: options.nodeName,
     ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
+    ...(ownKubeconfig === undefined ? {} : { kubeconfig: ownKubeconfig }),
     observe: ({ env, exitCode, seconds }) => {
       const verb = env.CNI_COMMAND ?? '';
       if (exitCode === 0) record(verb, env);

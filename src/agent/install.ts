@@ -139,6 +139,14 @@ function apiServer(env: InstallOptions['env']): Result<string, InstallError> {
   return ok(`${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}`);
 }
 
+/** Where the plugin finds the agent's kubeconfig on the host (the path the flat file names); none when the
+ *  agent installs no CNI configuration. */
+export function pluginKubeconfigPath(options: InstallOptions): string | undefined {
+  if (options.cniConfDir === undefined) return undefined;
+  const files = hostFiles(options.cniConfDir);
+  return join(onHost(files.dir, options.hostPrefix), basename(files.kubeconfig));
+}
+
 /** The kubeconfig the plugin uses when it works without the agent: the agent's own service account. */
 export const pluginKubeconfig = (server: string, account: ServiceAccount, namespace: string): string =>
   renderKubeconfig({
@@ -222,7 +230,7 @@ export function install(options: InstallOptions): Result<InstallReport, InstallE
   const flat = flatFileContent(files.flatFile, {
     datastore: 'kubernetes',
     configuration_path: hostDir,
-    kubernetes: { kubeconfig: join(hostDir, basename(files.kubeconfig)) },
+    kubernetes: { kubeconfig: pluginKubeconfigPath(options) },
     agent_socket: options.socketPath,
   });
   if (flat.setAside) {

@@ -6,6 +6,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { runPlugin, type PluginOutput } from '../cni/plugin.ts';
+import { loadConfig } from '../config/load.ts';
 import { deadlines } from '../cni/verbs.ts';
 import { ok } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +20,12 @@ export type AgentOptions = {
   readonly nodeName: string;
   /** Where the flat file is, as seen from the agent (its host mount). */
   readonly flatFilePaths?: readonly string[];
+  /**
+   * The kubeconfig by which plugins name the agent's own store (the one it installed). A network whose
+   * config names another is declined before anything is done — the plugin then serves it standalone, with
+   * that kubeconfig — so that one attachment always has one store. Unset: every network is served.
+   */
+  readonly kubeconfig?: string;
   /** Told about every request served. */
   readonly observe?: (served: Served) => void;
   /** How long a stop waits for the requests under way: `drainTimeoutMs` below unless a test says otherwise. */
@@ -123,6 +130,21 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     res.end(text);
   };
 
+  /** Why the agent will not serve this network (its config names a store other than the agent's), if so. */
+  function declines(stdin: string, cniArgs: string | undefined): string | undefined {
+    if (options.kubeconfig === undefined) return undefined;
+    const loaded = loadConfig({
+      stdin,
+      cniArgs,
+      ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
+    });
+    // A config that does not load is answered by the plugin's own checks, which write nothing.
+    const named = loaded.ok ? loaded.value.config.kubeconfig : undefined;
+    return named === undefined || named === options.kubeconfig
+      ? undefined
+      : `the network names the kubeconfig ${named}, not the node agent's ${options.kubeconfig}`;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST' || req.url !== '/v1/cni') {
       answer(res, 404, { error: 'POST /v1/cni' });
@@ -155,6 +177,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         (e): e is [string, string] => e[0].startsWith('CNI_') && typeof e[1] === 'string',
       ),
     );
+    const declined = declines(request.stdin, env.CNI_ARGS);
+    if (declined !== undefined) {
+      answer(res, 421, { declined });
+      return;
+    }
     stats.requests++;
     const command = env.CNI_COMMAND ?? '';
     stats.byCommand[command] = (stats.byCommand[command] ?? 0) + 1;

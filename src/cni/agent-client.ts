@@ -48,6 +48,16 @@ function readAnswer(response: Buffer): Forwarded {
       // fall through: an answer we cannot read
     }
   }
+  if (status === '421' && body !== undefined) {
+    // Declined before any work: the plugin serves this network itself.
+    try {
+      const declined = (JSON.parse(body.toString('utf8')) as { declined?: unknown }).declined;
+      if (typeof declined === 'string')
+        return { unavailable: `the node agent does not serve it: ${declined}` };
+    } catch {
+      // fall through
+    }
+  }
   return { unavailable: `the agent answered ${status} without a complete result` };
 }
 

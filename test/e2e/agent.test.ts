@@ -4,7 +4,7 @@
 // watches fail) and against a real kube-apiserver (which ends watches after 5–10 s, answers 429 while it
 // starts again, and keeps a gracefully deleted pod Terminating until its kubelet — here, the test — is done).
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -37,6 +37,8 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
       nodeName: node,
       log: silentLogger,
       flatFilePaths: [],
+      // The networks of these tests name the cluster's kubeconfig, as the flat file names the agent's.
+      kubeconfig: cluster.kubeconfig,
       metricsPort: 0,
       ...(stateDir === undefined ? {} : { stateDir }),
       // Tries again quickly after a failed list or watch: the tests wait for it.
@@ -134,6 +136,45 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     const released = await Promise.all(Array.from({ length: 60 }, (_, i) => cni('DEL', `p${i}`)));
     expect(released.filter((r) => r.code !== 0)).toEqual([]);
     expect(await allocations()).toHaveLength(0);
+  });
+
+  test('a network naming another kubeconfig is declined by the agent and served standalone, in that store', async () => {
+    const made = await cluster.request('POST', '/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { generateName: 'other-' },
+    });
+    const elsewhere = (made.body as { metadata: { name: string } }).metadata.name;
+    const other = join(dir, 'other.kubeconfig');
+    writeFileSync(
+      other,
+      readFileSync(cluster.kubeconfig, 'utf8').replace(
+        `namespace: ${cluster.namespace}`,
+        `namespace: ${elsewhere}`,
+      ),
+      { mode: 0o600 },
+    );
+    const served = running?.agent.stats.requests ?? 0;
+    const own = JSON.parse(conf()) as { ipam: Record<string, unknown> };
+    own.ipam.kubernetes = { kubeconfig: other };
+    const added = await execute(plugin, env('ADD', 'x'), JSON.stringify(own));
+    expect(added.code).toBe(0);
+    // Not one request ran in the agent; the address is in the pool of the namespace that kubeconfig names.
+    expect(running?.agent.stats.requests).toBe(served);
+    const pools = (await cluster.connection().custom.listNamespacedCustomObject({
+      group: 'whereabouts.cni.cncf.io',
+      version: 'v1alpha1',
+      namespace: elsewhere,
+      plural: 'ippools',
+    })) as { items: { spec: { allocations: Record<string, { podref: string }> } }[] };
+    expect(pools.items.flatMap((p) => Object.values(p.spec.allocations).map((a) => a.podref))).toEqual([
+      ref('x'),
+    ]);
+    expect(await holders()).toEqual([]);
+    expect((await execute(plugin, env('DEL', 'x'), JSON.stringify(own))).code).toBe(0);
+    // The node's own networks still go through the agent.
+    expect((await cni('ADD', 'y')).code).toBe(0);
+    expect(running?.agent.stats.requests).toBe(served + 1);
   });
 
   test('without the agent the plugin works standalone, and results agree', async () => {
