@@ -10,6 +10,15 @@ import { whereaboutsPlugins } from '../config/check-nad.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { Logger } from '../log.ts';
+import {
+  decideLayout,
+  describeClaims,
+  type Claim,
+  type Layout,
+  type LayoutDecision,
+  type OldPools,
+  sameLayout as isSameLayout,
+} from '../slices/decide.ts';
 import { assign, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
@@ -89,21 +98,47 @@ async function listAll(api: KubeApi, ref: ObjectRef): Promise<Result<Obj[], stri
   return ok(items);
 }
 
-/**
- * Whether a NodeSlicePool already describes this range and slice size — compared by meaning, since
- * Whereabouts writes `sliceSize` as the NAD gives it ("26" or "/26"). Only a real change of the range or the
- * size re-slices (and re-assigns) a pool.
- */
-function describesLayout(pool: Obj, s: SlicedRange): boolean {
-  const spec = (pool.spec ?? {}) as { range?: unknown; sliceSize?: unknown };
-  const range = typeof spec.range === 'string' ? parseCidr(spec.range) : undefined;
-  const size = typeof spec.sliceSize === 'string' ? Number(spec.sliceSize.replace(/^\//, '')) : NaN;
-  return (
-    range !== undefined && formatCidr(normalise(range)) === formatCidr(s.range) && size === s.slicePrefix
-  );
-}
-
 const nameOf = (o: Obj) => (o.metadata as { name?: string } | undefined)?.name ?? '';
+
+/** What a Warning event is about, why, and under which fixed name (a repeat is refused as existing). */
+type Warning = {
+  readonly name: string;
+  readonly involvedObject: Readonly<Record<string, string>>;
+  readonly reason: string;
+  readonly action: string;
+  readonly message: string;
+};
+
+/** Records a Warning event in `where`; an error line when the API server refused it for another reason. */
+async function warningEvent(api: KubeApi, where: string, w: Warning): Promise<string | undefined> {
+  const now = new Date();
+  const created = await api.create(
+    { group: '', version: 'v1', plural: 'events', namespace: where },
+    {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: w.name, namespace: where },
+      involvedObject: w.involvedObject,
+      reason: w.reason,
+      action: w.action,
+      message: w.message,
+      type: 'Warning',
+      eventTime: now.toISOString().replace('Z', '000Z'),
+      reportingComponent: 'whereabouts-ts-controller',
+      reportingInstance: hostname(),
+      source: { component: 'whereabouts-ts-controller' },
+      firstTimestamp: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      lastTimestamp: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      count: 1,
+    },
+  );
+  if (created.ok || (created.failure.kind === 'status' && created.failure.code === 409)) return undefined;
+  return `cannot record the event ${w.reason} about ${w.involvedObject.name ?? ''}: ${
+    created.failure.kind === 'status'
+      ? `${created.failure.code} ${created.failure.message}`
+      : created.failure.code
+  }`;
+}
 
 /**
  * A Warning event on the Node, once per node and pool (a fixed name: a repeat is refused as existing, which
@@ -120,34 +155,30 @@ async function noSliceEvent(
   s: SlicedRange,
   node: string,
 ): Promise<string | undefined> {
-  const now = new Date();
-  const where = namespace === 'kube-system' ? namespace : 'default';
-  const created = await api.create(
-    { group: '', version: 'v1', plural: 'events', namespace: where },
-    {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `${node}.${s.pool}.no-free-slice`, namespace: where },
-      involvedObject: { apiVersion: 'v1', kind: 'Node', name: node },
-      reason: 'NoFreeNodeSlice',
-      action: 'AssignNodeSlice',
-      message: `every /${s.slicePrefix} slice of ${formatCidr(s.range)} (NodeSlicePool ${namespace}/${s.pool}) is assigned to another node: pods of this network cannot get an address on this node until a slice is freed or the range is widened`,
-      type: 'Warning',
-      eventTime: now.toISOString().replace('Z', '000Z'),
-      reportingComponent: 'whereabouts-ts-controller',
-      reportingInstance: hostname(),
-      source: { component: 'whereabouts-ts-controller' },
-      firstTimestamp: now.toISOString().replace(/\.\d+Z$/, 'Z'),
-      lastTimestamp: now.toISOString().replace(/\.\d+Z$/, 'Z'),
-      count: 1,
-    },
-  );
-  if (created.ok || (created.failure.kind === 'status' && created.failure.code === 409)) return undefined;
-  return `${s.pool}: cannot record the event about node ${node}: ${
-    created.failure.kind === 'status'
-      ? `${created.failure.code} ${created.failure.message}`
-      : created.failure.code
-  }`;
+  const failed = await warningEvent(api, namespace === 'kube-system' ? namespace : 'default', {
+    name: `${node}.${s.pool}.no-free-slice`,
+    involvedObject: { apiVersion: 'v1', kind: 'Node', name: node },
+    reason: 'NoFreeNodeSlice',
+    action: 'AssignNodeSlice',
+    message: `every /${s.slicePrefix} slice of ${formatCidr(s.range)} (NodeSlicePool ${namespace}/${s.pool}) is assigned to another node: pods of this network cannot get an address on this node until a slice is freed or the range is widened`,
+  });
+  return failed === undefined ? undefined : `${s.pool}: ${failed}`;
+}
+
+/** A Warning event on a NodeSlicePool (in its own namespace, the controller's), once per pool and reason. */
+async function poolEvent(
+  api: KubeApi,
+  namespace: string,
+  pool: string,
+  w: Omit<Warning, 'name' | 'involvedObject'>,
+  suffix: string,
+): Promise<string | undefined> {
+  const failed = await warningEvent(api, namespace, {
+    ...w,
+    name: `${pool}.${suffix}`,
+    involvedObject: { apiVersion: `${group}/${version}`, kind: 'NodeSlicePool', name: pool, namespace },
+  });
+  return failed === undefined ? undefined : `${pool}: ${failed}`;
 }
 
 export type ReconcileReport = {
@@ -156,6 +187,11 @@ export type ReconcileReport = {
   readonly unassigned: string[];
   /** `pool: slice (node)` for every slice kept for a node that is gone, because its IPPool is not drained. */
   readonly retained: string[];
+  /**
+   * `pool: …` for every NodeSlicePool whose NADs now want another range or slice size while the slice pools
+   * of its current layout still hold addresses: it keeps its layout until they are drained.
+   */
+  readonly pending: string[];
   readonly errors: string[];
 };
 
@@ -209,6 +245,113 @@ async function retainedSlices(
   return retained;
 }
 
+const layoutOf = (pool: Obj): Layout | undefined => {
+  const spec = (pool.spec ?? {}) as { range?: unknown; sliceSize?: unknown };
+  const range = typeof spec.range === 'string' ? parseCidr(spec.range) : undefined;
+  const size = typeof spec.sliceSize === 'string' ? Number(spec.sliceSize.replace(/^\//, '')) : NaN;
+  return range === undefined || !Number.isInteger(size)
+    ? undefined
+    : { range: formatCidr(normalise(range)), slicePrefix: size };
+};
+
+const describeLayout = (l: Layout) => `${l.range} in /${l.slicePrefix}`;
+
+/**
+ * What the slice pools of a NodeSlicePool's current layout hold, and whether they have been empty (or
+ * absent) for the drain period — the same period a departed node's slice waits, so a plugin that read the
+ * old assignment has finished its write before the layout changes. Undefined when a pool cannot be read.
+ */
+async function oldPools(
+  api: KubeApi,
+  namespace: string,
+  pool: string,
+  existing: Obj,
+  networkName: string,
+  drain: Drain,
+): Promise<OldPools | undefined> {
+  let held = 0;
+  for (const a of sliceAllocationsOf(existing) ?? []) {
+    const slice = parseCidr(a.sliceRange);
+    if (a.nodeName === '' || slice === undefined) continue;
+    const read = await api.get({ ...ippools(namespace), name: poolName(slice, networkName, a.nodeName) });
+    if (!read.ok && !(read.failure.kind === 'status' && read.failure.code === 404)) return undefined;
+    if (read.ok)
+      held += Object.keys(((read.value.spec ?? {}) as { allocations?: object }).allocations ?? {}).length;
+  }
+  const key = `nodeslicepool/${pool}`;
+  if (held > 0) {
+    drain.emptySince.delete(key);
+    return { held, drained: false };
+  }
+  const now = (drain.now ?? Date.now)();
+  const since = drain.emptySince.get(key) ?? now;
+  drain.emptySince.set(key, since);
+  return { held, drained: now - since >= drain.periodMs };
+}
+
+/** The NADs' claims on NodeSlicePools, by pool name, each pool's in the order of the NADs' names. */
+function claimsOf(nadList: readonly Obj[]): Map<string, Claim<SlicedRange>[]> {
+  const claims = new Map<string, Claim<SlicedRange>[]>();
+  for (const nad of nadList) {
+    const meta = (nad.metadata ?? {}) as { namespace?: string; name?: string };
+    const id = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
+    for (const s of slicedRanges(((nad.spec ?? {}) as { config?: string }).config ?? ''))
+      claims.set(s.pool, [
+        ...(claims.get(s.pool) ?? []),
+        { nad: id, layout: { range: formatCidr(s.range), slicePrefix: s.slicePrefix }, value: s },
+      ]);
+  }
+  for (const list of claims.values()) list.sort((a, b) => (a.nad < b.nad ? -1 : a.nad > b.nad ? 1 : 0));
+  return claims;
+}
+
+/** Reports (and records as a Warning event) a layout that is not applied: a conflict or a pending change. */
+async function reportHeld(
+  api: KubeApi,
+  namespace: string,
+  pool: string,
+  d: Exclude<LayoutDecision<SlicedRange>, { kind: 'apply' }>,
+  report: ReconcileReport,
+): Promise<void> {
+  if (d.kind === 'conflict') {
+    const message = `NADs claim this network with different layouts, none is applied: ${describeClaims(d.claims)}`;
+    report.errors.push(`${pool}: ${message}`);
+    const failed = await poolEvent(
+      api,
+      namespace,
+      pool,
+      {
+        reason: 'NodeSliceLayoutConflict',
+        action: 'ChooseNodeSliceLayout',
+        message: `${message}; the NodeSlicePool keeps ${d.existing === undefined ? 'no layout (it is not created)' : `its layout ${describeLayout(d.existing)}`} until they agree`,
+      },
+      'layout-conflict',
+    );
+    if (failed !== undefined) report.errors.push(failed);
+    return;
+  }
+  const change = `layout change from ${describeLayout(d.existing)} to ${describeLayout(d.claim.layout)} pending`;
+  const why =
+    d.old === undefined
+      ? 'the old slice pools could not be read'
+      : d.old.held > 0
+        ? `the old slice pools hold ${d.old.held} addresses`
+        : 'the old slice pools are empty, waiting for the drain period';
+  report.pending.push(`${pool}: ${change}: ${why}`);
+  const failed = await poolEvent(
+    api,
+    namespace,
+    pool,
+    {
+      reason: 'NodeSliceLayoutChangePending',
+      action: 'ChangeNodeSliceLayout',
+      message: `${change} (${d.claim.nad}): the slices stay as they are until the pools of the current slices are empty — drain the network's pods; then the new slices are assigned`,
+    },
+    'layout-change-pending',
+  );
+  if (failed !== undefined) report.errors.push(failed);
+}
+
 /**
  * One pass over every sliced network: create or update its NodeSlicePools. Without a `drain`, the slices
  * of nodes that are gone are freed as soon as their pools are empty.
@@ -219,32 +362,46 @@ export async function reconcile(
   log: Logger,
   drain: Drain = { periodMs: 0, emptySince: new Map() },
 ): Promise<ReconcileReport> {
-  const report: ReconcileReport = { written: [], unassigned: [], retained: [], errors: [] };
+  const report: ReconcileReport = { written: [], unassigned: [], retained: [], pending: [], errors: [] };
   const [nadList, nodeList] = [await listAll(api, nads), await listAll(api, nodes)];
   if (!nadList.ok) report.errors.push(nadList.error);
   if (!nodeList.ok) report.errors.push(nodeList.error);
   if (!nadList.ok || !nodeList.ok) return report;
   const nodeNames = nodeList.value.map(nameOf).sort();
-  const wanted = new Map<string, SlicedRange>();
-  for (const nad of nadList.value)
-    for (const s of slicedRanges(((nad.spec ?? {}) as { config?: string }).config ?? ''))
-      wanted.set(s.pool, s);
 
-  for (const s of wanted.values()) {
+  for (const [pool, claims] of claimsOf(nadList.value)) {
+    const ref = { ...slicePools(namespace), name: pool };
+    const read = await api.get(ref);
+    const existing = read.ok ? read.value : undefined;
+    if (!read.ok && !(read.failure.kind === 'status' && read.failure.code === 404)) {
+      report.errors.push(`${pool}: cannot read the NodeSlicePool`);
+      continue;
+    }
+    // Which layout: the NADs' (when they agree), but a changed one only once the old slices are drained.
+    const existingLayout = existing === undefined ? undefined : layoutOf(existing);
+    let decision = decideLayout(claims, existingLayout, undefined);
+    if (decision.kind === 'draining' && existing !== undefined) {
+      const old = await oldPools(api, namespace, pool, existing, decision.claim.value.networkName, drain);
+      decision = decideLayout(claims, existingLayout, old);
+    }
+    if (decision.kind !== 'apply') {
+      await reportHeld(api, namespace, pool, decision, report);
+      continue;
+    }
+    drain.emptySince.delete(`nodeslicepool/${pool}`);
+    const s = decision.claim.value;
     const layout = divide(s.range, s.slicePrefix);
     if (!layout.ok) {
       report.errors.push(`${s.pool}: ${layout.error}`);
       continue;
     }
-    const ref = { ...slicePools(namespace), name: s.pool };
-    const read = await api.get(ref);
-    const existing = read.ok ? read.value : undefined;
-    if (!read.ok && !(read.failure.kind === 'status' && read.failure.code === 404)) {
-      report.errors.push(`${s.pool}: cannot read the NodeSlicePool`);
-      continue;
-    }
     const spec = { range: formatCidr(s.range), sliceSize: s.sliceSize };
-    const sameLayout = existing !== undefined && describesLayout(existing, s);
+    // Compared by meaning (Whereabouts writes `sliceSize` as the NAD gives it, "26" or "/26"): only a real
+    // change of range or size, once drained, re-slices a pool.
+    const sameLayout =
+      existing !== undefined &&
+      existingLayout !== undefined &&
+      isSameLayout(existingLayout, decision.claim.layout);
     const current = sameLayout ? (sliceAllocationsOf(existing) ?? []) : [];
     const live = new Set(nodeNames);
     const retained = await retainedSlices(api, namespace, s, current, live, drain, report);
@@ -317,6 +474,7 @@ export function runController(options: ControllerOptions): RunningController {
     const report = await reconcile(api, options.namespace, log, drain);
     for (const e of report.errors) log.error('reconcile', { error: e });
     for (const r of report.retained) log.verbose('slice kept for a node that is gone', { slice: r });
+    for (const p of report.pending) log.error('slice layout change pending', { pool: p });
   };
   const timer = setInterval(() => {
     pass = pass.then(tick).catch((e: unknown) => {

@@ -158,6 +158,109 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     expect(await owners('fast')).toEqual(['', 'node-b', 'node-c', '']);
   });
 
+  const replaceNad = async (name: string, config: string) => {
+    await api().custom.deleteNamespacedCustomObject({
+      group: 'k8s.cni.cncf.io',
+      version: 'v1',
+      namespace: namespace(),
+      plural: 'network-attachment-definitions',
+      name,
+    });
+    await nad(name, config);
+  };
+  const poolEvents = async () =>
+    (await api().core.listNamespacedEvent({ namespace: namespace() })).items
+      .filter((e) => e.involvedObject.kind === 'NodeSlicePool')
+      .map((e) => ({
+        reason: e.reason,
+        type: e.type,
+        pool: e.involvedObject.name,
+        message: e.message ?? '',
+      }));
+
+  test('a changed range or slice size is a migration: the old layout stays until its slice pools are drained, then the new one is assigned', async () => {
+    await nad('fast', sliced('10.0.0.0/24', '/26'));
+    for (const n of ['node-a', 'node-b']) await node(n);
+    let t = Date.now();
+    const drain = { periodMs: 60_000, emptySince: new Map<string, number>(), now: () => t };
+    await reconcile(api(), namespace(), silentLogger, drain);
+    // A pod of node-a holds an address of its old slice when the slice size changes.
+    await writePool(
+      api(),
+      'node-a-10.0.0.0-26',
+      '10.0.0.0/26',
+      { '5': { id: 'c1', podref: 'default/p1', ifname: 'net1' } },
+      namespace(),
+    );
+    await replaceNad('fast', sliced('10.0.0.0/24', '/27'));
+    const report = await reconcile(api(), namespace(), silentLogger, drain);
+    expect(report.errors).toEqual([]);
+    expect(report.pending).toEqual([
+      'fast: layout change from 10.0.0.0/24 in /26 to 10.0.0.0/24 in /27 pending: the old slice pools hold 1 addresses',
+    ]);
+    expect(await slicePool('fast')).toMatchObject({
+      spec: { range: '10.0.0.0/24', sliceSize: '/26' },
+      status: {
+        allocations: [
+          { nodeName: 'node-a', sliceRange: '10.0.0.0/26' },
+          { nodeName: 'node-b', sliceRange: '10.0.0.64/26' },
+          { nodeName: '', sliceRange: '10.0.0.128/26' },
+          { nodeName: '', sliceRange: '10.0.0.192/26' },
+        ],
+      },
+    });
+    expect(await poolEvents()).toEqual([
+      expect.objectContaining({ reason: 'NodeSliceLayoutChangePending', type: 'Warning', pool: 'fast' }),
+    ]);
+    // Released: the old layout is kept for the drain period after its pools are first seen empty.
+    await api().custom.deleteNamespacedCustomObject({
+      group: 'whereabouts.cni.cncf.io',
+      version: 'v1alpha1',
+      namespace: namespace(),
+      plural: 'ippools',
+      name: 'node-a-10.0.0.0-26',
+    });
+    await reconcile(api(), namespace(), silentLogger, drain);
+    t += 59_000;
+    await reconcile(api(), namespace(), silentLogger, drain);
+    expect((await slicePool('fast'))?.spec.sliceSize).toBe('/26');
+    t += 2_000;
+    expect((await reconcile(api(), namespace(), silentLogger, drain)).errors).toEqual([]);
+    const switched = await slicePool('fast');
+    expect(switched?.spec).toEqual({ range: '10.0.0.0/24', sliceSize: '/27' });
+    expect(switched?.status.allocations[0]).toEqual({ nodeName: 'node-a', sliceRange: '10.0.0.0/27' });
+    expect(await owners('fast')).toEqual(['node-a', 'node-b', '', '', '', '', '', '']);
+  });
+
+  test('NADs claiming one network name with different layouts: neither wins, the existing layout stays, a Warning names both', async () => {
+    const shared = (range: string, size: string) => sliced(range, size, { network_name: 'shared' });
+    await nad('a', shared('10.0.0.0/24', '/26'));
+    // The same layout under another NAD is no conflict.
+    await nad('c', shared('10.0.0.0/24', '26'));
+    await node('node-a');
+    expect((await reconcile(api(), namespace(), silentLogger)).errors).toEqual([]);
+    expect(await owners('shared')).toEqual(['node-a', '', '', '']);
+    await nad('b', shared('10.0.0.0/24', '/27'));
+    const report = await reconcile(api(), namespace(), silentLogger);
+    const ns = namespace();
+    expect(report.errors).toEqual([
+      `shared: NADs claim this network with different layouts, none is applied: ${ns}/a (10.0.0.0/24 in /26), ${ns}/b (10.0.0.0/24 in /27), ${ns}/c (10.0.0.0/24 in /26)`,
+    ]);
+    expect(await slicePool('shared')).toMatchObject({ spec: { range: '10.0.0.0/24', sliceSize: '/26' } });
+    expect(await owners('shared')).toEqual(['node-a', '', '', '']);
+    const events = await poolEvents();
+    expect(events).toEqual([
+      expect.objectContaining({ reason: 'NodeSliceLayoutConflict', type: 'Warning', pool: 'shared' }),
+    ]);
+    expect(events[0]?.message).toContain(`${ns}/a`);
+    expect(events[0]?.message).toContain(`${ns}/b`);
+    // A conflict over a network that has no NodeSlicePool yet creates none.
+    await nad('x', sliced('10.9.0.0/24', '/26', { network_name: 'other' }));
+    await nad('y', sliced('10.8.0.0/24', '/26', { network_name: 'other' }));
+    await reconcile(api(), namespace(), silentLogger);
+    expect(await slicePool('other')).toBeUndefined();
+  });
+
   test('one lease holder at a time; the other takes over when the holder stops renewing', async () => {
     const seen = new Map<string, LeaseObservation>();
     const options = (identity: string, now: () => number) => {
