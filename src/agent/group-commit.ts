@@ -12,8 +12,22 @@
 // Reads show the claims still queued or in flight as taken (by no one in particular): a writer choosing
 // again after a collision must not pick an offset another caller is already claiming — without any I/O
 // in between, such a choice would loop on the queue's own "taken" answer and starve the event loop.
+//
+// The cache may lag behind the API server (a write by the standalone plugin, another node or GC that the
+// watch has not delivered yet). Two rules keep that from misleading a caller:
+// - A write that answers "changed"/"taken" (or no answer) proves the cache may be older than the pool: the
+//   pool's reads go to the API server until one of them is back in the cache. Only forgetting the pool is not
+//   enough — a lagging watch's next event (older than the write that failed) would put the stale state back,
+//   and a new sandbox's ADD would loop reassign → changed → same stale read until the deadline. A read put
+//   into the cache is kept by resourceVersion, so later late events cannot undo it.
+// - A DEL decides that nothing is held only on a read from the API server (`readPoolCurrent`, which the
+//   release transaction prefers): the cache not having seen an entry does not mean the pool has none, and a
+//   DEL that misses it answers success while the address waits for GC.
+//
+// `reassign` (a new sandbox of the same pod) goes through the same rules as claims: written through to the
+// cache when done, the pool distrusted otherwise.
 
-import { ok } from '../errors.ts';
+import { fail, ok } from '../errors.ts';
 import type { KubeApi } from '../store/api.ts';
 import { classify, isFailedTest, isObjectNotFound } from '../store/errors.ts';
 import {
@@ -93,18 +107,45 @@ export function groupCommitStore(
   const contended = new Map<string, number[]>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const stats: GroupCommitStats = { patches: 0, items: 0, fallbacks: 0 };
+  /**
+   * Pools the cache may hold older than the API server, each with a count of the times it was distrusted: a
+   * read from the API server ends the distrust only if no write failed after that read was sent.
+   */
+  const distrusted = new Map<string, number>();
+  let distrusts = 0;
+  const distrust = (pool: string): void => {
+    distrusted.set(pool, ++distrusts);
+    cache.invalidate(pool);
+  };
+
+  /** The pool as the API server has it now; put into the cache (by resourceVersion, so never backwards). */
+  async function readCurrent(name: string): Promise<StoreResult<PoolSnapshot | undefined>> {
+    const since = distrusted.get(name);
+    const result = await api.get({ group, version, plural: 'ippools', namespace: inner.namespace, name });
+    if (!result.ok) {
+      return isObjectNotFound(result.failure)
+        ? ok(undefined)
+        : fail(classify(result.failure, `get IPPool ${inner.namespace}/${name}`, api.server));
+    }
+    const snapshot = decodePool(result.value);
+    // An undecodable pool: the plain store's read gives the error a user can act on.
+    if (snapshot === undefined) return inner.readPool(name);
+    cache.put(name, result.value);
+    if (distrusted.get(name) === since) distrusted.delete(name);
+    return ok(snapshot);
+  }
 
   /** One item on its own, through the plain store (its answers are the reference). */
   async function single(pool: string, item: Item): Promise<void> {
     if (item.kind === 'claim') {
       const r = await inner.claim(pool, item.key, item.entry);
       if (r.ok && r.value === 'claimed') cache.update(pool, (a) => (a[item.key] = item.entry));
-      if (!r.ok || r.value !== 'claimed') cache.invalidate(pool);
+      if (!r.ok || r.value !== 'claimed') distrust(pool);
       item.done(r);
     } else {
       const r = await inner.release(pool, item.key, item.current);
       if (r.ok && r.value === 'released') cache.update(pool, (a) => Reflect.deleteProperty(a, item.key));
-      else cache.invalidate(pool);
+      else distrust(pool);
       item.done(r);
     }
   }
@@ -150,7 +191,7 @@ export function groupCommitStore(
       if (isFailedTest(result.failure) || isObjectNotFound(result.failure)) {
         // Some test failed (or the pool is gone): settle each item alone, for its exact answer.
         stats.fallbacks++;
-        cache.invalidate(pool);
+        distrust(pool);
         await Promise.all(items.map((item) => single(pool, item)));
         return;
       }
@@ -159,6 +200,8 @@ export function groupCommitStore(
         `patch IPPool ${inner.namespace}/${pool} (${items.length} changes)`,
         api.server,
       );
+      // No answer: the patch may have committed.
+      distrust(pool);
       for (const item of items) item.done({ ok: false, error });
     } finally {
       inFlight.delete(pool);
@@ -202,11 +245,21 @@ export function groupCommitStore(
     ...inner,
     stats,
     async readPool(name) {
-      const cached = cache.get(name);
+      const cached = distrusted.has(name) ? undefined : cache.get(name);
       const snapshot = cached === undefined ? undefined : decodePool(cached);
       if (snapshot !== undefined) return ok(withClaiming(snapshot, claiming(name)));
-      const read = await inner.readPool(name);
+      const read = await readCurrent(name);
       return read.ok && read.value !== undefined ? ok(withClaiming(read.value, claiming(name))) : read;
+    },
+    async readPoolCurrent(name) {
+      const read = await readCurrent(name);
+      return read.ok && read.value !== undefined ? ok(withClaiming(read.value, claiming(name))) : read;
+    },
+    async reassign(pool, key, current, entry) {
+      const r = await inner.reassign(pool, key, current, entry);
+      if (r.ok && r.value === 'done') cache.update(pool, (a) => (a[key] = entry));
+      else distrust(pool);
+      return r;
     },
     claim: (pool, key, entry) =>
       new Promise((done) => {

@@ -116,6 +116,18 @@ async function confirmHeld(
     const taken = await takeReservation(ctx.store, name, a.owner, true, ctx.deadline);
     if (!taken.ok) return fail(storeFailure(taken.error));
     if (taken.value === 'theirs') {
+      // The pool may have come from the agent's watch cache, which may not have seen this entry released and
+      // the address given to the reservation's owner: fail only if the API server's pool still shows it ours.
+      const { store } = ctx;
+      if (store.readPoolCurrent !== undefined) {
+        const current = await retrying(
+          ctx.deadline,
+          () => store.readPoolCurrent?.(a.pool) ?? store.readPool(a.pool),
+        );
+        if (!current.ok) return fail(storeFailure(current.error));
+        const now = current.value?.allocations.find((s) => s.address === held.address);
+        if (now?.podRef !== a.owner.podRef || now.ifName !== a.owner.ifName) return ok('again');
+      }
       return fail(
         ipamError(
           CniCode.Internal,
@@ -399,8 +411,13 @@ async function releaseIn(
   // Every entry a release was sent for: its reservation goes once the pool no longer has the entry — also
   // when the release committed but its answer was lost, and the retry found the entry already gone.
   const touched = new Map<bigint, Allocation>();
+  // "Nothing held" is decided on the API server's pool: a store that reads from a watch cache (the agent's)
+  // offers `readPoolCurrent`, since the cache may not have seen an entry committed elsewhere yet.
   for (;;) {
-    const read = await retrying(ctx.deadline, () => ctx.store.readPool(pool));
+    const read = await retrying(
+      ctx.deadline,
+      () => ctx.store.readPoolCurrent?.(pool) ?? ctx.store.readPool(pool),
+    );
     if (!read.ok) return fail(storeFailure(read.error));
     const snapshot = read.value; // undefined: no pool, nothing held; DEL creates nothing
     const target = snapshot === undefined ? undefined : releasable(snapshot.allocations, owner)[0];

@@ -35,6 +35,8 @@ export type IpamStore = {
   /** The pods scheduled on a node (`spec.nodeName`), every page of them. */
   podsOnNode(node: string): Promise<StoreResult<PodSummary[]>>;
   readPool(name: string): Promise<StoreResult<PoolSnapshot | undefined>>;
+  /** A store whose `readPool` may answer from a cache (the agent's watch cache) also reads from the API server. */
+  readPoolCurrent?(name: string): Promise<StoreResult<PoolSnapshot | undefined>>;
   createPool(name: string, subnet: Cidr): Promise<StoreResult<'created' | 'exists'>>;
   /** Adds the entry at `key` if that offset is free: `taken` when it is not, `missing` when the pool is gone. */
   claim(
