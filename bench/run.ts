@@ -6,6 +6,7 @@ const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   'gc-plan': () => import('./scenarios/gc-plan.ts'),
   burst: () => import('./scenarios/burst.ts'),
   'burst-slices': () => import('./scenarios/burst-slices.ts'),
+  churn: () => import('./scenarios/churn.ts'),
   real: () => import('./scenarios/real.ts'),
 };
 

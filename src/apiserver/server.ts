@@ -85,6 +85,9 @@ export type ApiServer = {
   /** Forgets the history before now, as etcd's compaction does: older continue tokens and watch
    *  resourceVersions answer 410 Expired. */
   compact(): void;
+  /** Stops and starts again on the same port with the same objects, as a restarted kube-apiserver comes
+   *  back to the same etcd: every watch and connection ends, nothing stored is lost. */
+  restart(): Promise<void>;
   /** From now on, the bearer token every request must carry (as after a token rotation). */
   acceptToken(token: string): void;
   close(): Promise<void>;
@@ -858,6 +861,16 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
   );
   const { port } = server.address() as AddressInfo;
+  /** Ends every watch and connection and stops listening; the objects stay. */
+  const stop = async (): Promise<void> => {
+    for (const res of openResponses) res.end();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      server.close(() => {
+        resolve();
+      }),
+    );
+  };
 
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
@@ -886,14 +899,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         byStatus: {},
       });
     },
-    close: async () => {
-      for (const res of openResponses) res.end();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) =>
-        server.close(() => {
-          resolve();
-        }),
-      );
+    close: stop,
+    restart: async () => {
+      await stop();
+      await new Promise<void>((resolve) => server.listen(port, options.host ?? '127.0.0.1', resolve));
     },
   };
 }
