@@ -12,6 +12,7 @@ import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import {
+  createPod as createPodIn,
   emptyNamespace,
   onRealServer,
   realCluster,
@@ -82,14 +83,7 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
   const ref = (pod: string) => `${cluster.namespace}/${pod}`;
 
   /** A pod bound to a node, as the scheduler leaves it (no kubelet runs: the test plays its part). */
-  const createPod = (name: string, node: string) =>
-    cluster.connection().core.createNamespacedPod({
-      namespace: cluster.namespace,
-      body: {
-        metadata: { name },
-        spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-      },
-    });
+  const createPod = (name: string, node: string) => createPodIn(cluster, name, node);
   /** A graceful DELETE, as `kubectl delete pod` sends it: the pod stays Terminating until its kubelet is done. */
   const deleteGracefully = (name: string) =>
     whenServed(() => cluster.connection().core.deleteNamespacedPod({ namespace: cluster.namespace, name }));

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
-import { onEveryServer, onRealServer, type Cluster } from '../support/cluster.ts';
+import { createPod, onEveryServer, onRealServer, type Cluster } from '../support/cluster.ts';
 import { execute, pluginPath as plugin, podEnv } from '../support/exec.ts';
 import { poolsIn, reservationsIn } from '../support/pools.ts';
 
@@ -120,18 +120,11 @@ onEveryServer((start) => {
   });
 
   test("GC releases the stale attachments of this node's pods, and nothing else", async () => {
-    const { core } = cluster.connection();
     for (const [name, node] of [
       ['here', 'node-a'],
       ['there', 'node-b'],
     ] as const)
-      await core.createNamespacedPod({
-        namespace: cluster.namespace,
-        body: {
-          metadata: { name },
-          spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-        },
-      });
+      await createPod(cluster, name, node);
     for (const [pod, container] of [
       ['here', 'stale'],
       ['there', 'elsewhere'],

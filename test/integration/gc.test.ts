@@ -21,6 +21,7 @@ import { deadlineIn } from '../../src/ipam/retry.ts';
 import { allocate, release } from '../../src/ipam/transaction.ts';
 import { silentLogger } from '../../src/log.ts';
 import {
+  createPod,
   emptyNamespace,
   onEveryServer,
   startCluster,
@@ -65,13 +66,7 @@ function on(cluster: Cluster) {
                 })),
               ),
             };
-      await core().createNamespacedPod({
-        namespace,
-        body: {
-          metadata: { name, ...(annotations === undefined ? {} : { annotations }) },
-          spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-        },
-      });
+      await createPod(cluster, name, node, annotations);
       await this.reportPhase(name, options.phase ?? 'Running');
     },
     /** What the pod's kubelet reports, through the status subresource. */

@@ -10,7 +10,13 @@ import { runPlugin, type PluginOutput } from '../../src/cni/plugin.ts';
 import { httpApi } from '../../src/store/http-api.ts';
 import { loadCredentials } from '../../src/store/kubeconfig.ts';
 import { kubeStore } from '../../src/store/store.ts';
-import { onEveryServer, startCluster, type Cluster, type TestCluster } from '../support/cluster.ts';
+import {
+  createPod as createPodIn,
+  onEveryServer,
+  startCluster,
+  type Cluster,
+  type TestCluster,
+} from '../support/cluster.ts';
 import { poolsIn, writeNodeSlicePool } from '../support/pools.ts';
 
 let cluster: Cluster;
@@ -31,14 +37,7 @@ function setUp(start: () => Promise<Cluster>): void {
 }
 
 /** A pod bound to `node` (no scheduler or kubelet here: it stays Pending), in the cluster's namespace. */
-const createPod = (name: string, node: string) =>
-  cluster.connection().core.createNamespacedPod({
-    namespace: cluster.namespace,
-    body: {
-      metadata: { name },
-      spec: { nodeName: node, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-    },
-  });
+const createPod = (name: string, node: string) => createPodIn(cluster, name, node);
 
 type Call = {
   command: string;

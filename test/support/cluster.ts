@@ -233,3 +233,24 @@ export async function emptyNamespace(cluster: Cluster): Promise<void> {
   ] as const)
     await custom.deleteCollectionNamespacedCustomObject({ group, version, namespace, plural });
 }
+
+/**
+ * Creates a pod in the cluster's namespace, bound to `node` when given, as the scheduler leaves it: no
+ * kubelet runs in the tests, so it stays Pending until a test reports another phase (status subresource).
+ */
+export const createPod = (
+  cluster: Cluster,
+  name: string,
+  node?: string,
+  annotations?: Record<string, string>,
+) =>
+  cluster.connection().core.createNamespacedPod({
+    namespace: cluster.namespace,
+    body: {
+      metadata: { name, ...(annotations === undefined ? {} : { annotations }) },
+      spec: {
+        ...(node === undefined ? {} : { nodeName: node }),
+        containers: [{ name: 'app', image: 'registry.invalid/app:1' }],
+      },
+    },
+  });
