@@ -58,7 +58,8 @@ type Holding = {
 };
 
 type PodNow =
-  { readonly gone: true } | { readonly gone: false; readonly uid: string; readonly done: boolean };
+  | { readonly gone: true }
+  | { readonly gone: false; readonly uid: string; readonly done: boolean; readonly node: string };
 
 /** Whether a pod is done with its addresses while it still exists: Terminating, with a terminal phase. */
 function isDone(pod: V1Pod): boolean {
@@ -99,6 +100,12 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   const releasedOnDelete = new Counter({
     name: 'whereabouts_agent_released_on_pod_delete_total',
     help: 'Allocations released when a pod of this node was deleted',
+    registers: [registry],
+  });
+
+  const foreignAttachments = new Counter({
+    name: 'whereabouts_agent_foreign_attachments_total',
+    help: 'Attachments this node recorded whose pod runs on another node (kept; a node-name mismatch between the agent and its pods?)',
     registers: [registry],
   });
 
@@ -239,7 +246,12 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 2_000)) {
       try {
         const pod = await connection.core.readNamespacedPod({ namespace, name });
-        return { gone: false, uid: pod.metadata?.uid ?? '', done: isDone(pod) };
+        return {
+          gone: false,
+          uid: pod.metadata?.uid ?? '',
+          done: isDone(pod),
+          node: pod.spec?.nodeName ?? '',
+        };
       } catch (e) {
         if ((e as { code?: unknown }).code === 404) return { gone: true };
         if (Date.now() + pauseMs > deadline || stopping.signal.aborted) {
@@ -306,6 +318,17 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       }
       const [namespace = '', name = ''] = record.podRef.split('/');
       const now = await podNow(namespace, name);
+      if (now !== undefined && !now.gone && now.node !== options.nodeName) {
+        // Kept: a live pod's address is never released because of where it runs. But the agent should have
+        // served only pods of its node — a node name that differs from the pods' spec.nodeName (a short host
+        // name against an FQDN) is a misconfiguration worth saying.
+        foreignAttachments.inc();
+        log.error('an attachment recorded on this node belongs to a pod running on another node; kept', {
+          pod: record.podRef,
+          podNode: now.node,
+          agentNode: options.nodeName,
+        });
+      }
       if (now === undefined || (!now.gone && !now.done)) continue;
       const outcome = await release('released the address of a pod gone while the agent was down', held);
       released += outcome.released;

@@ -376,6 +376,8 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     );
     expect(await holders()).toEqual(left);
     expect(await reservationHolders()).toEqual(left);
+    // The pod on node-2 whose ADD node-1's agent served is kept, and said to be out of place.
+    expect(await metric('whereabouts_agent_foreign_attachments_total', '')).toBe(1);
   });
 
   /** Agents for node-2 and node-3 beside node-1's, on sockets `node-<n>.sock` in the test directory. */
