@@ -157,6 +157,6 @@ describe('embedded API server with injected faults', () => {
 
       // Releasing everything through the same faults leaves the pool and the reservations empty.
       await releaseAll(cluster, shapes.embedded, outcomes);
-    });
+    }, 300_000);
   });
 });
