@@ -35,6 +35,17 @@ export type WatchPoolsOptions = {
   readonly onFailure?: (failure: InformerFailure) => void;
 };
 
+/** A copy of a cached pool with its allocations changed by `change` (the cached object is never mutated). */
+export function withAllocations(
+  pool: Record<string, unknown>,
+  change: (allocations: Record<string, unknown>) => void,
+): Record<string, unknown> {
+  const spec = (pool.spec ?? {}) as { allocations?: Record<string, unknown> };
+  const allocations = { ...(spec.allocations ?? {}) };
+  change(allocations);
+  return { ...pool, spec: { ...spec, allocations } };
+}
+
 export function watchPools(
   connection: KubeConnection,
   log: Logger,
@@ -87,11 +98,7 @@ export function watchPools(
     },
     update: (name, change) => {
       const held = pools.get(name);
-      if (held === undefined) return;
-      const spec = (held.spec ?? {}) as { allocations?: Record<string, unknown> };
-      const allocations = { ...(spec.allocations ?? {}) };
-      change(allocations);
-      pools.set(name, { ...held, spec: { ...spec, allocations } });
+      if (held !== undefined) pools.set(name, withAllocations(held, change));
     },
     invalidate: (name) => pools.delete(name),
     stop: () => {

@@ -4,6 +4,7 @@
 // the test likes, without sleeps — and keeps objects by resourceVersion as the real one does.
 
 import { groupCommitStore, type PoolCache } from '../../src/agent/group-commit.ts';
+import { withAllocations } from '../../src/agent/pool-cache.ts';
 import { formatIP, ipOf } from '../../src/ip/address.ts';
 import { deadlineIn } from '../../src/ipam/retry.ts';
 import { allocate, release, type TransactionContext } from '../../src/ipam/transaction.ts';
@@ -40,11 +41,7 @@ function laggingCache(): PoolCache & { deliver(name: string, object: Obj): void 
     put: keep,
     update(name, change) {
       const held = pools.get(name);
-      if (held === undefined) return;
-      const spec = (held.spec ?? {}) as { allocations?: Record<string, unknown> };
-      const allocations = { ...(spec.allocations ?? {}) };
-      change(allocations);
-      pools.set(name, { ...held, spec: { ...spec, allocations } });
+      if (held !== undefined) pools.set(name, withAllocations(held, change));
     },
     invalidate(name) {
       pools.delete(name);
