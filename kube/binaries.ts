@@ -1,6 +1,7 @@
-// Where the real Kubernetes components the tests and benchmarks run are built and cached: one folder per
-// pinned version, outside the clone, so a clean clone (CI) finds the previous build. The versions are read
-// from the wrapper modules' go.mod files, the one place they are pinned.
+// Where the real components the tests and benchmarks run are built and cached: one folder per pinned
+// version, outside the clone, so a clean clone (CI) finds the previous build. The versions are read from the
+// wrapper modules' go.mod files, the one place they are pinned. Two groups: the control plane (`kube:build`)
+// and the peers we run beside ours — Whereabouts, cnitool and the CNI reference plugins (`peers:build`).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -16,11 +17,15 @@ export type Component = {
   readonly version: string;
   /** The cache folder of this version. */
   readonly dir: string;
+  /** How to make the built command print its version: arguments and environment. */
+  readonly versionCommand?: { args: string[]; env?: Record<string, string> };
 };
 
 function pinned(module: string, path: string): string {
   const goMod = readFileSync(join(here, module, 'go.mod'), 'utf8');
-  const version = new RegExp(`^require ${path.replaceAll('.', '\\.')} (v\\S+)$`, 'm').exec(goMod)?.[1];
+  const version = new RegExp(`^(?:require |\\t)${path.replaceAll('.', '\\.')} (v\\S+)$`, 'm').exec(
+    goMod,
+  )?.[1];
   if (version === undefined) throw new Error(`kube/${module}/go.mod does not require ${path}`);
   return version;
 }
@@ -52,7 +57,47 @@ export const etcd: Component = {
   dir: join(cacheRoot, `etcd-${etcdVersion}`),
 };
 
-export const components: readonly Component[] = [controlPlane, etcd];
+const whereaboutsVersion = pinned('whereabouts', 'github.com/k8snetworkplumbingwg/whereabouts');
+const pluginsVersion = pinned('cni', 'github.com/containernetworking/plugins');
+const cniVersion = pinned('cni', 'github.com/containernetworking/cni');
+
+/** A CNI plugin prints its supported versions for CNI_COMMAND=VERSION. */
+const cniVersionCommand = { args: [], env: { CNI_COMMAND: 'VERSION' } };
+
+export const whereabouts: Component = {
+  module: 'whereabouts',
+  commands: { whereabouts: 'github.com/k8snetworkplumbingwg/whereabouts/cmd' },
+  version: whereaboutsVersion,
+  dir: join(cacheRoot, `whereabouts-${whereaboutsVersion}`),
+  versionCommand: cniVersionCommand,
+};
+
+/** The reference plugins in one folder, the CNI_PATH of the tests that run them. */
+export const referencePlugins: Component = {
+  module: 'cni',
+  commands: Object.fromEntries(
+    ['main/bridge', 'main/macvlan', 'main/ipvlan', 'main/loopback', 'ipam/host-local'].map((path) => [
+      path.split('/')[1] ?? path,
+      `github.com/containernetworking/plugins/plugins/${path}`,
+    ]),
+  ),
+  version: pluginsVersion,
+  dir: join(cacheRoot, `cni-plugins-${pluginsVersion}`),
+  versionCommand: cniVersionCommand,
+};
+
+export const cnitool: Component = {
+  module: 'cni',
+  commands: { cnitool: 'github.com/containernetworking/cni/cnitool' },
+  version: cniVersion,
+  dir: join(cacheRoot, `cnitool-${cniVersion}`),
+  versionCommand: { args: ['--help'] },
+};
+
+export const groups = {
+  kube: [controlPlane, etcd],
+  peers: [whereabouts, referencePlugins, cnitool],
+} as const satisfies Record<string, readonly Component[]>;
 
 export type Binaries = {
   readonly kubeApiserver: string;
@@ -74,4 +119,36 @@ export function findBinaries(): { ok: true; binaries: Binaries } | { ok: false; 
   if (missing.length > 0)
     return { ok: false, why: `${missing.join(', ')} not built (run \`npm run kube:build\`, which needs Go)` };
   return { ok: true, binaries: { ...paths, kubernetesVersion } };
+}
+
+export type Peers = {
+  /** The Whereabouts plugin executable. */
+  readonly whereabouts: string;
+  readonly whereaboutsVersion: string;
+  /** The folder of the reference plugins (bridge, macvlan, ipvlan, loopback, host-local). */
+  readonly pluginsDir: string;
+  readonly pluginsVersion: string;
+  readonly cnitool: string;
+};
+
+/** The built peers, or why they are not there. */
+export function findPeers(): { ok: true; peers: Peers } | { ok: false; why: string } {
+  const missing = groups.peers
+    .flatMap((component) => Object.keys(component.commands).map((command) => binaryPath(component, command)))
+    .filter((path) => !existsSync(path));
+  if (missing.length > 0)
+    return {
+      ok: false,
+      why: `${missing.join(', ')} not built (run \`npm run peers:build\`, which needs Go)`,
+    };
+  return {
+    ok: true,
+    peers: {
+      whereabouts: binaryPath(whereabouts, 'whereabouts'),
+      whereaboutsVersion,
+      pluginsDir: referencePlugins.dir,
+      pluginsVersion,
+      cnitool: binaryPath(cnitool, 'cnitool'),
+    },
+  };
 }

@@ -1,12 +1,13 @@
-// `npm run kube:build`: builds the real Kubernetes components the tests and benchmarks run — kube-apiserver
-// and kubectl of one pinned release, and etcd — from Go modules, each in its wrapper module here, into a
-// per-version cache outside the clone (binaries.ts). What is cached is not built again: a warm run takes
-// seconds. Prints each binary's version and path. Needs Go; the product itself never does.
+// `npm run kube:build` and `npm run peers:build`: build the real components the tests and benchmarks run
+// from Go modules, each in its wrapper module here, into a per-version cache outside the clone
+// (binaries.ts). `kube`: kube-apiserver and kubectl of one pinned release, and etcd. `peers`: the Whereabouts
+// plugin we run beside ours, cnitool and the CNI reference plugins. What is cached is not built again: a warm
+// run takes seconds. Prints each binary's version and path. Needs Go; the product itself never does.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { binaryPath, components, controlPlane, type Component } from './binaries.ts';
+import { binaryPath, controlPlane, groups, type Component } from './binaries.ts';
 
 /** Without these the server reports `v0.0.0-master+$Format:%H$`, which kubectl cannot parse. */
 function versionFlags(component: Component): string[] {
@@ -24,11 +25,17 @@ function versionFlags(component: Component): string[] {
   ];
 }
 
+const group = process.argv[2] ?? 'kube';
+if (group !== 'kube' && group !== 'peers') {
+  console.error(`usage: node kube/build.ts [kube|peers] (got ${group})`);
+  process.exit(2);
+}
+
 function goVersion(): string {
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (go.error !== undefined || go.status !== 0) {
     console.error(
-      'kube:build needs the Go toolchain (https://go.dev/dl/) and its module proxy; without it `npm test` skips the real-server suites',
+      `${group}:build needs the Go toolchain (https://go.dev/dl/) and its module proxy; without it \`npm test\` skips the suites that run these`,
     );
     process.exit(1);
   }
@@ -41,8 +48,24 @@ const versionArgs: Record<string, string[]> = {
   etcd: ['--version'],
 };
 
+/** The first line a built command prints about itself. */
+function versionOf(component: Component, command: string, target: string): string {
+  const how = component.versionCommand ?? { args: versionArgs[command] ?? ['--version'] };
+  const run = spawnSync(target, how.args, {
+    encoding: 'utf8',
+    env: { ...process.env, ...how.env },
+    input: '',
+  });
+  return (
+    `${run.stdout}${run.stderr}`
+      .split('\n')
+      .map((line) => line.trim())
+      .find((line) => line !== '') ?? '(printed nothing)'
+  );
+}
+
 console.log(goVersion());
-for (const component of components) {
+for (const component of groups[group]) {
   mkdirSync(component.dir, { recursive: true });
   for (const [command, pkg] of Object.entries(component.commands)) {
     const target = binaryPath(component, command);
@@ -63,11 +86,8 @@ for (const component of components) {
       renameSync(partial, target);
       state = `built in ${Math.round((Date.now() - started) / 1000)} s`;
     }
-    const version = execFileSync(target, versionArgs[command] ?? ['--version'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .slice(0, 1)
-      .join(' ');
-    console.log(`${command}: ${version.trim()} — ${target} (${state})`);
+    console.log(
+      `${command} ${component.version}: ${versionOf(component, command, target)} — ${target} (${state})`,
+    );
   }
 }

@@ -12,6 +12,7 @@ import type { Obj } from '../../src/store/api.ts';
 import { connect, type KubeConnection } from '../../src/store/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';
 import { findBinaries } from '../../kube/binaries.ts';
+import { describeWhenBuilt, type Built } from './built.ts';
 import { seedsKey } from './environment.ts';
 import { crdDirectory, startControlPlane, type Answer, type ControlPlane } from '../../kube/control-plane.ts';
 
@@ -156,7 +157,7 @@ export async function realCluster(plane: ControlPlane, prefix = 'test'): Promise
 }
 
 /** Whether the real control plane can run here; with CI=true its absence fails the run instead. */
-export const realServer = ((): { ok: true } | { ok: false; why: string } => {
+export const realServer = ((): Built => {
   const found = findBinaries();
   return found.ok ? { ok: true } : { ok: false, why: found.why };
 })();
@@ -181,23 +182,7 @@ export function onEveryServer(
 
 /** Declares `suite` against a real control plane started once for the enclosing file. */
 export function onRealServer(suite: (plane: () => ControlPlane) => void): void {
-  if (!realServer.ok) {
-    if (process.env.CI === 'true') {
-      describe(realServerName, () => {
-        test('the real control plane is built (CI requires it)', () => {
-          throw new Error(realServer.why);
-        });
-      });
-    } else {
-      describe.skip(`${realServerName} (skipped: ${realServer.why})`, () => {
-        suite(() => {
-          throw new Error('skipped');
-        });
-      });
-    }
-    return;
-  }
-  describe(realServerName, () => {
+  describeWhenBuilt(realServerName, realServer, () => {
     let plane: ControlPlane | undefined;
     beforeAll(async () => {
       plane = await startControlPlane({ minRequestTimeoutSeconds: 5 });
