@@ -145,11 +145,11 @@ type Attachment = { containerId: string; ifName: string };
 
 function validAttachments(netConf: Readonly<Record<string, unknown>>): Result<Attachment[]> {
   // libcni sends both names: the spec's `cni.dev/valid-attachments` and the older `cni.dev/attachments`.
-  const list = netConf['cni.dev/valid-attachments'] ?? netConf['cni.dev/attachments'];
+  // No valid attachment at all arrives as `null` (Go marshals the runtime's empty list so) or as no key
+  // (libcni's GC without arguments, as cnitool calls it): both mean none is valid, as in host-local.
+  const list = netConf['cni.dev/valid-attachments'] ?? netConf['cni.dev/attachments'] ?? [];
   if (!Array.isArray(list))
-    return fail(
-      ipamError(CniCode.InvalidConfig, 'GC needs cni.dev/valid-attachments in the network configuration'),
-    );
+    return fail(ipamError(CniCode.InvalidConfig, 'cni.dev/valid-attachments must be a list of attachments'));
   const attachments: Attachment[] = [];
   for (const item of list) {
     if (!isObject(item) || typeof item.containerID !== 'string' || typeof item.ifname !== 'string') {
