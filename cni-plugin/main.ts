@@ -12,6 +12,12 @@ const maxStdinBytes = 1 << 20;
 const hardLimitMs = 120_000;
 /** How long the agent may take to answer: its longest verb deadline (60 s) and some room. */
 const agentTimeoutMs = 75_000;
+/**
+ * Standalone processes of one node writing one network at once (src/cni/node-lock.ts). Four measured as
+ * fast as one on a burst of 100 ADDs, with a quarter of the waiters woken by each release (docs/decisions.md);
+ * four concurrent patches of a pool cost the API server a few conflict retries, not a live-lock.
+ */
+const lockSlots = 4;
 
 const failure = (code: number, msg: string, details: string): PluginOutput => ({
   stdout: `${JSON.stringify({ cniVersion: '1.1.0', code, msg, details })}\n`,
@@ -93,6 +99,10 @@ async function main(): Promise<void> {
         );
         return 'output' in forwarded ? forwarded.output : forwarded;
       },
+      // Standalone, the processes of one node take turns per network: concurrent patches of one pool
+      // live-lock a real API server (src/cni/node-lock.ts).
+      lock: async (key, waitMs, onWait) =>
+        (await import('../src/cni/node-lock.ts')).nodeLock(key, waitMs, onWait, lockSlots),
       // The API client is evaluated only when the plugin works standalone: through the agent, a pod's ADD
       // costs little more than VERSION.
       openStore: async (config) => {

@@ -1,4 +1,6 @@
-// The agent's host install: the plugin executable into the CNI bin dir, and into
+// The agent's host install: the plugin executables into the CNI bin dir — the forwarder as `whereabouts` and
+// the TypeScript plugin beside it as `whereabouts-ts-plugin`, the one the forwarder execs when no agent
+// answers (forwarder/main.go) — and into
 // `<cni conf dir>/whereabouts.d/` the kubeconfig the plugin uses (service-account token, CA, API address),
 // the flat file that points the plugin at it and at the agent's socket, and the node name — the same files,
 // names and modes as Whereabouts' installer, so a NAD written for Whereabouts works unchanged.
@@ -11,6 +13,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -37,8 +40,13 @@ export type HostPaths = {
 };
 
 export type InstallOptions = HostPaths & {
-  /** The plugin executable to copy. */
+  /** The executable installed as `whereabouts`: the forwarder (or the TypeScript plugin itself). */
   readonly plugin: string;
+  /**
+   * The TypeScript plugin, installed as `whereabouts-ts-plugin` beside it; by default the file of that name
+   * beside `plugin`, when there is one.
+   */
+  readonly standalonePlugin?: string | undefined;
   readonly nodeName: string;
   /** The agent's socket, a path that is the same on the host and in the container. */
   readonly socketPath: string;
@@ -102,6 +110,9 @@ export function onHost(path: string, hostPrefix: string): string {
 
 export const confSubdir = 'whereabouts.d';
 
+/** The TypeScript plugin's name beside the forwarder (forwarder/main.go's standaloneName). */
+export const standaloneName = 'whereabouts-ts-plugin';
+
 /** The three files under the conf dir, as the container sees them. */
 export const hostFiles = (cniConfDir: string) => {
   const dir = join(cniConfDir, confSubdir);
@@ -147,14 +158,20 @@ export function pluginKubeconfigPath(options: InstallOptions): string | undefine
   return join(onHost(files.dir, options.hostPrefix), basename(files.kubeconfig));
 }
 
-/** The kubeconfig the plugin uses when it works without the agent: the agent's own service account. */
+/**
+ * The kubeconfig the plugin uses when it works without the agent: the agent's own service account. In JSON
+ * (still YAML to every other reader), which a fresh plugin process reads without loading a YAML parser.
+ */
 export const pluginKubeconfig = (server: string, account: ServiceAccount, namespace: string): string =>
-  renderKubeconfig({
-    server,
-    token: account.token,
-    namespace,
-    ...(account.ca === undefined ? {} : { ca: account.ca }),
-  });
+  renderKubeconfig(
+    {
+      server,
+      token: account.token,
+      namespace,
+      ...(account.ca === undefined ? {} : { ca: account.ca }),
+    },
+    'json',
+  );
 
 /**
  * The flat file: an existing one keeps its other keys (an operator's settings, Whereabouts' own
@@ -208,13 +225,25 @@ export function install(options: InstallOptions): Result<InstallReport, InstallE
   if (options.cniBinDir !== undefined) {
     const binDir = options.cniBinDir;
     clearTemporaries(binDir);
-    const source = guarded(options.plugin, () => readFileSync(options.plugin));
-    if (!source.ok) return source;
-    const copied = guarded(join(binDir, 'whereabouts'), () =>
-      writeAtomically(join(binDir, 'whereabouts'), source.value, 0o755),
-    );
-    if (!copied.ok) return copied;
-    plugin = copied.value;
+    // The plugin the forwarder falls back to goes first: a runtime never finds a new forwarder without it.
+    const beside = join(dirname(options.plugin), standaloneName);
+    const standalone =
+      options.standalonePlugin ?? (beside !== options.plugin && existsSync(beside) ? beside : undefined);
+    const files: [string, string][] = [
+      ...(standalone === undefined ? [] : [[standalone, standaloneName] as [string, string]]),
+      [options.plugin, 'whereabouts'],
+    ];
+    const written: Written[] = [];
+    for (const [from, name] of files) {
+      const source = guarded(from, () => readFileSync(from));
+      if (!source.ok) return source;
+      const copied = guarded(join(binDir, name), () =>
+        writeAtomically(join(binDir, name), source.value, 0o755),
+      );
+      if (!copied.ok) return copied;
+      written.push(copied.value);
+    }
+    plugin = written.includes('written') ? 'written' : 'unchanged';
   }
   if (options.cniConfDir === undefined)
     return ok({ plugin, kubeconfig: 'skipped', flatFile: 'skipped', nodeName: 'skipped' });

@@ -9,6 +9,8 @@ export type ObjectRef = {
   readonly plural: string;
   readonly namespace?: string;
   readonly name?: string;
+  /** The object's status subresource (an IPAMClaim's status is written only there). */
+  readonly subresource?: 'status';
 };
 
 /** Why a call failed: the server's answer (a Status), or no answer at all. */
@@ -51,6 +53,11 @@ export type KubeApi = {
   /** DELETE, only if the object is still at `resourceVersion` when given. */
   delete(ref: ObjectRef, resourceVersion?: string): Promise<ApiOutcome<undefined>>;
   list(ref: ObjectRef, options?: ListOptions): Promise<ApiOutcome<ListPage>>;
+  /**
+   * Opens the connection (TLS handshake included) ahead of the first call, with a request that reads
+   * nothing stored (GET /version); a failure is left for the calls that follow to report.
+   */
+  warm?(): Promise<void>;
 };
 
 /** Whereabouts' default namespace when the kubeconfig's context names none. */
@@ -61,7 +68,8 @@ export function pathOf(ref: ObjectRef): string {
   const base = ref.group === '' ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
   const namespace = ref.namespace === undefined ? '' : `/namespaces/${encodeURIComponent(ref.namespace)}`;
   const name = ref.name === undefined ? '' : `/${encodeURIComponent(ref.name)}`;
-  return `${base}${namespace}/${ref.plural}${name}`;
+  const subresource = ref.subresource === undefined ? '' : `/${ref.subresource}`;
+  return `${base}${namespace}/${ref.plural}${name}${subresource}`;
 }
 
 /**

@@ -126,6 +126,9 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
         'application/json',
         () => undefined,
       ),
+    warm: async () => {
+      await send('GET', '/version', undefined, '', () => undefined);
+    },
     list: (ref: ObjectRef, options: ListOptions = {}) => {
       const query = new URLSearchParams();
       if (options.limit !== undefined) query.set('limit', String(options.limit));

@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { install, type InstallOptions } from '../../src/agent/install.ts';
@@ -114,6 +114,10 @@ describe('install', () => {
     });
     expect(readFileSync(join(host.bin, 'whereabouts')).equals(readFileSync(pluginPath))).toBe(true);
     expect(statSync(join(host.bin, 'whereabouts')).mode & 0o777).toBe(0o755);
+    // The forwarder's fallback, the TypeScript plugin, beside it.
+    const standalone = join(dirname(pluginPath), 'whereabouts-ts-plugin');
+    expect(readFileSync(join(host.bin, 'whereabouts-ts-plugin')).equals(readFileSync(standalone))).toBe(true);
+    expect(statSync(join(host.bin, 'whereabouts-ts-plugin')).mode & 0o777).toBe(0o755);
     expect(statSync(join(confDir(), 'whereabouts.kubeconfig')).mode & 0o777).toBe(0o600);
     expect(statSync(join(confDir(), 'whereabouts.conf')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(confDir(), 'nodename'), 'utf8')).toBe('node-1\n');
@@ -152,7 +156,12 @@ describe('install', () => {
     expect(install({ ...installOptions(), plugin: newer }).ok).toBe(true);
     expect(statSync(join(host.bin, 'whereabouts')).ino).not.toBe(before);
     expect(readFileSync(join(host.bin, 'whereabouts'), 'utf8')).toBe('#!/bin/sh\necho newer\n');
-    expect(readdirSync(host.bin).sort()).toEqual(['.someone-elses.tmp', 'macvlan', 'whereabouts']);
+    expect(readdirSync(host.bin).sort()).toEqual([
+      '.someone-elses.tmp',
+      'macvlan',
+      'whereabouts',
+      'whereabouts-ts-plugin',
+    ]);
     expect(readFileSync(join(host.bin, 'macvlan'), 'utf8')).toBe('another plugin');
   });
 

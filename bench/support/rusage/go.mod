@@ -1,0 +1,3 @@
+module github.com/whereabouts-ts/whereabouts-ts/bench/support/rusage
+
+go 1.22
