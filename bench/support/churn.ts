@@ -185,7 +185,11 @@ export async function churn(options: ChurnOptions): Promise<ChurnReport> {
         }),
       );
       // The old sandboxes' DELs come late, after the new sandboxes' ADDs: they must release nothing of them.
-      for (const { pod, container } of late) await retried('DEL', pod, container, conf);
+      for (const { pod, container } of late) {
+        const deleted = await retried('DEL', pod, container, conf);
+        if (deleted.code !== 0)
+          problems.push(`round ${round}: late DEL ${pod} (${container}): ${deleted.stdout.trim()}`);
+      }
       if (round % 5 === 0) {
         const stopping = agent;
         agent = undefined;
@@ -216,14 +220,20 @@ export async function churn(options: ChurnOptions): Promise<ChurnReport> {
     await Promise.all(
       [...live].map(async ([pod, { container }]) => {
         await deletePod(pod);
-        await retried('DEL', pod, container, conf);
+        const deleted = await retried('DEL', pod, container, conf);
+        if (deleted.code !== 0) problems.push(`the end: DEL ${pod} (${container}): ${deleted.stdout.trim()}`);
       }),
     );
     live.clear();
     const leftovers = () =>
       Object.keys(poolAllocations()).length +
       server.objects('overlappingrangeipreservations', 'whereabouts.cni.cncf.io').size;
-    return { rounds: options.rounds, duplicates, liveReleased, leaked: leftovers(), problems };
+    const leaked = leftovers();
+    if (leaked > 0)
+      problems.push(
+        `left at the end: ${JSON.stringify(poolAllocations())} ${JSON.stringify([...server.objects('overlappingrangeipreservations', 'whereabouts.cni.cncf.io')])}`,
+      );
+    return { rounds: options.rounds, duplicates, liveReleased, leaked, problems };
   } finally {
     await agent?.stop();
     await server.close();

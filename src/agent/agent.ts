@@ -7,15 +7,17 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseCniArgs, podRefOf } from '../config/cni-args.ts';
 import { errnoOf } from '../errors.ts';
-import { ipOf, type Family } from '../ip/address.ts';
-import { dropReservation } from '../ipam/reservations.ts';
-import { deadlineIn } from '../ipam/retry.ts';
+import type { Family } from '../ip/address.ts';
+import { releaseAt } from '../ipam/transaction.ts';
+import { claimPodRef, isRetained, memberOf, unwanted } from '../allocator/keeper.ts';
+import { claimGroup, claimVersion } from '../store/ipamclaim.ts';
+import { deadlineIn, retrying } from '../ipam/retry.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
 import { decodePool, type StoredAllocation } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
-import { networkNameOf, reservationName } from '../store/names.ts';
-import { startInformer } from '../store/informer.ts';
+import { networkNameOf } from '../store/names.ts';
+import { startInformer, type ListAnswer } from '../store/informer.ts';
 import { kubeStore } from '../store/store.ts';
 import { attachmentRecords } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
@@ -100,6 +102,18 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   const releasedOnDelete = new Counter({
     name: 'whereabouts_agent_released_on_pod_delete_total',
     help: 'Allocations released when a pod of this node was deleted',
+    registers: [registry],
+  });
+
+  const keptForMembers = new Counter({
+    name: 'whereabouts_agent_kept_for_statefulset_total',
+    help: 'Deleted pods whose addresses were kept because their StatefulSet still wants the member (sticky_ips)',
+    registers: [registry],
+  });
+
+  const releasedOnClaimDelete = new Counter({
+    name: 'whereabouts_agent_released_on_claim_delete_total',
+    help: 'Allocations released when an IPAMClaim whose owner pod runs on this node was deleted',
     registers: [registry],
   });
 
@@ -200,9 +214,10 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   }
 
   /**
-   * Releases each holding while its entry is still exactly as it was read (and drops its reservation): what
-   * the plain DEL does, found by owner instead of by container and interface. An entry that changed since
-   * — a new sandbox of the pod took it over, DEL released it — is left alone.
+   * Releases each holding with the plain DEL's release (src/ipam/transaction.ts `releaseAt`), found by the
+   * holding's container and interface instead of by a DEL's: conditional writes, and the reservation dropped
+   * once the pool no longer holds the entry — also when the write committed but its answer was lost. An entry
+   * that changed since — a new sandbox of the pod took it over, DEL released it — is left alone.
    */
   async function release(
     why: string,
@@ -213,22 +228,28 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     /** Released, or changed since read: nothing of this attachment is left for this node to release. */
     const settled: StoredAllocation[] = [];
     for (const { pool, range, family, a } of held) {
-      const result = await store.release(pool, a.key, a.stored);
-      if (!result.ok) failed++;
-      else settled.push(a);
-      if (!result.ok || result.value !== 'released') continue;
-      released++;
-      log.verbose(why, { pod: a.podRef, pool, ifname: a.ifName, container: a.containerId });
       // The agent's own node tells its slice pools (`<network>-<node>-<slice>`) from whole-range pools.
       const network = networkNameOf(pool, range, [], options.nodeName);
-      const reservation = reservationName(ipOf(family, a.address), network);
-      // In the background, with room to outlast an API server restart (429s until its caches are back).
-      const dropped = await dropReservation(store, reservation, a, deadlineIn(reservationDropMs));
-      if (!dropped.ok)
-        log.error('could not drop the reservation of a released address; GC will', {
-          reservation,
-          error: dropped.error.message,
+      // With room to outlast an API server restart (429s until its caches are back).
+      const result = await releaseAt(
+        { store, log, deadline: deadlineIn(reservationDropMs) },
+        [{ pool, family, network }],
+        { containerId: a.containerId, podRef: a.podRef, ifName: a.ifName },
+      );
+      if (!result.ok) {
+        failed++;
+        log.error('could not release an address; GC will', {
+          pod: a.podRef,
+          pool,
+          container: a.containerId,
+          error: result.error.details,
         });
+        continue;
+      }
+      settled.push(a);
+      if (result.value.length === 0) continue;
+      released += result.value.length;
+      log.verbose(why, { pod: a.podRef, pool, ifname: a.ifName, container: a.containerId });
     }
     return { released, failed, settled };
   }
@@ -288,14 +309,45 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   async function releasePodNow(pod: { namespace: string; name: string; uid: string }): Promise<void> {
     const podRef = `${pod.namespace}/${pod.name}`;
     if (!(await cache.informer.whenFresh())) return; // stopped
-    const held = holdings((a) => a.podRef === podRef);
-    if (held.length === 0) return;
+    const all = holdings((a) => a.podRef === podRef);
+    if (all.length === 0) return;
     const now = await podNow(pod.namespace, pod.name);
     if (now === undefined) return;
     if (!now.gone && (now.uid !== pod.uid || !now.done)) return; // still running, or a new incarnation
+    const held = await notKept(podRef, all);
+    if (held.length === 0) return;
     const { released, settled } = await release('released the address of a deleted pod', held);
     releasedOnDelete.inc(released);
     for (const a of settled) records?.remove(a.containerId, a.ifName);
+  }
+
+  /**
+   * Leaves out what a StatefulSet member's set still wants (src/allocator/keeper.ts): its retained entries,
+   * and the entries of its last sandbox, which the kubelet's DEL settles by the network's `sticky_ips` (or
+   * the next incarnation's ADD takes over). When the set cannot be read, retained entries stay (GC decides
+   * them later) and the others are released as for any pod.
+   */
+  async function notKept(podRef: string, held: readonly Holding[]): Promise<Holding[]> {
+    const member = memberOf(podRef);
+    if (member === undefined) return held.filter(({ a }) => !isRetained(a));
+    const facts = await retrying(deadlineIn(podReadDeadlineMs), () => store.memberFacts(member));
+    if (!facts.ok) {
+      log.error('cannot read the StatefulSet of a deleted pod; its retained addresses stay (GC decides)', {
+        pod: podRef,
+        error: facts.error.message,
+      });
+      return held.filter(({ a }) => !isRetained(a));
+    }
+    const why = unwanted(member, facts.value);
+    if (why === undefined) {
+      keptForMembers.inc();
+      return [];
+    }
+    log.verbose('the StatefulSet no longer wants the member: its addresses are released', {
+      pod: podRef,
+      why,
+    });
+    return [...held];
   }
 
   /**
@@ -370,6 +422,52 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   });
   const podsSynced = pods.synced;
 
+  // IPAMClaims: an address a claim owns is released when the claim is deleted, by the agent of the node its
+  // owner pod (`status.ownerPod`) still runs on — one agent, not every one; if that pod is gone already, GC
+  // releases it. A cluster without the CRD answers 404: the watch stops (GC still releases).
+  const claims = startInformer({
+    kubeConfig: connection.kubeConfig,
+    path: `/apis/${claimGroup}/${claimVersion}/ipamclaims`,
+    list: async (page) =>
+      (await connection.custom.listClusterCustomObject({
+        group: claimGroup,
+        version: claimVersion,
+        plural: 'ipamclaims',
+        ...page,
+      })) as ListAnswer,
+    ...informerOptions('ipamclaims'),
+    onFailure: (failure) => {
+      watchFailures.inc({ resource: 'ipamclaims' });
+      // No IPAMClaim CRD (no KubeVirt persistent IPs here): nothing to watch until the agent restarts.
+      if (failure.stage === 'list' && failure.code === 404) {
+        log.verbose('IPAMClaims are not served: deleted claims are left to GC');
+        claims.stop();
+      }
+    },
+    onChange: (change, o) => {
+      if (change !== 'deleted') return;
+      const meta = (o.metadata ?? {}) as { namespace?: string; name?: string };
+      const status = (o.status ?? {}) as { ownerPod?: unknown };
+      const [namespace = '', name = ''] = [meta.namespace, meta.name];
+      if (typeof status.ownerPod !== 'string' || pods.get(`${namespace}/${status.ownerPod}`) === undefined)
+        return;
+      const podRef = claimPodRef(namespace, name);
+      const task = (async () => {
+        if (!(await cache.informer.whenFresh())) return;
+        const held = holdings((a) => a.podRef === podRef);
+        const { released } = await release('released the address of a deleted IPAMClaim', held);
+        releasedOnClaimDelete.inc(released);
+      })().catch((e: unknown) => {
+        log.error('release on IPAMClaim deletion failed; GC covers it', {
+          claim: `${namespace}/${name}`,
+          error: e instanceof Error ? e.message : String(e),
+        });
+      });
+      background.add(task);
+      void task.finally(() => background.delete(task));
+    },
+  });
+
   let reconciled = false;
   void Promise.all([cache.synced, podsSynced])
     .then(reconcile)
@@ -417,6 +515,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       stopping.abort();
       cache.stop();
       pods.stop();
+      claims.stop();
       await agent.close();
       // Releases already under way finish (their writes are conditional); none starts from now on.
       await Promise.all([...background]);

@@ -6,7 +6,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { runPlugin, type PluginOutput } from '../cni/plugin.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, loadForRelease } from '../config/load.ts';
 import { deadlines } from '../cni/verbs.ts';
 import { ok } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -133,13 +133,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   /** Why the agent will not serve this network (its config names a store other than the agent's), if so. */
   function declines(stdin: string, cniArgs: string | undefined): string | undefined {
     if (options.kubeconfig === undefined) return undefined;
-    const loaded = loadConfig({
-      stdin,
-      cniArgs,
-      ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
-    });
-    // A config that does not load is answered by the plugin's own checks, which write nothing.
-    const named = loaded.ok ? loaded.value.config.kubeconfig : undefined;
+    const flatFiles = options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths };
+    const loaded = loadConfig({ stdin, cniArgs, ...flatFiles });
+    // A config that does not load is answered by the plugin's own checks, which write nothing — except a
+    // DEL, which releases all the same where the config's kubeconfig can be read: the same rule applies.
+    const lenient = loaded.ok ? undefined : loadForRelease({ stdin, cniArgs, ...flatFiles });
+    const named = loaded.ok
+      ? loaded.value.config.kubeconfig
+      : lenient?.ok
+        ? lenient.value.kubeconfig
+        : undefined;
     return named === undefined || named === options.kubeconfig
       ? undefined
       : `the network names the kubeconfig ${named}, not the node agent's ${options.kubeconfig}`;

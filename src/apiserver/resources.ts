@@ -1,7 +1,7 @@
 // The kinds the embedded API server serves: the core objects the project uses, and custom resources loaded
 // from CRD manifests (this project's `crds/`).
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import type { Schema } from './schema.ts';
@@ -84,6 +84,18 @@ export const builtInResources: readonly ResourceDef[] = [
     conditionalUpdateOnly: true,
     fields: metadataFields,
   },
+  // Read by `sticky_ips` (the plugin's DEL, the agent, GC); no controller acts on them here.
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'statefulsets',
+    kind: 'StatefulSet',
+    namespaced: true,
+    custom: false,
+    conditionalUpdateOnly: false,
+    statusSubresource: true,
+    fields: metadataFields,
+  },
   // Multus' NetworkAttachmentDefinition (its CRD, which a cluster with Multus has), without a schema.
   {
     group: 'k8s.cni.cncf.io',
@@ -122,13 +134,17 @@ type Crd = {
   };
 };
 
-/** Reads every CustomResourceDefinition in the YAML files of a directory. */
+/** Reads every CustomResourceDefinition in the YAML files of a directory, or in one YAML file. */
 export function loadCrds(directory: string): ResourceDef[] {
   const defs: ResourceDef[] = [];
-  for (const file of readdirSync(directory)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()) {
-    for (const document of loadAll(readFileSync(join(directory, file), 'utf8')) as Crd[]) {
+  const files = statSync(directory).isFile()
+    ? [directory]
+    : readdirSync(directory)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort()
+        .map((f) => join(directory, f));
+  for (const file of files) {
+    for (const document of loadAll(readFileSync(file, 'utf8')) as Crd[]) {
       if (document.kind !== 'CustomResourceDefinition') continue;
       const { group, scope, names, versions } = document.spec ?? {};
       if (group === undefined || names?.plural === undefined || names.kind === undefined) {

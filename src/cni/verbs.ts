@@ -4,17 +4,27 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Owner } from '../allocator/allocation.ts';
 import { releasable } from '../allocator/assign.ts';
+import { claimPodRef, isRetained, memberOf, unwanted } from '../allocator/keeper.ts';
+import { elementFor, selectionElements } from './network-selection.ts';
 import { podRefOf } from '../config/cni-args.ts';
-import { checkForAdd, type Loaded } from '../config/load.ts';
+import { checkForAdd, type Loaded, type ReleaseOnly } from '../config/load.ts';
 import { readUntrustedText } from '../config/untrusted-file.ts';
 import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { formatIP, ipOf, parseIP } from '../ip/address.ts';
-import { deadlineIn } from '../ipam/retry.ts';
-import { allocate, release, type TransactionContext } from '../ipam/transaction.ts';
+import { deadlineIn, retrying } from '../ipam/retry.ts';
+import {
+  allocate,
+  release,
+  releaseAt,
+  type Disposition,
+  type ReleaseSite,
+  type TransactionContext,
+} from '../ipam/transaction.ts';
 import { isObject } from '../config/json.ts';
 import { placesOf, type Place } from '../ipam/places.ts';
 import type { RangeConfig } from '../config/ipam-config.ts';
 import { storeFailure } from '../store/errors.ts';
+import { networkNameOf } from '../store/names.ts';
 import type { Logger } from '../log.ts';
 import type { IpamStore } from '../store/store.ts';
 import type { Invocation } from './environment.ts';
@@ -56,17 +66,77 @@ export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
   const { loaded, invocation } = ctx;
   const checked = checkForAdd(loaded);
   if (!checked.ok) return checked;
+  const claim = loaded.config.stickyIps ? await claimOf(ctx, checked.value.podRef) : ok(undefined);
+  if (!claim.ok) return claim;
   const owner: Owner = {
     containerId: invocation.containerId,
-    podRef: checked.value.podRef,
+    podRef: claim.value?.podRef ?? checked.value.podRef,
     ifName: invocation.ifName,
   };
-  const allocated = await allocate(loaded.config, owner, transaction(ctx));
+  const t = transaction(ctx);
+  const allocated = await allocate(loaded.config, owner, t);
   if (!allocated.ok) return allocated;
+  if (claim.value !== undefined) {
+    const { namespace, name, pod } = claim.value;
+    const ips = allocated.value.map(
+      ({ range, address }) =>
+        `${formatIP(ipOf(range.range.subnet.family, address))}/${range.range.subnet.prefix}`,
+    );
+    const written = await retrying(t.deadline, () =>
+      ctx.store.writeClaimStatus(namespace, name, { ips, ownerPod: pod }),
+    );
+    if (!written.ok) return fail(storeFailure(written.error));
+    // Deleted meanwhile: its address is released by whoever saw the deletion (the agent, GC), not handed out.
+    if (written.value === 'gone')
+      return fail(ipamError(CniCode.TryAgainLater, `IPAMClaim ${namespace}/${name} was deleted during ADD`));
+  }
   return ok(addResult(loaded.config, allocated.value));
 }
 
-/** DEL releases what the container's interface holds; nothing held is success. */
+/** The IPAMClaim an attachment's address belongs to (src/cni/network-selection.ts says how it is found). */
+type ClaimOwner = {
+  readonly podRef: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly pod: string;
+};
+
+async function claimOf(ctx: VerbContext, podRef: string): Promise<Result<ClaimOwner | undefined>> {
+  const [namespace = '', pod = ''] = podRef.split('/');
+  const deadline = deadlineIn(Math.min(ctx.deadlineMs / 3, 10_000));
+  const annotation = await retrying(deadline, () => ctx.store.podNetworks(namespace, pod));
+  if (!annotation.ok) return fail(storeFailure(annotation.error));
+  const elements = annotation.value === undefined ? [] : selectionElements(annotation.value);
+  const element = elementFor(elements ?? [], ctx.invocation.ifName);
+  const name = element?.ipamClaimReference;
+  if (name === undefined || name === '') return ok(undefined);
+  const claim = await retrying(deadline, () => ctx.store.readClaim(namespace, name));
+  if (!claim.ok) return fail(storeFailure(claim.error));
+  if (claim.value === undefined)
+    return fail(
+      ipamError(
+        CniCode.TryAgainLater,
+        `pod ${podRef} interface ${ctx.invocation.ifName} names IPAMClaim ${namespace}/${name}, which does not exist (yet)`,
+      ),
+    );
+  const network = ctx.loaded.config.cniName;
+  if (claim.value.network !== network)
+    return fail(
+      ipamError(
+        CniCode.InvalidConfig,
+        `IPAMClaim ${namespace}/${name} is for network "${claim.value.network}", not this network "${network}": pod ${podRef} interface ${ctx.invocation.ifName} does not get its address`,
+      ),
+    );
+  return ok({ podRef: claimPodRef(namespace, name), namespace, name, pod });
+}
+
+/**
+ * DEL releases what the container's interface holds; nothing held is success. With `sticky_ips`, a
+ * StatefulSet member's address is kept for its next incarnation while the set still wants the member —
+ * decided from the set and the pod as the API server has them (the pod may be gone already); when they
+ * cannot be read, the address is released as without `sticky_ips`, and the log says so. An IPAMClaim's
+ * address is never released by DEL, of either pod of a migration (src/ipam/transaction.ts `releaseIn`).
+ */
 export async function del(ctx: VerbContext): Promise<Result<undefined>> {
   const { loaded, invocation } = ctx;
   const owner: Owner = {
@@ -74,7 +144,58 @@ export async function del(ctx: VerbContext): Promise<Result<undefined>> {
     podRef: podRefOf(loaded.args) ?? '',
     ifName: invocation.ifName,
   };
-  const released = await release(loaded.config, owner, transaction(ctx));
+  const disposition = loaded.config.stickyIps ? await stickyDisposition(ctx, owner.podRef) : 'release';
+  const released = await release(loaded.config, owner, transaction(ctx), disposition);
+  return released.ok ? ok(undefined) : released;
+}
+
+async function stickyDisposition(ctx: VerbContext, podRef: string): Promise<Disposition> {
+  const member = memberOf(podRef);
+  if (member === undefined) return 'release';
+  const facts = await retrying(deadlineIn(Math.min(ctx.deadlineMs / 3, 10_000)), () =>
+    ctx.store.memberFacts(member),
+  );
+  if (!facts.ok) {
+    ctx.log.error('sticky_ips: cannot read the StatefulSet of the pod; its address is released', {
+      pod: podRef,
+      error: facts.error.message,
+    });
+    return 'release';
+  }
+  const why = unwanted(member, facts.value);
+  if (why !== undefined) ctx.log.verbose('sticky_ips: the address is not kept', { pod: podRef, why });
+  return why === undefined ? 'retain' : 'release';
+}
+
+/** What DEL of a config ADD refuses works with: the config's release-only reading instead of the config. */
+export type RefusedDelContext = Omit<VerbContext, 'loaded'> & { readonly release: ReleaseOnly };
+
+/**
+ * DEL of a config ADD refuses — a pod created under Whereabouts, which accepted it, must still be deletable.
+ * Without a valid config the ranges are unknown, so every IPPool of the namespace is looked in: each entry of
+ * the container ID and interface is released with the normal release (`releaseAt`: conditional writes, then
+ * the reservation, only while it names the entry's pod and interface). The network name of each pool's
+ * reservations is read from the pool's name, as GC and the agent read it.
+ */
+export async function delRefused(ctx: RefusedDelContext): Promise<Result<undefined>> {
+  const { invocation, release: only } = ctx;
+  const owner: Owner = {
+    containerId: invocation.containerId,
+    podRef: only.podRef,
+    ifName: invocation.ifName,
+  };
+  const deadline = deadlineIn(ctx.deadlineMs);
+  const listed = await retrying(deadline, () => ctx.store.listPools());
+  if (!listed.ok) return fail(storeFailure(listed.error));
+  const node = nodeNameFrom(ctx.env, only.configurationPath);
+  const sites: ReleaseSite[] = listed.value
+    .filter(({ snapshot }) => releasable(snapshot.allocations, invocation).length > 0)
+    .map(({ range, snapshot }) => ({
+      pool: snapshot.name,
+      family: snapshot.family,
+      network: networkNameOf(snapshot.name, range, [], node),
+    }));
+  const released = await releaseAt({ store: ctx.store, log: ctx.log, deadline }, sites, owner);
   return released.ok ? ok(undefined) : released;
 }
 
@@ -128,10 +249,12 @@ export async function check(ctx: VerbContext): Promise<Result<undefined>> {
 }
 
 /** Whereabouts' node name lookup: NODENAME, else `<configuration_path>/nodename`, else the host name. */
-export function nodeName(ctx: VerbContext): string {
-  const fromEnv = ctx.env.NODENAME;
+export const nodeName = (ctx: VerbContext): string =>
+  nodeNameFrom(ctx.env, ctx.loaded.config.configurationPath);
+
+function nodeNameFrom(env: VerbContext['env'], dir: string | undefined): string {
+  const fromEnv = env.NODENAME;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const dir = ctx.loaded.config.configurationPath;
   if (dir !== undefined) {
     // The NAD names the directory: only a small regular file is read (never a FIFO or a device).
     const read = readUntrustedText(join(dir, 'nodename'), 4096);
@@ -187,6 +310,8 @@ export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
     const pool = await store.readPool(name);
     if (!pool.ok) return fail(storeFailure(pool.error));
     for (const a of pool.value?.allocations ?? []) {
+      // A retained entry belongs to no container: the cluster GC and the agent decide it.
+      if (isRetained(a)) continue;
       if (onNode.has(a.podRef) && !validKeys.has(`${a.containerId}\u0000${a.ifName}`)) stale.push(a);
     }
   }

@@ -57,6 +57,8 @@ export type IpamConfig = {
   readonly addresses: readonly StaticAddress[];
   /** `enable_overlapping_ranges`: reserve each address cluster-wide per network name. */
   readonly overlappingRanges: boolean;
+  /** `sticky_ips`: DEL of a StatefulSet member keeps its address for the member's next incarnation. */
+  readonly stickyIps: boolean;
   /** `node_slice_size` as a prefix length, when node slices are on. */
   readonly nodeSliceSize?: number;
   readonly kubeconfig?: string;

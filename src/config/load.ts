@@ -3,10 +3,10 @@
 
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 import { rangeCapacity } from '../ip/range.ts';
-import { parseCniArgs, podRefFor, type CniArgs } from './cni-args.ts';
+import { parseCniArgs, podRefFor, podRefOf, type CniArgs } from './cni-args.ts';
 import { readFields } from './fields.ts';
 import { defaultFlatFilePaths, readFlatFile } from './flat-file.ts';
-import type { IpamConfig } from './ipam-config.ts';
+import { logLevels, type IpamConfig, type LogLevel } from './ipam-config.ts';
 import { describeType, isObject, parseJson } from './json.ts';
 import { mergeFlatFile } from './merge.ts';
 import { ipamSchema, validate } from './validate.ts';
@@ -102,6 +102,66 @@ export function loadConfig(input: LoadInput): Result<Loaded> {
     netConf,
     warnings: validated.value.warnings,
     ...(flat.value === undefined ? {} : { flatFile: flat.value.path }),
+  });
+}
+
+/**
+ * What a DEL of a config that `loadConfig` refuses still needs, to release what the attachment holds: the
+ * pod (from CNI_ARGS) and where the API server is (`kubernetes.kubeconfig` of the NAD, else of the flat
+ * file), with the log settings. Read leniently — whatever else the config says wrong — but only from a
+ * Whereabouts network config: stdin a JSON object whose `ipam.type` is "whereabouts", and CNI_ARGS readable
+ * and naming the pod. Keys are matched as Go matched them, an exact match first, then case-insensitively.
+ */
+export type ReleaseOnly = {
+  readonly podRef: string;
+  readonly kubeconfig?: string;
+  readonly configurationPath?: string;
+  readonly flatFile?: string;
+  readonly logFile?: string;
+  readonly logLevel: LogLevel;
+};
+
+function lenientField(object: Readonly<Record<string, unknown>>, key: string): unknown {
+  if (Object.hasOwn(object, key)) return object[key];
+  const lower = key.toLowerCase();
+  const found = Object.keys(object).find((k) => k.toLowerCase() === lower);
+  return found === undefined ? undefined : object[found];
+}
+
+const lenientString = (object: unknown, key: string): string | undefined => {
+  const value = isObject(object) ? lenientField(object, key) : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+};
+
+export function loadForRelease(input: LoadInput): Result<ReleaseOnly> {
+  const refused = (why: string) => configError(`the configuration cannot be read even for a release: ${why}`);
+  const parsed = parseJson(input.stdin);
+  const ipam = parsed.ok && isObject(parsed.value) ? lenientField(parsed.value, 'ipam') : undefined;
+  if (!isObject(ipam)) return refused('no ipam object');
+  if (lenientString(ipam, 'type') !== 'whereabouts') return refused('ipam.type is not "whereabouts"');
+  const args = parseCniArgs(input.cniArgs);
+  if (!args.ok) return args;
+  const podRef = podRefOf(args.value);
+  if (podRef === undefined) return refused('CNI_ARGS names no pod (K8S_POD_NAME)');
+  const configurationPath = lenientString(ipam, 'configuration_path');
+  const flat = readFlatFile(configurationPath, input.flatFilePaths ?? defaultFlatFilePaths);
+  if (!flat.ok) return flat;
+  const flatContent = flat.value?.content;
+  // The NAD's value wins wherever it says something, as in mergeFlatFile.
+  const either = (read: (source: unknown) => string | undefined): string | undefined =>
+    read(ipam) ?? read(flatContent);
+  const kubeconfig = either((source) =>
+    lenientString(isObject(source) ? lenientField(source, 'kubernetes') : undefined, 'kubeconfig'),
+  );
+  const logFile = either((source) => lenientString(source, 'log_file'));
+  const level = (either((source) => lenientString(source, 'log_level')) ?? '').toLowerCase();
+  return ok({
+    podRef,
+    logLevel: (logLevels as readonly string[]).includes(level) ? (level as LogLevel) : 'verbose',
+    ...(kubeconfig === undefined ? {} : { kubeconfig }),
+    ...(configurationPath === undefined ? {} : { configurationPath }),
+    ...(flat.value === undefined ? {} : { flatFile: flat.value.path }),
+    ...(logFile === undefined ? {} : { logFile }),
   });
 }
 

@@ -10,6 +10,9 @@ import { classify, type StoreError } from '../store/errors.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
 import { networkNameOf, type SliceLayout } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
+import { decodePodOwner, decodeSet } from '../store/statefulset.ts';
+import { claimRef } from '../store/ipamclaim.ts';
+import type { SetState } from '../allocator/keeper.ts';
 import { networkStatusAnnotation } from './network-status.ts';
 import { suspectsAnnotation, type PodState, type PoolState, type ReservationState } from './plan.ts';
 
@@ -17,6 +20,10 @@ export type Collected = {
   readonly pools: PoolState[];
   readonly reservations: ReservationState[];
   readonly pods: Map<string, PodState>;
+  /** StatefulSets by `namespace/name`; absent when they could not be listed (src/gc/plan.ts keeps then). */
+  readonly statefulSets?: Map<string, Exclude<SetState, 'absent'>>;
+  /** IPAMClaims by `namespace/name`; absent when they could not be listed. */
+  readonly claims?: Set<string>;
   /** Pools that could not be read (no valid spec.range), named for the summary. */
   readonly skipped: string[];
 };
@@ -57,10 +64,10 @@ const meta = (o: Obj) =>
 const timeOf = (value: string | Date | undefined): number =>
   value === undefined ? 0 : new Date(value).getTime();
 
-/** `pods: false`: pools and reservations only (the operator commands need no pods). */
+/** `pods: false`: pools and reservations only (the operator commands need no pods); `keepers`: GC's StatefulSets and IPAMClaims too. */
 export async function collect(
   api: KubeApi,
-  options: { readonly pods: boolean } = { pods: true },
+  options: { readonly pods: boolean; readonly keepers?: boolean } = { pods: true },
 ): Promise<Result<Collected, StoreError>> {
   // A node's slice pool is named `<network>-<node>-<slice>`: its network name needs the NodeSlicePools. A
   // cluster without that CRD (Whereabouts before v0.8) has none.
@@ -149,13 +156,43 @@ export async function collect(
       if (!referenced.has(ref)) return;
       const status = (o.status ?? {}) as { phase?: string };
       const networkStatus = m.annotations?.[networkStatusAnnotation];
+      const { statefulSet } = decodePodOwner(o);
       pods.set(ref, {
         phase: status.phase ?? 'Pending',
+        ...(statefulSet === undefined ? {} : { statefulSet }),
         createdAt: timeOf(m.creationTimestamp),
         ...(networkStatus === undefined ? {} : { networkStatus }),
       });
     },
   );
   if (!podsRead.ok) return podsRead;
-  return ok({ pools, reservations, pods, skipped });
+  if (options.keepers !== true) return ok({ pools, reservations, pods, skipped });
+
+  // The sets that decide retained entries (`sticky_ips`). Without them (no right to list, a failed list)
+  // GC still runs: retained entries are kept, plain ones judged by their pods alone.
+  const statefulSets = new Map<string, Exclude<SetState, 'absent'>>();
+  const setsRead = await eachPage(
+    api,
+    { group: 'apps', version: 'v1', plural: 'statefulsets' },
+    'StatefulSets',
+    pageSizes.small,
+    (o) => {
+      const { name = '', namespace = '' } = meta(o);
+      statefulSets.set(`${namespace}/${name}`, decodeSet(o));
+    },
+  );
+  // The IPAMClaims whose entries are kept. Not listed (no CRD, no right to): their entries are all kept.
+  const claims = new Set<string>();
+  const claimsRead = await eachPage(api, claimRef(), 'IPAMClaims', pageSizes.small, (o) => {
+    const { name = '', namespace = '' } = meta(o);
+    claims.add(`${namespace}/${name}`);
+  });
+  return ok({
+    pools,
+    reservations,
+    pods,
+    skipped,
+    ...(setsRead.ok ? { statefulSets } : {}),
+    ...(claimsRead.ok ? { claims } : {}),
+  });
 }

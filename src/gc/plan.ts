@@ -21,6 +21,15 @@
 // sightings are always of consecutive runs. GC runs are separate processes: the sightings live on the pool
 // (`whereabouts-ts.io/gc-suspects`), read here as given and written back by apply.
 //
+// An entry a StatefulSet member keeps beyond its pod (`sticky_ips`, src/allocator/keeper.ts) is judged by
+// its set, not by the pod: kept while the set wants the member, released when the set is gone, scaled below
+// the ordinal, or a pod of the member's name is not the set's — like an address change, only once two runs a
+// grace period apart saw it so (a scale-down and back up in between keeps it). When the sets could not be
+// listed, retained entries are kept. A plain entry whose pod is gone but whose set still wants the member is
+// kept as well: the member's next incarnation takes it over, or its sandbox's DEL settles it. An entry an
+// IPAMClaim owns is kept while the claim exists and released (`claim-gone`) once it does not — at once: a
+// claim is deleted on purpose, with its virtual machine. When the claims could not be listed, it is kept.
+//
 // A reservation is orphaned when no pool entry of its network holds its address for its owner — matched by
 // computing each live entry's reservation name, never by parsing reservation names back into addresses —
 // and it is older than the grace period (an ADD takes the reservation just before the pool entry).
@@ -29,10 +38,13 @@ import type { Allocation } from '../allocator/allocation.ts';
 import { formatIP, ipOf } from '../ip/address.ts';
 import { decodeEntry, type RawPool } from '../store/ippool.ts';
 import { reservationName } from '../store/names.ts';
+import { claimOf, isRetained, memberOf, unwanted, type SetState } from '../allocator/keeper.ts';
 import { interfacesOf } from './network-status.ts';
 
 export type PodState = {
   readonly phase: string;
+  /** The StatefulSet that controls the pod, if one does. */
+  readonly statefulSet?: string;
   readonly createdAt: number;
   /** The `k8s.v1.cni.cncf.io/network-status` annotation as stored, when the pod has one. */
   readonly networkStatus?: string;
@@ -84,7 +96,8 @@ export type ReservationState = {
   readonly createdAt: number;
 };
 
-export type ReleaseReason = 'pod-gone' | 'pod-finished' | 'address-changed';
+export type ReleaseReason =
+  'pod-gone' | 'pod-finished' | 'address-changed' | 'member-unwanted' | 'claim-gone';
 
 export type Release = {
   readonly namespace: string;
@@ -122,6 +135,10 @@ export type PlanInput = {
   readonly reservations: readonly ReservationState[];
   /** Pods by `namespace/name`. */
   readonly pods: ReadonlyMap<string, PodState>;
+  /** StatefulSets by `namespace/name`; absent when they could not be listed (retained entries are kept). */
+  readonly statefulSets?: ReadonlyMap<string, Exclude<SetState, 'absent'>>;
+  /** IPAMClaims by `namespace/name`; absent when they could not be listed (their entries are kept). */
+  readonly claims?: ReadonlySet<string>;
   readonly now: number;
   readonly graceMs: number;
 };
@@ -150,10 +167,26 @@ const sameSightings = (a: ReadonlyMap<string, Sighting>, b: Sightings): boolean 
   a.size === Object.keys(b).length &&
   [...a].every(([key, s]) => b[key]?.id === s.id && b[key].since === s.since);
 
+/** Whether the entry's StatefulSet member is still wanted; undefined when no set decides it. */
+function memberWanted(a: Allocation, pod: PodState | undefined, input: PlanInput): boolean | undefined {
+  const member = memberOf(a.podRef);
+  if (member === undefined || input.statefulSets === undefined) return undefined;
+  const set = input.statefulSets.get(`${member.namespace}/${member.set}`) ?? 'absent';
+  const owner =
+    pod === undefined ? 'absent' : pod.statefulSet === undefined ? {} : { statefulSet: pod.statefulSet };
+  return unwanted(member, { set, pod: owner }) === undefined;
+}
+
 function leaked(a: Allocation, address: string, input: PlanInput): ReleaseReason | undefined {
   if (a.podRef === '') return undefined;
   const pod = input.pods.get(a.podRef);
-  if (pod === undefined) return 'pod-gone';
+  const claim = claimOf(a.podRef);
+  if (claim !== undefined)
+    return input.claims === undefined || input.claims.has(`${claim.namespace}/${claim.name}`)
+      ? undefined
+      : 'claim-gone';
+  if (isRetained(a)) return memberWanted(a, pod, input) === false ? 'member-unwanted' : undefined;
+  if (pod === undefined) return memberWanted(a, pod, input) === true ? undefined : 'pod-gone';
   if (pod.phase === 'Succeeded' || pod.phase === 'Failed') return 'pod-finished';
   if (input.now - pod.createdAt < input.graceMs) return undefined;
   const interfaces = interfacesOf(pod.networkStatus);
@@ -190,7 +223,7 @@ export function planCollection(input: PlanInput): Plan {
       const ip = ipOf(pool.pool.family, a.address);
       const address = formatIP(ip);
       let reason = leaked(a, address, input);
-      if (reason === 'address-changed') {
+      if (reason === 'address-changed' || reason === 'member-unwanted') {
         const seen = previous.get(key);
         if (seen === undefined || seen.id !== a.containerId) {
           // First sighting (or the entry changed since the last one): remembered, kept.

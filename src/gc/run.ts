@@ -24,14 +24,16 @@ export type GcReport = {
 
 export async function runGc(api: KubeApi, options: GcOptions): Promise<Result<GcReport, StoreError>> {
   const started = performance.now();
-  const collected = await collect(api);
+  const collected = await collect(api, { pods: true, keepers: true });
   if (!collected.ok) return fail(collected.error);
   const planned = performance.now();
-  const { pools, reservations, pods, skipped } = collected.value;
+  const { pools, reservations, pods, skipped, statefulSets, claims } = collected.value;
   const plan = planCollection({
     pools,
     reservations,
     pods,
+    ...(statefulSets === undefined ? {} : { statefulSets }),
+    ...(claims === undefined ? {} : { claims }),
     now: (options.now ?? Date.now)(),
     graceMs: options.graceMs,
   });
@@ -62,7 +64,7 @@ export function summary(report: GcReport): string {
   const suspects =
     plan.suspects === 0
       ? ''
-      : `; kept ${plan.suspects} allocations whose address changed until a later run sees it again`;
+      : `; kept ${plan.suspects} allocations whose address changed or whose StatefulSet no longer wants them until a later run sees it again`;
   if (applied === undefined) return `${base} (dry run: nothing changed)${suspects}${skipped}${timing}`;
   return (
     `${base}; released ${applied.released.length}, deleted ${applied.deleted.length}, ` +

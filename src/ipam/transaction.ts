@@ -10,10 +10,11 @@
 
 import type { Allocation, Owner } from '../allocator/allocation.ts';
 import { assign, claim, releasable, spread, type Assignment } from '../allocator/assign.ts';
+import { isClaimed, retainedId } from '../allocator/keeper.ts';
 import { heldBy, indexPool, recordBlocked, type PoolIndex } from '../allocator/pool-index.ts';
 import type { IpamConfig, RangeConfig } from '../config/ipam-config.ts';
 import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
-import { formatIP, ipOf } from '../ip/address.ts';
+import { formatIP, ipOf, type Family } from '../ip/address.ts';
 import { cidrContains, type Cidr } from '../ip/cidr.ts';
 import { rangeCapacity } from '../ip/range.ts';
 import type { Logger } from '../log.ts';
@@ -144,9 +145,70 @@ async function confirmHeld(
       ctx.store.reassign(a.pool, key, storedAt(snapshot, held.address), entryOf(a.owner)),
     );
     if (!moved.ok) return fail(storeFailure(moved.error));
-    if (moved.value === 'changed') return ok('again');
+    if (moved.value === 'changed') {
+      // The entry changed under us: most likely the old sandbox's DEL or the agent released it. The
+      // reservation taken over above must not outlive the entry (nothing else would drop it).
+      const dropped = await dropStaleReservation(ctx, a, held.address);
+      if (!dropped.ok) return dropped;
+      return ok('again');
+    }
   }
   return ok(held.address);
+}
+
+/**
+ * Drops the reservation of `address` that this attempt took over, unless the API server's pool still shows
+ * the address held by the attachment's pod and interface.
+ */
+async function dropStaleReservation(
+  ctx: TransactionContext,
+  a: RangeAttempt,
+  address: bigint,
+): Promise<Result<void>> {
+  if (!a.config.overlappingRanges) return ok(undefined);
+  const { store } = ctx;
+  const current = await retrying(
+    ctx.deadline,
+    () => store.readPoolCurrent?.(a.pool) ?? store.readPool(a.pool),
+  );
+  if (!current.ok) return fail(storeFailure(current.error));
+  const now = current.value?.allocations.find((s) => s.address === address);
+  if (now?.podRef === a.owner.podRef && now.ifName === a.owner.ifName) return ok(undefined);
+  const dropped = await dropReservation(store, reservationOf(a, address), a.owner, ctx.deadline);
+  return dropped.ok ? ok(undefined) : fail(storeFailure(dropped.error));
+}
+
+/**
+ * An IPAMClaim's address can be asked for by two pods at once (the source and the target of a live
+ * migration), each of which may have claimed an offset before seeing the other's. A writer that reads back
+ * another entry of the claim beside its own gives way: the other may have been returned already (its writer
+ * read before this claim committed). It releases its own entry (the usual conditional release) and takes the
+ * other's over in its next round. When both read both, both give way and choose again. Pods are never
+ * concurrent with themselves, so other owners skip this.
+ */
+async function settleClaimed(
+  ctx: TransactionContext,
+  a: RangeAttempt,
+  address: bigint,
+  key: string,
+): Promise<Result<'kept' | 'lost'>> {
+  if (!isClaimed(a.owner)) return ok('kept');
+  const read = await retrying(
+    ctx.deadline,
+    () => ctx.store.readPoolCurrent?.(a.pool) ?? ctx.store.readPool(a.pool),
+  );
+  if (!read.ok) return fail(storeFailure(read.error));
+  const others = (read.value?.allocations ?? []).filter(
+    (h) => h.podRef === a.owner.podRef && h.ifName === a.owner.ifName && h.address !== address,
+  );
+  if (others.length === 0) return ok('kept');
+  const released = await retrying(ctx.deadline, () => ctx.store.release(a.pool, key, entryOf(a.owner)));
+  if (!released.ok) return fail(storeFailure(released.error));
+  ctx.log.debug('another pod of the IPAMClaim took an address first; taking that one', {
+    pool: a.pool,
+    address: text(a.range, address),
+  });
+  return ok('lost');
 }
 
 /** What one pool gave: an address, or nothing because every address it may hand out is taken. */
@@ -227,7 +289,12 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
       ctx.store.claim(a.pool, offsetKey(address, snapshot.value.base), entryOf(a.owner)),
     );
     if (!claimed.ok) return fail(storeFailure(claimed.error));
-    if (claimed.value === 'claimed') return ok({ kind: 'address', address });
+    if (claimed.value === 'claimed') {
+      const settled = await settleClaimed(ctx, a, address, offsetKey(address, snapshot.value.base));
+      if (!settled.ok) return settled;
+      if (settled.value === 'kept') return ok({ kind: 'address', address });
+      continue; // another pod of the claim won: the next round takes its address over
+    }
     // Taken (another writer, or our own write whose answer was lost — the next read tells) or pool gone.
     collisions++;
     window = Math.min(window * 2, maxWindow);
@@ -399,13 +466,31 @@ async function rollback(
   for (const { attempt, address } of pending) await dropPending(ctx, attempt, address, deadline);
 }
 
-export type Released = { readonly range: RangeConfig; readonly pool: string; readonly address: bigint };
+export type Released = { readonly pool: string; readonly family: Family; readonly address: bigint };
+
+/**
+ * One pool a release looks in: the family of its addresses, and the network name their cluster-wide
+ * reservations carry — absent when the addresses have none (overlapping ranges off).
+ */
+export type ReleaseSite = { readonly pool: string; readonly family: Family; readonly network?: string };
+
+const siteOf = (config: IpamConfig, { pool, range }: Place): ReleaseSite => ({
+  pool,
+  family: range.range.subnet.family,
+  ...(config.overlappingRanges ? { network: config.networkName } : {}),
+});
+
+/**
+ * What a release does with each entry it finds: removes it, or — for a StatefulSet member whose set still
+ * wants it (`sticky_ips`) — keeps it for the member, marked as retained (src/allocator/keeper.ts).
+ */
+export type Disposition = 'release' | 'retain';
 
 async function releaseIn(
   ctx: TransactionContext,
-  config: IpamConfig,
-  { range, pool }: Place,
+  { pool, family, network }: ReleaseSite,
   owner: Owner,
+  disposition: Disposition,
 ): Promise<Result<Released[]>> {
   const released: Released[] = [];
   // Every entry a release was sent for: its reservation goes once the pool no longer has the entry — also
@@ -420,17 +505,22 @@ async function releaseIn(
     );
     if (!read.ok) return fail(storeFailure(read.error));
     const snapshot = read.value; // undefined: no pool, nothing held; DEL creates nothing
-    const target = snapshot === undefined ? undefined : releasable(snapshot.allocations, owner)[0];
+    // An IPAMClaim's entry is the claim's, whichever pod's container it names now: only the claim's deletion
+    // releases it (the agent, GC, which release as the claim's owner), never a pod's DEL.
+    const target =
+      snapshot === undefined
+        ? undefined
+        : releasable(snapshot.allocations, owner).find((a) => isClaimed(owner) || !isClaimed(a));
     if (snapshot === undefined || target === undefined) {
       for (const [address, was] of touched) {
         const stillHeld =
           snapshot?.allocations.some(
             (a) => a.address === address && a.podRef === was.podRef && a.ifName === was.ifName,
           ) ?? false;
-        if (stillHeld || !config.overlappingRanges) continue;
+        if (stillHeld || network === undefined) continue;
         const dropped = await dropReservation(
           ctx.store,
-          reservationName(ipOf(range.range.subnet.family, address), config.networkName),
+          reservationName(ipOf(family, address), network),
           was,
           ctx.deadline,
         );
@@ -439,47 +529,80 @@ async function releaseIn(
       return ok(released);
     }
     touched.set(target.address, target);
+    const key = offsetKey(target.address, snapshot.base);
+    const current = storedAt(snapshot, target.address);
+    // Retained: the same conditional replace a re-ADD uses to move an entry; the entry stays the pod's and
+    // interface's, so its reservation stays too (the `stillHeld` test above).
     const result = await retrying(ctx.deadline, () =>
-      ctx.store.release(pool, offsetKey(target.address, snapshot.base), storedAt(snapshot, target.address)),
+      disposition === 'retain'
+        ? ctx.store.reassign(pool, key, current, entryOf({ ...target, containerId: retainedId }))
+        : ctx.store.release(pool, key, current),
     );
     if (!result.ok) return fail(storeFailure(result.error));
-    if (result.value === 'released') {
-      ctx.log.verbose('released', {
+    if (result.value === 'done') {
+      ctx.log.verbose('retained for the StatefulSet member', {
         pool,
-        address: text(range, target.address),
+        address: formatIP(ipOf(family, target.address)),
         pod: target.podRef,
         ifname: target.ifName,
       });
-      released.push({ range, pool, address: target.address });
+    } else if (result.value === 'released') {
+      ctx.log.verbose('released', {
+        pool,
+        address: formatIP(ipOf(family, target.address)),
+        pod: target.podRef,
+        ifname: target.ifName,
+      });
+      released.push({ pool, family, address: target.address });
     }
   }
 }
 
-async function releasePlaces(
-  config: IpamConfig,
-  owner: Owner,
+/**
+ * Releases what the container's interface holds in each pool — every entry of its container ID and
+ * interface, each with a write that applies only while the entry is still the one read — and then drops
+ * each released address's reservation if it still names the entry's pod and interface. Every pool is
+ * tried even when one fails, so one unreachable pool does not strand the others. Idempotent.
+ */
+export async function releaseAt(
   ctx: TransactionContext,
-  places: readonly Place[],
+  sites: readonly ReleaseSite[],
+  owner: Owner,
+  disposition: Disposition = 'release',
 ): Promise<Result<Released[]>> {
   const released: Released[] = [];
   let firstError: IpamError | undefined;
-  // Every pool is tried even when one fails, so one unreachable pool does not strand the others.
-  for (const place of places) {
-    const result = await releaseIn(ctx, config, place, owner);
+  for (const site of sites) {
+    const result = await releaseIn(ctx, site, owner, disposition);
     if (result.ok) released.push(...result.value);
     else firstError ??= result.error;
   }
   return firstError === undefined ? ok(released) : fail(firstError);
 }
 
+const releasePlaces = (
+  config: IpamConfig,
+  owner: Owner,
+  ctx: TransactionContext,
+  places: readonly Place[],
+  disposition: Disposition = 'release',
+): Promise<Result<Released[]>> =>
+  releaseAt(
+    ctx,
+    places.map((place) => siteOf(config, place)),
+    owner,
+    disposition,
+  );
+
 /**
  * Releases what the container's interface holds in every range of the config — with node slices, in
- * every slice the node holds. Idempotent.
+ * every slice the node holds — or, with `retain`, keeps it for the pod's StatefulSet member. Idempotent.
  */
 export async function release(
   config: IpamConfig,
   owner: Owner,
   ctx: TransactionContext,
+  disposition: Disposition = 'release',
 ): Promise<Result<Released[]>> {
   const places: Place[] = [];
   let firstError: IpamError | undefined;
@@ -489,6 +612,6 @@ export async function release(
     // A range whose pool name Kubernetes refuses never held anything: nothing to release there.
     else if (found.error.code !== CniCode.InvalidConfig) firstError ??= found.error;
   }
-  const released = await releasePlaces(config, owner, ctx, places);
+  const released = await releasePlaces(config, owner, ctx, places, disposition);
   return firstError === undefined || !released.ok ? released : fail(firstError);
 }

@@ -35,6 +35,8 @@ export type ConnectOptions = {
   readonly requestTimeoutMs?: number;
   /** The namespace of the pools and reservations, instead of the kubeconfig context's. */
   readonly namespace?: string | undefined;
+  /** A kubeconfig already read (and merged, as kubectl merges $KUBECONFIG), instead of `kubeconfig`. */
+  readonly resolved?: { readonly text: string; readonly source: string } | undefined;
 };
 
 export type KubeConnection = KubeApi & {
@@ -60,11 +62,12 @@ function warmConnections(timeoutMs: number): Middleware {
   };
 }
 
-function loadKubeConfig(path: string | undefined): Result<KubeConfig> {
+function loadKubeConfig(path: string | undefined, resolved?: ConnectOptions['resolved']): Result<KubeConfig> {
   const kc = new KubeConfig();
-  const source = path ?? process.env.KUBECONFIG;
+  const source = resolved?.source ?? path ?? process.env.KUBECONFIG;
   try {
-    if (source !== undefined && source !== '') {
+    if (resolved !== undefined) kc.loadFromString(resolved.text);
+    else if (source !== undefined && source !== '') {
       // What kc.loadFromFile does, but read as an untrusted file: never a FIFO, a device or a huge file.
       const text = readKubeconfig(source);
       if (!text.ok) return text;
@@ -131,7 +134,7 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
 }
 
 export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
-  const loaded = loadKubeConfig(options.kubeconfig);
+  const loaded = loadKubeConfig(options.kubeconfig, options.resolved);
   if (!loaded.ok) return loaded;
   const kc = loaded.value;
   const cluster = kc.getCurrentCluster();
@@ -167,7 +170,17 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
         : contextNamespace === undefined || contextNamespace === ''
           ? defaultNamespace
           : contextNamespace,
-    get: (ref) => call(async () => (await custom.getNamespacedCustomObject(target(ref))) as Obj),
+    // Pods are the one core kind read one by one (`sticky_ips`: a StatefulSet member's pod); the rest are
+    // custom resources, or served like them (StatefulSets).
+    get: (ref) =>
+      call(async () =>
+        ref.group === '' && ref.plural === 'pods'
+          ? ((await core.readNamespacedPod({
+              namespace: ref.namespace ?? '',
+              name: ref.name ?? '',
+            })) as unknown as Obj)
+          : ((await custom.getNamespacedCustomObject(target(ref))) as Obj),
+      ),
     // Events are the one core kind created (the slice controller's); the rest are custom resources.
     create: (ref, body) =>
       call(async () =>
@@ -181,10 +194,15 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
     jsonPatch: (ref, operations) =>
       call(
         async () =>
-          (await custom.patchNamespacedCustomObject(
-            { ...target(ref), body: operations },
-            setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-          )) as Obj,
+          (ref.subresource === 'status'
+            ? await custom.patchNamespacedCustomObjectStatus(
+                { ...target(ref), body: operations },
+                setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+              )
+            : await custom.patchNamespacedCustomObject(
+                { ...target(ref), body: operations },
+                setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+              )) as Obj,
       ),
     delete: (ref, resourceVersion) =>
       call(async () => {

@@ -3,6 +3,7 @@
 // one read; neither carries a resourceVersion, so the API server applies it to the latest object and
 // writers of different offsets never conflict.
 
+import type { Member, MemberFacts } from '../allocator/keeper.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
@@ -18,6 +19,8 @@ import {
   type PoolSnapshot,
 } from './ippool.ts';
 import { sliceAllocationsOf } from './nodeslicepool.ts';
+import { readMemberFacts } from './statefulset.ts';
+import { networksAnnotation, readClaim, readPodNetworks, writeClaimStatus, type Claim } from './ipamclaim.ts';
 
 export type StoreResult<T> = Result<T, StoreError>;
 
@@ -28,13 +31,20 @@ export type Reservation = { readonly spec: ReservationEntry; readonly resourceVe
 /** A pod as the plugin's GC needs it. */
 export type PodSummary = { readonly ref: string; readonly uid: string };
 
+/** One IPPool of a listing: its `spec.range` as written (for its network name) and its decoded contents. */
+export type PoolListing = { readonly range: string; readonly snapshot: PoolSnapshot };
+
 export type IpamStore = {
   readonly namespace: string;
+  /** Opens the connection to the API server ahead of the first call (KubeApi.warm), when it can. */
+  warm?(): Promise<void>;
   /** Whether the API server answers and serves the IPPool resource (for STATUS). */
   probe(): Promise<StoreResult<void>>;
   /** The pods scheduled on a node (`spec.nodeName`), every page of them. */
   podsOnNode(node: string): Promise<StoreResult<PodSummary[]>>;
   readPool(name: string): Promise<StoreResult<PoolSnapshot | undefined>>;
+  /** Every IPPool of the namespace, every page of them; pools without a valid `spec.range` are left out. */
+  listPools(): Promise<StoreResult<PoolListing[]>>;
   /** A store whose `readPool` may answer from a cache (the agent's watch cache) also reads from the API server. */
   readPoolCurrent?(name: string): Promise<StoreResult<PoolSnapshot | undefined>>;
   createPool(name: string, subnet: Cidr): Promise<StoreResult<'created' | 'exists'>>;
@@ -60,6 +70,17 @@ export type IpamStore = {
     name: string,
     resourceVersion: string,
   ): Promise<StoreResult<'deleted' | 'changed' | 'gone'>>;
+  /** What decides whether a StatefulSet still wants its member's address (`sticky_ips`). */
+  memberFacts(member: Member): Promise<StoreResult<MemberFacts>>;
+  /** A pod's `k8s.v1.cni.cncf.io/networks` annotation; undefined when the pod or annotation is absent. */
+  podNetworks(namespace: string, name: string): Promise<StoreResult<string | undefined>>;
+  /** An IPAMClaim; undefined when it does not exist. */
+  readClaim(namespace: string, name: string): Promise<StoreResult<Claim | undefined>>;
+  writeClaimStatus(
+    namespace: string,
+    name: string,
+    status: { readonly ips: readonly string[]; readonly ownerPod: string },
+  ): Promise<StoreResult<'written' | 'gone'>>;
   /** The slice assignments of a NodeSlicePool; undefined when it does not exist. */
   readSlices(name: string): Promise<StoreResult<SliceAllocation[] | undefined>>;
   /**
@@ -121,6 +142,10 @@ export function kubeStore(api: KubeApi): IpamStore {
   return {
     namespace,
 
+    async warm() {
+      await api.warm?.();
+    },
+
     async probe() {
       const result = await api.list(pools(), { limit: 1 });
       return result.ok
@@ -160,6 +185,25 @@ export function kubeStore(api: KubeApi): IpamStore {
             message: `IPPool ${namespace}/${name} has no valid spec.range; fix or delete the object`,
           })
         : ok(snapshot);
+    },
+
+    async listPools() {
+      const listed: PoolListing[] = [];
+      let token: string | undefined;
+      do {
+        const page = await api.list(pools(), {
+          limit: 500,
+          ...(token === undefined ? {} : { continue: token }),
+        });
+        if (!page.ok) return fail(classify(page.failure, `list IPPools in ${namespace}`, server));
+        for (const item of page.value.items) {
+          const snapshot = decodePool(item);
+          const range = ((item.spec ?? {}) as { range?: unknown }).range;
+          if (snapshot !== undefined && typeof range === 'string') listed.push({ range, snapshot });
+        }
+        token = page.value.continue;
+      } while (token !== undefined);
+      return ok(listed);
     },
 
     async createPool(name, subnet) {
@@ -248,6 +292,11 @@ export function kubeStore(api: KubeApi): IpamStore {
         classify(result.failure, `delete OverlappingRangeIPReservation ${namespace}/${name}`, server),
       );
     },
+
+    memberFacts: (member) => readMemberFacts(api, member),
+    podNetworks: (podNamespace, name) => readPodNetworks(api, podNamespace, name, networksAnnotation),
+    readClaim: (claimNamespace, name) => readClaim(api, claimNamespace, name),
+    writeClaimStatus: (claimNamespace, name, status) => writeClaimStatus(api, claimNamespace, name, status),
 
     async readSlices(name) {
       const result = await getIfExists(slicePool(name), `get NodeSlicePool ${namespace}/${name}`);

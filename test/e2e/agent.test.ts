@@ -142,9 +142,10 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     const other = join(dir, 'other.kubeconfig');
     writeFileSync(
       other,
+      // The context's namespace, in YAML or in JSON (renderKubeconfig's).
       readFileSync(cluster.kubeconfig, 'utf8').replace(
-        `namespace: ${cluster.namespace}`,
-        `namespace: ${elsewhere}`,
+        new RegExp(`("?namespace"?: *"?)${cluster.namespace}`),
+        `$1${elsewhere}`,
       ),
       { mode: 0o600 },
     );
@@ -165,6 +166,22 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
       ref('x'),
     ]);
     expect(await holders()).toEqual([]);
+    // A DEL of a config ADD refuses (here a typo'd key) is declined the same way: its kubeconfig is read all
+    // the same, and the plugin releases in the namespace it names.
+    const { forwardToAgent } = await import('../../src/cni/agent-client.ts');
+    const refused = JSON.stringify({ ...own, ipam: { ...own.ipam, rnage: '10.0.0.0/24' } });
+    expect(await forwardToAgent(socket, env('DEL', 'x'), refused, 30_000)).toEqual({
+      unavailable: `the node agent does not serve it: the network names the kubeconfig ${other}, not the node agent's ${cluster.kubeconfig}`,
+    });
+    expect(running?.agent.stats.requests).toBe(served);
+    expect(await execute(plugin, env('DEL', 'x'), refused)).toMatchObject({ code: 0, stdout: '' });
+    const left = (await cluster.connection().custom.listNamespacedCustomObject({
+      group: 'whereabouts.cni.cncf.io',
+      version: 'v1alpha1',
+      namespace: elsewhere,
+      plural: 'ippools',
+    })) as { items: { spec: { allocations: Record<string, unknown> } }[] };
+    expect(left.items.map((p) => p.spec.allocations)).toEqual([{}]);
     expect((await execute(plugin, env('DEL', 'x'), JSON.stringify(own))).code).toBe(0);
     // The node's own networks still go through the agent.
     expect((await cni('ADD', 'y')).code).toBe(0);

@@ -17,7 +17,13 @@ import {
   type Cluster,
   type TestCluster,
 } from '../support/cluster.ts';
-import { poolsIn, writeNodeSlicePool } from '../support/pools.ts';
+import {
+  poolsIn,
+  reservationsIn,
+  writeNodeSlicePool,
+  writePool,
+  writeReservation,
+} from '../support/pools.ts';
 
 let cluster: Cluster;
 let dir: string;
@@ -422,6 +428,132 @@ onEveryServer((start) => {
       );
       expect(left).toEqual(['c1']);
     });
+  });
+
+  describe('DEL of a config ADD refuses (a pod created under Whereabouts, which accepted it)', () => {
+    /**
+     * What Whereabouts stored for pod-1's net1 (sandbox-1) of a two-range network — an address in each pool,
+     * the first reserved for it, the second reserved for pod-2 — beside pod-9's address and reservation.
+     */
+    async function whereaboutsHeld(network: string): Promise<void> {
+      const connection = cluster.connection();
+      const { namespace } = cluster;
+      const named = (name: string) => (network === '' ? name : `${network}-${name}`);
+      const entry = (id: string, pod: string) => ({ id, podref: `${namespace}/${pod}`, ifname: 'net1' });
+      await writePool(
+        connection,
+        named('10.30.0.0-24'),
+        '10.30.0.0/24',
+        { '5': entry('sandbox-1', 'pod-1'), '9': entry('sandbox-9', 'pod-9') },
+        namespace,
+      );
+      await writePool(
+        connection,
+        named('10.31.0.0-24'),
+        '10.31.0.0/24',
+        { '5': entry('sandbox-1', 'pod-1') },
+        namespace,
+      );
+      const reservation = (address: string, pod: string) =>
+        writeReservation(
+          connection,
+          named(address),
+          { podref: `${namespace}/${pod}`, ifname: 'net1' },
+          namespace,
+        );
+      await reservation('10.30.0.5', 'pod-1');
+      await reservation('10.30.0.9', 'pod-9');
+      await reservation('10.31.0.5', 'pod-2'); // another pod's reservation of the same address
+    }
+
+    const stored = async () => ({
+      pools: Object.fromEntries(
+        [...(await poolsIn(cluster))].map(([name, spec]) => [name, Object.keys(spec.allocations).sort()]),
+      ),
+      reservations: [...(await reservationsIn(cluster)).keys()].sort(),
+    });
+
+    test.each([
+      ['a typo in a key', { rnage: '10.30.0.0/24' }, '', 2, 'unknown key "rnage"'],
+      ['range_start outside the range', { range_start: '10.32.0.10' }, '', 7, 'range_start'],
+      ['an exclude of the other family', { exclude: ['fd00::/64'] }, 'blue', 7, 'fd00::/64'],
+    ])(
+      '%s: DEL releases what the attachment holds; ADD still refuses, writing nothing',
+      async (_, bad, network, code, why) => {
+        await whereaboutsHeld(network);
+        const refused = conf('1.0.0', {
+          ipRanges: [{ range: '10.31.0.0/24' }],
+          ...(network === '' ? {} : { network_name: network }),
+          ...bad,
+        });
+        const before = await stored();
+        const added = await plugin({ command: 'ADD', conf: refused, pod: 'pod-3', container: 'sandbox-3' });
+        expect(added.exitCode).toBe(1);
+        expect(added.json).toMatchObject({ code });
+        expect(String(added.json?.details)).toContain(why);
+        expect(await stored()).toEqual(before);
+
+        logLines.length = 0;
+        expect(await plugin({ command: 'DEL', conf: refused })).toMatchObject({ exitCode: 0, stdout: '' });
+        const named = (name: string) => (network === '' ? name : `${network}-${name}`);
+        expect(await stored()).toEqual({
+          pools: { [named('10.30.0.0-24')]: ['9'], [named('10.31.0.0-24')]: [] },
+          reservations: [named('10.30.0.9'), named('10.31.0.5')],
+        });
+        const log = logLines.join('');
+        expect(log).toContain(`config: ADD refuses this configuration (code ${code}: `);
+        expect(log).toContain(why);
+        // Nothing held any more: DEL succeeds again; ADD of the config still fails the same way.
+        expect(await plugin({ command: 'DEL', conf: refused })).toMatchObject({ exitCode: 0, stdout: '' });
+        const again = await plugin({ command: 'ADD', conf: refused, pod: 'pod-3', container: 'sandbox-3' });
+        expect(again.json).toEqual(added.json);
+      },
+    );
+
+    test('without a usable kubeconfig DEL answers the config error, and nothing is released', async () => {
+      await whereaboutsHeld('');
+      const before = await stored();
+      const missing = join(dir, 'no-such-kubeconfig');
+      const refused = conf('1.0.0', { rnage: '10.30.0.0/24', kubernetes: { kubeconfig: missing } });
+      const added = await plugin({ command: 'ADD', conf: refused });
+      const deleted = await plugin({ command: 'DEL', conf: refused });
+      expect(deleted.exitCode).toBe(1);
+      expect(deleted.json).toEqual(added.json);
+      expect(deleted.json).toMatchObject({ code: 2 });
+      expect(logLines.join('')).toContain(`cannot load the kubeconfig ${missing}: ENOENT`);
+      expect(await stored()).toEqual(before);
+    });
+
+    test('a config for another IPAM type, or CNI_ARGS naming no pod, is not released: the config error stands', async () => {
+      await whereaboutsHeld('');
+      const before = await stored();
+      const otherType = await plugin({ command: 'DEL', conf: conf('1.0.0', { type: 'host-local' }) });
+      expect(otherType.json).toMatchObject({ code: 7 });
+      const noPod = await plugin({
+        command: 'DEL',
+        conf: conf('1.0.0', { rnage: '10.30.0.0/24' }),
+        env: { CNI_ARGS: 'IgnoreUnknown=1' },
+      });
+      expect(noPod.json).toMatchObject({ code: 2 });
+      expect(await stored()).toEqual(before);
+    });
+
+    test.each(['', '0.1.0', '0.2.0'])(
+      'cniVersion "%s": DEL releases and prints nothing; ADD stays error 1',
+      async (version) => {
+        await plugin({ command: 'ADD', conf: conf('1.0.0') });
+        const old = { ...conf(version), ...(version === '' ? { cniVersion: undefined } : {}) };
+        expect((await plugin({ command: 'ADD', conf: old, container: 'sandbox-2' })).json).toMatchObject({
+          code: 1,
+        });
+        expect(await plugin({ command: 'DEL', conf: old })).toEqual({
+          exitCode: 0,
+          stdout: '',
+          json: undefined,
+        });
+        expect((await poolsIn(cluster)).get('10.30.0.0-24')?.allocations).toEqual({});
+      },
+    );
   });
 
   test('logs go to log_file at log_level, never to stdout', async () => {

@@ -41,7 +41,7 @@ async function add(config: IpamConfig, o: Owner, node: string): Promise<string[]
 const del = async (config: IpamConfig, o: Owner, node: string): Promise<string[]> => {
   const result = await release(config, o, context(node));
   if (!result.ok) throw new Error(`release failed: ${result.error.details}`);
-  return result.value.map((r) => formatIP(ipOf(r.range.range.subnet.family, r.address)));
+  return result.value.map((r) => formatIP(ipOf(r.family, r.address)));
 };
 
 const slices = (name: string): SliceAllocation[] =>

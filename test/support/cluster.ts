@@ -18,6 +18,9 @@ import { crdDirectory, startControlPlane, type Answer, type ControlPlane } from 
 
 export { crdDirectory };
 
+/** The IPAMClaim CRD, which the real control plane gets from kube/fixtures/ too (KubeVirt persistent IPs). */
+export const ipamClaimCrd = join(import.meta.dirname, '..', '..', 'kube', 'fixtures', 'ipamclaims.yaml');
+
 export type Cluster = {
   readonly kind: 'embedded' | 'real';
   readonly url: string;
@@ -64,7 +67,7 @@ export async function startCluster(
 ): Promise<TestCluster> {
   const replay = Number(process.env.WHEREABOUTS_TS_FAULT_SEED);
   const server = await startApiServer({
-    crdDirectories: [crdDirectory],
+    crdDirectories: [crdDirectory, ipamClaimCrd],
     ...(Number.isInteger(replay) && process.env.WHEREABOUTS_TS_FAULT_SEED !== ''
       ? { faultSeed: replay }
       : {}),

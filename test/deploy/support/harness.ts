@@ -16,7 +16,7 @@ import type { Obj } from '../../../src/store/api.ts';
 import { connect, type KubeConnection } from '../../../src/store/kube.ts';
 import { renderKubeconfig } from '../../../src/store/kubeconfig.ts';
 import type { ControlPlane } from '../../../kube/control-plane.ts';
-import { crdDirectory } from '../../support/cluster.ts';
+import { crdDirectory, ipamClaimCrd } from '../../support/cluster.ts';
 import type { Call } from './rbac.ts';
 import { startRecorder } from './recorder.ts';
 import { root } from './render.ts';
@@ -81,14 +81,17 @@ async function embedded(identities: readonly string[]): Promise<Backend> {
   const tokens = new Map(identities.map((i) => [i, `token-of-${i}`]));
   const calls = new Map<string, Call[]>(identities.map((i) => [i, []]));
   const server = await startApiServer({
-    crdDirectories: [crdDirectory],
+    crdDirectories: [crdDirectory, ipamClaimCrd],
     users: { [admin]: 'harness', ...Object.fromEntries(identities.map((i) => [`token-of-${i}`, i])) },
     authorize: (request) => {
       if (request.user !== undefined)
         calls.get(request.user)?.push({
           verb: request.verb,
           group: request.def.group,
-          resource: request.def.plural,
+          resource:
+            request.subresource === undefined
+              ? request.def.plural
+              : `${request.def.plural}/${request.subresource}`,
           namespace: request.namespace,
           name: request.name,
         });

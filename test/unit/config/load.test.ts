@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type Loaded } from '../../../src/config/load.ts';
+import { loadConfig, loadForRelease, type Loaded } from '../../../src/config/load.ts';
 import type { IpamError, Result } from '../../../src/errors.ts';
 import { formatIP, ipOf } from '../../../src/ip/address.ts';
 import { formatCidr } from '../../../src/ip/cidr.ts';
@@ -707,5 +707,53 @@ describe('the flat file', () => {
   test('a huge file is refused unread', () => {
     const error = failure(nad, { flat: `{"x":"${'a'.repeat(2 << 20)}"}` });
     expect(error.details).toContain('is larger than 1048576 bytes');
+  });
+});
+
+describe('loadForRelease: what DEL of a refused config still reads', () => {
+  const release = (ipam: unknown, options: Options & { stdin?: string } = {}) => {
+    const flatPath = join(dir, 'whereabouts.conf');
+    if (options.flat !== undefined) writeFileSync(flatPath, JSON.stringify(options.flat));
+    return loadForRelease({
+      stdin: options.stdin ?? JSON.stringify({ cniVersion: '1.1.0', name: 'mynet', ipam }),
+      cniArgs: options.args ?? 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=Not_A_Pod',
+      flatFilePaths: [flatPath],
+    });
+  };
+
+  test('the pod and the kubeconfig of a config loadConfig refuses: the NAD wins, else the flat file', () => {
+    const refused = { type: 'whereabouts', rnage: '10.0.0.0/24', Kubernetes: { KubeConfig: '/nad/kc' } };
+    expect(failure(refused).code).toBe(2);
+    expect(
+      release(refused, { flat: { kubernetes: { kubeconfig: '/flat/kc' }, log_level: 'DEBUG' } }),
+    ).toEqual({
+      ok: true,
+      value: {
+        podRef: 'default/Not_A_Pod',
+        kubeconfig: '/nad/kc',
+        flatFile: join(dir, 'whereabouts.conf'),
+        logLevel: 'debug',
+      },
+    });
+    const fromFlat = release(
+      { type: 'whereabouts', range_start: 5 },
+      { flat: { kubernetes: { kubeconfig: '/flat/kc' } } },
+    );
+    expect(fromFlat.ok && fromFlat.value.kubeconfig).toBe('/flat/kc');
+  });
+
+  test.each<[string, unknown, { stdin?: string; args?: string }, number]>([
+    ['stdin that is not JSON', {}, { stdin: '{"ipam": ' }, 7],
+    ['another IPAM type', { type: 'host-local' }, {}, 7],
+    [
+      'CNI_ARGS naming no pod',
+      { type: 'whereabouts' },
+      { args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default' },
+      7,
+    ],
+    ['CNI_ARGS that cannot be read', { type: 'whereabouts' }, { args: 'K8S_POD_NAME=a;FOO=bar' }, 4],
+  ])('%s: nothing to release with', (_, ipam, options, code) => {
+    const result = release(ipam, options);
+    expect(result.ok ? undefined : result.error.code).toBe(code);
   });
 });

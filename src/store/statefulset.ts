@@ -1,0 +1,64 @@
+// The facts a keeper decision needs about a StatefulSet member (src/allocator/keeper.ts), read from the API
+// server and decoded here, once: the set's wanted ordinals and whether it is being deleted, and which
+// StatefulSet controls the pod of the member's name. The plugin's DEL and the agent read them per member;
+// GC decodes the same objects from its listings.
+
+import { fail, ok, type Result } from '../errors.ts';
+import type { MemberFacts, Member, PodOwner, SetState } from '../allocator/keeper.ts';
+import type { KubeApi, Obj } from './api.ts';
+import { classify, isObjectNotFound, type StoreError } from './errors.ts';
+
+const objectAt = (value: unknown, key: string): Obj =>
+  typeof value === 'object' && value !== null && typeof (value as Obj)[key] === 'object'
+    ? (((value as Obj)[key] ?? {}) as Obj)
+    : {};
+
+const count = (value: unknown, otherwise: number): number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : otherwise;
+
+/** A StatefulSet object as the decision needs it. */
+export function decodeSet(object: Obj): Exclude<SetState, 'absent'> {
+  const spec = objectAt(object, 'spec');
+  return {
+    replicas: count(spec.replicas, 1),
+    start: count(objectAt(spec, 'ordinals').start, 0),
+    deleting: objectAt(object, 'metadata').deletionTimestamp != null,
+  };
+}
+
+/** The StatefulSet that controls a pod (its controller owner reference), if one does. */
+export function decodePodOwner(object: Obj): Exclude<PodOwner, 'absent'> {
+  const references = objectAt(object, 'metadata').ownerReferences;
+  const controller = Array.isArray(references)
+    ? (references as unknown[]).find(
+        (r): r is Obj =>
+          typeof r === 'object' &&
+          r !== null &&
+          (r as Obj).controller === true &&
+          (r as Obj).kind === 'StatefulSet' &&
+          typeof (r as Obj).apiVersion === 'string' &&
+          ((r as Obj).apiVersion as string).startsWith('apps/') &&
+          typeof (r as Obj).name === 'string',
+      )
+    : undefined;
+  return controller === undefined ? {} : { statefulSet: controller.name as string };
+}
+
+/** The member's StatefulSet and pod as the API server has them now. */
+export async function readMemberFacts(
+  api: KubeApi,
+  member: Member,
+): Promise<Result<MemberFacts, StoreError>> {
+  const { namespace, set: name, ordinal } = member;
+  const set = await api.get({ group: 'apps', version: 'v1', plural: 'statefulsets', namespace, name });
+  if (!set.ok && !isObjectNotFound(set.failure))
+    return fail(classify(set.failure, `get StatefulSet ${namespace}/${name}`, api.server));
+  const podName = `${name}-${ordinal}`;
+  const pod = await api.get({ group: '', version: 'v1', plural: 'pods', namespace, name: podName });
+  if (!pod.ok && !isObjectNotFound(pod.failure))
+    return fail(classify(pod.failure, `get pod ${namespace}/${podName}`, api.server));
+  return ok({
+    set: set.ok ? decodeSet(set.value) : 'absent',
+    pod: pod.ok ? decodePodOwner(pod.value) : 'absent',
+  });
+}
