@@ -1,7 +1,8 @@
 import { formatCidr } from '../ip/cidr.ts';
 import { formatIP, ipOf } from '../ip/address.ts';
-import { lowestFree, pickAmongLowest, type FreeSet } from '../ip/free-set.ts';
-import { rangeCapacity, usableAddresses } from '../ip/range.ts';
+import { firstFreeIn, lowestFree, pickAmongLowest, type FreeSet } from '../ip/free-set.ts';
+import type { Interval } from '../ip/interval.ts';
+import { rangeCapacity, usableAddresses, type Range } from '../ip/range.ts';
 import type { Allocation, Owner } from './allocation.ts';
 import { heldBy, type PoolIndex } from './pool-index.ts';
 
@@ -25,21 +26,42 @@ export const spread =
   (free) =>
     pickAmongLowest(free, width, random);
 
-/** The address for `owner`: the one it holds already, else a free one chosen by `pick`. */
+/**
+ * The first free address in the order of a pick list (`pick_addresses`). Strictly in order, also under
+ * concurrency: writers racing for one address collide, and the conditional write lets one win while the
+ * others choose again, the next address in the list.
+ */
+export function inPickOrder(free: FreeSet, picks: readonly Interval[]): bigint | undefined {
+  for (const block of picks) {
+    const address = firstFreeIn(free, block.lo, block.hi);
+    if (address !== undefined) return address;
+  }
+  return undefined;
+}
+
+const exhausted = (index: PoolIndex, range: Range): string => {
+  const family = range.subnet.family;
+  const among =
+    range.picks === undefined
+      ? `between ${formatIP(ipOf(family, range.first))} and ${formatIP(ipOf(family, range.last))}`
+      : `among its pick_addresses (${formatIP(ipOf(family, range.first))} to ${formatIP(ipOf(family, range.last))})`;
+  return (
+    `no free address in ${formatCidr(range.subnet)} ${among}: all ${rangeCapacity(range)} assignable ` +
+    `addresses are taken (${index.byAddress.size} allocations in the pool)`
+  );
+};
+
+/**
+ * The address for `owner`: the one it holds already, else a free one chosen by `pick` — or, when the
+ * range has a pick list, the first free one in its order.
+ */
 export function assign(index: PoolIndex, owner: Owner, pick: Picker): Assignment {
   const held = heldBy(index, owner);
   if (held !== undefined) return { kind: 'held', allocation: held };
-  const address = pick(index.free);
-  if (address !== undefined) return { kind: 'free', address };
   const { range } = index;
-  const family = range.subnet.family;
-  return {
-    kind: 'unavailable',
-    reason:
-      `no free address in ${formatCidr(range.subnet)} between ${formatIP(ipOf(family, range.first))} and ` +
-      `${formatIP(ipOf(family, range.last))}: all ${rangeCapacity(range)} assignable addresses are taken ` +
-      `(${index.byAddress.size} allocations in the pool)`,
-  };
+  const address = range.picks === undefined ? pick(index.free) : inPickOrder(index.free, range.picks);
+  if (address !== undefined) return { kind: 'free', address };
+  return { kind: 'unavailable', reason: exhausted(index, range) };
 }
 
 /**

@@ -1,6 +1,9 @@
-// The `range` / `range_start` / `range_end` / `exclude` keys of one range entry, turned into a Range. Where
-// Whereabouts silently ignored a meaningless value (a start outside the range, an inverted start and end, a
-// bad exclusion that only failed at ADD time), this is an error naming the key and the value.
+// The `range` / `range_start` / `range_end` / `exclude` / `pick_addresses` keys of one range entry, turned
+// into a Range. Where Whereabouts silently ignored a meaningless value (a start outside the range, an
+// inverted start and end, a bad exclusion that only failed at ADD time), this is an error naming the key and
+// the value. `pick_addresses` (a whereabouts-ts extension, named as in the upstream proposal whereabouts#674)
+// lists what the range may hand out, in order: each entry must name addresses the range hands out —
+// an entry outside it is a mistake to report, not to skip as the proposal does.
 
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 import { formatIP, ipOf, parseIP, type Family, type IP } from '../ip/address.ts';
@@ -13,7 +16,8 @@ import {
   parseCidr,
   type Cidr,
 } from '../ip/cidr.ts';
-import { makeRange, usableAddresses } from '../ip/range.ts';
+import type { Interval } from '../ip/interval.ts';
+import { makeRange, usableAddresses, type Range } from '../ip/range.ts';
 import { readFields, stringField, stringsField, type Fields, type Schema } from './fields.ts';
 import type { RangeConfig } from './ipam-config.ts';
 import { quoteText } from './json.ts';
@@ -23,10 +27,14 @@ export const rangeSchema = {
   range_start: 'string',
   range_end: 'string',
   exclude: 'strings',
+  pick_addresses: 'strings',
 } as const satisfies Schema;
 
 /** Most exclusions one range may list; a guard against hostile configs, far above real use. */
 export const maxExclusions = 10_000;
+
+/** Most `pick_addresses` entries of one range; as for exclusions. */
+export const maxPicks = 10_000;
 
 const invalid = (details: string): Result<never> => fail(ipamError(CniCode.InvalidConfig, details));
 
@@ -137,6 +145,53 @@ function exclusions(fields: Fields, subnet: Cidr, where: string): Result<Cidr[]>
   return ok(parsed);
 }
 
+/**
+ * `pick_addresses`: addresses and CIDR blocks, in order of preference, as address intervals; undefined when
+ * the list is absent or empty. Each entry lies inside the subnet and names at least one address the range
+ * hands out ([first, last] of `range`: no network or broadcast address, nothing outside range_start and
+ * range_end); a block's addresses outside [first, last] are never handed out. Host bits in a block are an
+ * error: `10.0.0.5/24` could mean the address or the /24.
+ */
+function pickList(fields: Fields, range: Range, where: string): Result<Interval[] | undefined> {
+  const texts = stringsField(fields, 'pick_addresses');
+  if (texts.length === 0) return ok(undefined);
+  if (texts.length > maxPicks) {
+    return invalid(`${where}.pick_addresses lists ${texts.length} entries; at most ${maxPicks} are allowed`);
+  }
+  const { subnet, first, last } = range;
+  const shown = (v: bigint): string => formatIP(ipOf(subnet.family, v));
+  const blocks: Interval[] = [];
+  for (const [i, text] of texts.entries()) {
+    const at = `${where}.pick_addresses[${i}]`;
+    const block = parseExclusion(text.trim());
+    if (block === undefined) return invalid(`${at}: ${quoteText(text)} is neither an IP address nor a CIDR`);
+    if (block.family !== subnet.family) {
+      return invalid(
+        `${at}: ${text} is ${familyName(block.family)} but the range ${formatCidr(subnet)} is ${familyName(subnet.family)}`,
+      );
+    }
+    const lo = networkOf(block);
+    const hi = broadcastOf(block);
+    if (lo !== block.address) {
+      return invalid(
+        `${at}: ${text} has host bits set: write ${shown(block.address)} for the one address or ` +
+          `${formatCidr(normalise(block))} for the block`,
+      );
+    }
+    if (lo < networkOf(subnet) || hi > broadcastOf(subnet)) {
+      return invalid(`${at}: ${text} is outside the range ${formatCidr(subnet)}`);
+    }
+    if (hi < first || lo > last) {
+      return invalid(
+        `${at}: ${text} is not an address the range hands out: those are ${shown(first)} to ${shown(last)} ` +
+          '(never the network or broadcast address, nor outside range_start/range_end)',
+      );
+    }
+    blocks.push({ lo, hi });
+  }
+  return ok(blocks);
+}
+
 /** One range entry (the top-level keys or an `ipRanges` item) as a validated range. */
 export function parseRangeEntry(entry: Fields, where: string): Result<RangeConfig> {
   const text = stringField(entry, 'range') ?? '';
@@ -163,7 +218,11 @@ export function parseRangeEntry(entry: Fields, where: string): Result<RangeConfi
         `(usable addresses of ${formatCidr(subnet)} are ${shown(usable.lo)} to ${shown(usable.hi)})`,
     );
   }
-  return ok({ range, text });
+  const picks = pickList(entry, range, where);
+  if (!picks.ok) return picks;
+  if (picks.value === undefined) return ok({ range, text });
+  const picked = makeRange(subnet, excluded.value, start.value?.value, end.value?.value, picks.value);
+  return ok({ range: picked, text });
 }
 
 /** Reads and validates the entries of `ipRanges`. */

@@ -105,6 +105,16 @@ function insertInterval(free: FreeSet, { b, i }: Position, lo: bigint, hi: bigin
 
 export const lowestFree = (free: FreeSet): bigint | undefined => free.blocks[0]?.lo[0];
 
+/** The lowest free address in [lo, hi], or undefined when none is free there. */
+export function firstFreeIn(free: FreeSet, lo: bigint, hi: bigint): bigint | undefined {
+  const at = locate(free, lo);
+  if (at !== undefined && lo <= (blockAt(free, at.b).hi[at.i] as bigint)) return lo <= hi ? lo : undefined;
+  const next = following(free, at);
+  if (next === undefined) return undefined;
+  const start = blockAt(free, next.b).lo[next.i] as bigint;
+  return start <= hi ? start : undefined;
+}
+
 export function isFree(free: FreeSet, address: bigint): boolean {
   const at = locate(free, address);
   return at !== undefined && address <= (blockAt(free, at.b).hi[at.i] as bigint);

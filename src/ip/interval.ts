@@ -18,6 +18,12 @@ export function mergeIntervals(intervals: Iterable<Interval>): Interval[] {
   return merged;
 }
 
+/** The intervals cut to [lo, hi], order kept, those left empty dropped. */
+export const clipIntervals = (intervals: readonly Interval[], lo: bigint, hi: bigint): Interval[] =>
+  intervals
+    .filter((i) => i.hi >= lo && i.lo <= hi)
+    .map((i) => ({ lo: i.lo < lo ? lo : i.lo, hi: i.hi > hi ? hi : i.hi }));
+
 /** Index of the last interval whose `lo` is ≤ `value` in an ascending list, or -1 when there is none. */
 export function floorIndex(los: readonly bigint[], value: bigint): number {
   let low = 0;

@@ -1,5 +1,6 @@
 import { broadcastOf, networkOf, type Cidr } from './cidr.ts';
-import { intervalsContain, mergeIntervals, type Interval } from './interval.ts';
+import { clipIntervals, intervalsContain, mergeIntervals, type Interval } from './interval.ts';
+import { preferenceOrder, unpicked } from './pick-list.ts';
 
 /**
  * An allocation range: a subnet, the part of it that may be handed out, and what is excluded from that part.
@@ -11,8 +12,17 @@ export type Range = {
   /** Lowest and highest address that may be allocated (`range_start` / `range_end`, within the usable part). */
   readonly first: bigint;
   readonly last: bigint;
-  /** Excluded addresses inside [first, last], disjoint and ascending. */
+  /**
+   * Addresses inside [first, last] that are not handed out, disjoint and ascending: the `exclude` entries
+   * and `exclude_gateway`, and with a pick list every address it does not name.
+   */
   readonly exclusions: readonly Interval[];
+  /**
+   * `pick_addresses`: the addresses to hand out as disjoint blocks in order of preference (the first free
+   * address of the first block that has one is taken), inside [first, last], which they narrow to their
+   * lowest and highest address. Absent: the lowest free addresses are taken.
+   */
+  readonly picks?: readonly Interval[];
 };
 
 /**
@@ -36,16 +46,72 @@ export const exclusionIntervals = (exclusions: readonly Cidr[]): Interval[] =>
 /**
  * Builds a range. `start`/`end` narrow the usable part; the caller has checked that they lie in the subnet
  * and are ordered. Exclusions may overlap, be unsorted or reach outside the range; only the part inside
- * [first, last] is kept.
+ * [first, last] is kept. `picks`, when given, are the pick list's blocks in the order written (they may
+ * overlap and reach outside [first, last]): the range then hands out only their addresses, in that order.
  */
-export function makeRange(subnet: Cidr, exclusions: readonly Cidr[], start?: bigint, end?: bigint): Range {
+export function makeRange(
+  subnet: Cidr,
+  exclusions: readonly Cidr[],
+  start?: bigint,
+  end?: bigint,
+  picks?: readonly Interval[],
+): Range {
   const usable = usableAddresses(subnet);
   const first = start !== undefined && start > usable.lo ? start : usable.lo;
   const last = end !== undefined && end < usable.hi ? end : usable.hi;
-  const clipped = mergeIntervals(exclusionIntervals(exclusions))
-    .filter((i) => i.hi >= first && i.lo <= last)
-    .map((i) => ({ lo: i.lo < first ? first : i.lo, hi: i.hi > last ? last : i.hi }));
-  return { subnet, first, last, exclusions: clipped };
+  const excluded = mergeIntervals(exclusionIntervals(exclusions));
+  const whole: Range = { subnet, first, last, exclusions: clipIntervals(excluded, first, last) };
+  if (picks === undefined) return whole;
+  return narrowToPicks(whole, preferenceOrder(picks));
+}
+
+/**
+ * The range handing out only `picks` (disjoint, in order of preference): [first, last] shrinks to the
+ * lowest and highest picked address, and what lies between them unpicked becomes excluded. With nothing
+ * picked inside the range, it hands out nothing.
+ */
+function narrowToPicks(range: Range, ordered: readonly Interval[]): Range {
+  const picks = clipIntervals(ordered, range.first, range.last);
+  const sorted = mergeIntervals(picks);
+  const lowest = sorted[0];
+  const highest = sorted.at(-1);
+  if (lowest === undefined || highest === undefined) {
+    return { ...range, exclusions: [{ lo: range.first, hi: range.last }], picks: [] };
+  }
+  const exclusions = mergeIntervals([...range.exclusions, ...unpicked(picks)]);
+  return {
+    subnet: range.subnet,
+    first: lowest.lo,
+    last: highest.hi,
+    exclusions: clipIntervals(exclusions, lowest.lo, highest.hi),
+    picks,
+  };
+}
+
+/**
+ * The part of the range inside [lo, hi] (a node's slice): its own bounds, exclusions and pick list still
+ * apply. Undefined when nothing of the range falls there — with a pick list, when it names nothing there.
+ */
+export function clipRange(range: Range, lo: bigint, hi: bigint): Range | undefined {
+  const first = range.first > lo ? range.first : lo;
+  const last = range.last < hi ? range.last : hi;
+  if (first > last) return undefined;
+  const clipped: Range = {
+    subnet: range.subnet,
+    first,
+    last,
+    exclusions: clipIntervals(range.exclusions, first, last),
+  };
+  if (range.picks === undefined) return clipped;
+  const picks = clipIntervals(range.picks, first, last);
+  return picks.length === 0 ? undefined : narrowToPicks(clipped, picks);
+}
+
+/** The range without one more address (`exclude_gateway`); unchanged when it does not hand it out. */
+export function withoutAddress(range: Range, address: bigint): Range {
+  if (!rangeOffers(range, address)) return range;
+  const exclusions = mergeIntervals([...range.exclusions, { lo: address, hi: address }]);
+  return { ...range, exclusions };
 }
 
 /** Whether the range would hand out this address: inside [first, last] and not excluded. */

@@ -4,7 +4,7 @@
 
 import { broadcastOf, formatCidr, hostMask, networkOf, parseCidr, type Cidr } from '../ip/cidr.ts';
 import { fail, ok, type Result } from '../errors.ts';
-import { rangeCapacity, type Range } from '../ip/range.ts';
+import { clipRange, rangeCapacity, type Range } from '../ip/range.ts';
 
 /** One entry of `status.allocations`. */
 export type SliceAllocation = { readonly nodeName: string; readonly sliceRange: string };
@@ -121,17 +121,9 @@ export function offersIn(range: Range): Usable {
 }
 
 /**
- * The part of `range` inside one slice: the range's own `range_start`/`range_end` and exclusions still
- * apply (Whereabouts' Fast IPAM dropped them). Undefined when nothing of the range falls in the slice.
+ * The part of `range` inside one slice: the range's own `range_start`/`range_end`, exclusions and pick
+ * list still apply (Whereabouts' Fast IPAM dropped them). Undefined when nothing of the range falls in the
+ * slice (with `pick_addresses`: when the list names no address there).
  */
-export function withinSlice(range: Range, slice: Cidr): Range | undefined {
-  const lo = networkOf(slice);
-  const hi = broadcastOf(slice);
-  const first = range.first > lo ? range.first : lo;
-  const last = range.last < hi ? range.last : hi;
-  if (first > last) return undefined;
-  const exclusions = range.exclusions
-    .filter((i) => i.hi >= first && i.lo <= last)
-    .map((i) => ({ lo: i.lo < first ? first : i.lo, hi: i.hi > last ? last : i.hi }));
-  return { subnet: range.subnet, first, last, exclusions };
-}
+export const withinSlice = (range: Range, slice: Cidr): Range | undefined =>
+  clipRange(range, networkOf(slice), broadcastOf(slice));

@@ -180,3 +180,41 @@ test('property: any sequence of ADD and DEL never hands out an address twice, ou
     { numRuns: 300 },
   );
 });
+
+describe('assign with a pick list (pick_addresses)', () => {
+  const r = range('10.0.0.0/24', { pick: ['10.0.0.40', '10.0.0.8/30', '10.0.0.3'], exclude: ['10.0.0.9'] });
+
+  test('takes the first free address in list order, whatever the picker, skipping excluded and blocked ones', () => {
+    const index = indexPool(r, [held('10.0.0.40', owner('a'))], [ip('10.0.0.8')]);
+    // `spread` would choose at random among the lowest: a pick list is taken strictly in order.
+    expect(
+      assign(
+        index,
+        owner('b'),
+        spread(64, () => 0.99),
+      ),
+    ).toEqual({ kind: 'free', address: ip('10.0.0.10') });
+    recordAllocated(index, held('10.0.0.10', owner('b')));
+    expect(assign(index, owner('c'), lowest)).toEqual({ kind: 'free', address: ip('10.0.0.11') });
+    recordBlocked(index, ip('10.0.0.11'));
+    expect(assign(index, owner('c'), lowest)).toEqual({ kind: 'free', address: ip('10.0.0.3') });
+    // A released address earlier in the list is preferred again.
+    recordReleased(index, ip('10.0.0.40'));
+    expect(assign(index, owner('c'), lowest)).toEqual({ kind: 'free', address: ip('10.0.0.40') });
+    // Idempotent as ever.
+    expect(assign(index, owner('b'), lowest)).toMatchObject({ kind: 'held' });
+  });
+
+  test('exhausted: the usual answer, naming the pick list', () => {
+    const index = indexPool(
+      r,
+      ['10.0.0.40', '10.0.0.8', '10.0.0.10', '10.0.0.11', '10.0.0.3'].map((a, i) => held(a, owner(`p${i}`))),
+    );
+    const result = assign(index, owner('z'), lowest);
+    expect(result).toEqual({
+      kind: 'unavailable',
+      reason:
+        'no free address in 10.0.0.0/24 among its pick_addresses (10.0.0.3 to 10.0.0.40): all 5 assignable addresses are taken (5 allocations in the pool)',
+    });
+  });
+});
