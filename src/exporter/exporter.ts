@@ -2,16 +2,20 @@
 // namespace, so capacity, use and reservation counts follow every change; and every scan interval runs the
 // GC's own collect and plan as a dry run, so "leak candidates" are exactly what a GC run would release now
 // (pod gone or finished, address changed), and "orphaned" exactly the reservations it would delete. It also
-// watches NodeSlicePools, for how many slices of each sliced range are assigned and free.
+// watches NodeSlicePools, for how many slices of each sliced range are assigned and free, and the
+// NetworkAttachmentDefinitions, whose configs say how many addresses each pool can really hand out
+// (range_start/range_end and exclusions applied; per slice for a node's slice pool: src/ops/capacity.ts).
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { retainedId } from '../allocator/keeper.ts';
 import { collect } from '../gc/collect.ts';
+import { indexNads, nadRangesOf, type NadIndex, type NadRange } from '../ops/capacity.ts';
 import { networkNameOf, slicePoolOf, type SliceLayout } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
-import { planCollection, type PoolState } from '../gc/plan.ts';
+import { planCollection } from '../gc/plan.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
-import { poolUsage, utilisation, type PoolUsage } from '../ops/inventory.ts';
+import { addressesOf, usageOf, utilisation, type PoolUsage } from '../ops/inventory.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
 import { startInformer, type Informer, type InformerFailure, type ListAnswer } from '../store/informer.ts';
 import type { KubeConnection } from '../store/kube.ts';
@@ -34,10 +38,18 @@ export type RunningExporter = { readonly url: string; stop(): Promise<void> };
 type Obj = Record<string, unknown>;
 const metaOf = (o: Obj) => (o.metadata ?? {}) as { name?: string; namespace?: string };
 const keyOf = (o: Obj) => `${metaOf(o).namespace ?? ''}/${metaOf(o).name ?? ''}`;
-/** A cluster-wide informer of one whereabouts resource (src/store/informer.ts: resumes, relists, backs off). */
+type Resource = { readonly group: string; readonly version: string; readonly plural: string };
+const whereabouts = (plural: string): Resource => ({ group, version, plural });
+const nadResource: Resource = {
+  group: 'k8s.cni.cncf.io',
+  version: 'v1',
+  plural: 'network-attachment-definitions',
+};
+
+/** A cluster-wide informer of one custom resource (src/store/informer.ts: resumes, relists, backs off). */
 function watchAll(
   connection: KubeConnection,
-  plural: string,
+  { group, version, plural }: Resource,
   onChange: (type: 'set' | 'delete', o: Obj) => void,
   onFailure: (failure: InformerFailure) => void,
   backoff: ExporterOptions['watchBackoff'],
@@ -62,7 +74,13 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const usage = new Map<string, PoolUsage>();
+  /** Per pool only what capacity and use need: its range and the addresses it holds (not the entries). */
+  const shapes = new Map<
+    string,
+    { namespace: string; name: string; range: string; addresses: bigint[]; retained: number }
+  >();
+  /** The ranges of each NAD's Whereabouts configs, by NAD key. */
+  const nadRanges = new Map<string, NadRange[]>();
   const reservations = new Map<string, string>(); // key → namespace
   let leaks = new Map<string, number>(); // pool key → leak candidates
   let orphaned = new Map<string, number>(); // namespace → orphaned reservations
@@ -73,10 +91,29 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
   // `node_slice_pool`: the NodeSlicePool whose slice a node's slice pool is, "" for a whole-range pool. A full
   // slice is routine (the node takes another); alerts on full pools leave slice pools out.
   const poolLabels = ['pool', 'namespace', 'range', 'node_slice_pool'] as const;
-  const labelsOf = (u: PoolUsage) => {
-    const inNamespace = [...layouts.values()].filter((l) => l.namespace === u.namespace);
-    const slice = slicePoolOf(u.pool, u.range, inNamespace);
-    return { pool: u.pool, namespace: u.namespace, range: u.range, node_slice_pool: slice?.slicePool ?? '' };
+  type Labelled = { readonly usage: PoolUsage; readonly labels: Record<(typeof poolLabels)[number], string> };
+  // Every pool's figures, computed once per change of pools, NADs or NodeSlicePools (not per gauge).
+  let figures: Labelled[] | undefined;
+  const changed = () => {
+    figures = undefined;
+  };
+  const current = (): Labelled[] => {
+    if (figures !== undefined) return figures;
+    const nads: NadIndex = indexNads([...nadRanges.values()].flat());
+    figures = [...shapes.values()].map((p) => {
+      const inNamespace = [...layouts.values()].filter((l) => l.namespace === p.namespace);
+      const networkName = networkNameOf(p.name, p.range, inNamespace);
+      const usage = usageOf(p.namespace, { ...p, networkName }, nads);
+      const slice = slicePoolOf(p.name, p.range, inNamespace);
+      const labels = {
+        pool: p.name,
+        namespace: p.namespace,
+        range: p.range,
+        node_slice_pool: slice?.slicePool ?? '',
+      };
+      return { usage, labels };
+    });
+    return figures;
   };
   const perPool = (name: string, help: string, value: (u: PoolUsage) => number) =>
     new Gauge({
@@ -86,20 +123,49 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
       registers: [registry],
       collect() {
         this.reset();
-        for (const u of usage.values()) this.set(labelsOf(u), value(u));
+        for (const { usage, labels } of current()) this.set(labels, value(usage));
       },
     });
   perPool(
     'whereabouts_pool_capacity_addresses',
-    "Assignable addresses of the pool's range (network and broadcast excluded; a NAD's exclude is not visible in the pool)",
+    'Addresses the pool can hand out: range_start/range_end and exclude of the NAD it follows applied (whereabouts_pool_capacity_info), else its CIDR less network and broadcast',
     (u) => Number(u.capacity),
   );
   perPool('whereabouts_pool_allocated_addresses', 'Addresses allocated in the pool', (u) => u.allocated);
-  perPool('whereabouts_pool_utilization_ratio', 'Allocated over capacity, 0 to 1', utilisation);
+  perPool(
+    'whereabouts_pool_free_addresses',
+    'Addresses of the capacity not allocated: 0 and pods of the NAD it follows fail to get one',
+    (u) => Number(u.free),
+  );
+  perPool('whereabouts_pool_utilization_ratio', 'Share of the capacity allocated, 0 to 1', utilisation);
+  perPool(
+    'whereabouts_pool_nads',
+    'NetworkAttachmentDefinitions whose config names the pool',
+    (u) => u.nads.length,
+  );
+  new Gauge({
+    name: 'whereabouts_pool_capacity_info',
+    help: 'Where the capacity of a pool comes from: source="nad" and the NAD it follows (of those naming the pool, the one with the fewest free addresses), or source="cidr" when no NAD names it',
+    labelNames: [...poolLabels, 'source', 'nad'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { usage, labels } of current())
+        this.set(
+          { ...labels, source: usage.follows === undefined ? 'cidr' : 'nad', nad: usage.follows ?? '' },
+          1,
+        );
+    },
+  });
   perPool(
     'whereabouts_pool_leak_candidates',
     'Allocations a GC run would release now: pod gone or finished, or its network-status shows another address',
     (u) => leaks.get(`${u.namespace}/${u.pool}`) ?? 0,
+  );
+  perPool(
+    'whereabouts_pool_retained_addresses',
+    'Allocated addresses kept for a StatefulSet member between its pods (sticky_ips; docs/persistent.md)',
+    (u) => shapes.get(`${u.namespace}/${u.pool}`)?.retained ?? 0,
   );
   const perNamespace = (name: string, help: string, counts: () => Map<string, number>) =>
     new Gauge({
@@ -165,25 +231,29 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
   };
   const pools = watchAll(
     connection,
-    'ippools',
+    whereabouts('ippools'),
     (type, o) => {
+      changed();
       const key = keyOf(o);
       const pool = type === 'set' ? rawPool(o) : undefined;
       if (pool === undefined) {
-        usage.delete(key);
+        shapes.delete(key);
         return;
       }
       const { name = '', namespace = '' } = metaOf(o);
       const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
-      const state: PoolState = { namespace, name, range, networkName: networkNameOf(name, range), pool };
-      usage.set(key, poolUsage(state));
+      // Retained entries (sticky_ips) are counted apart too: held for a StatefulSet member with no pod now.
+      const retained = Object.values(pool.entries).filter(
+        (e) => (e as { id?: unknown } | null)?.id === retainedId,
+      ).length;
+      shapes.set(key, { namespace, name, range, addresses: addressesOf(pool), retained });
     },
     failed('ippools'),
     options.watchBackoff,
   );
   const reserved = watchAll(
     connection,
-    'overlappingrangeipreservations',
+    whereabouts('overlappingrangeipreservations'),
     (type, o) => {
       if (type === 'set') reservations.set(keyOf(o), metaOf(o).namespace ?? '');
       else reservations.delete(keyOf(o));
@@ -194,8 +264,9 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
 
   const slicePools = watchAll(
     connection,
-    'nodeslicepools',
+    whereabouts('nodeslicepools'),
     (type, o) => {
+      changed();
       if (type === 'delete') layouts.delete(keyOf(o));
       else
         layouts.set(keyOf(o), {
@@ -206,6 +277,26 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
         });
     },
     failed('nodeslicepools'),
+    options.watchBackoff,
+  );
+
+  // Without the NAD CRD, or without permission to read NADs (an upgrade that kept the old ClusterRole), the
+  // figures fall back to the pools' CIDRs rather than the exporter never becoming ready; the failures are
+  // counted under resource="network-attachment-definitions".
+  let nadsUnreadable = () => {};
+  const unreadable = new Promise<void>((resolve) => (nadsUnreadable = resolve));
+  const nads = watchAll(
+    connection,
+    nadResource,
+    (type, o) => {
+      changed();
+      if (type === 'delete') nadRanges.delete(keyOf(o));
+      else nadRanges.set(keyOf(o), nadRangesOf(o));
+    },
+    (failure) => {
+      failed('network-attachment-definitions')(failure);
+      if (failure.code === 403 || failure.code === 404) nadsUnreadable();
+    },
     options.watchBackoff,
   );
 
@@ -231,7 +322,12 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
   const scanNow = () => {
     scanning = scanning.then(scan);
   };
-  void Promise.all([pools.synced, reserved.synced, slicePools.synced]).then(() => {
+  void Promise.all([
+    pools.synced,
+    reserved.synced,
+    slicePools.synced,
+    Promise.race([nads.synced, unreadable]),
+  ]).then(() => {
     state.synced = true;
     scanNow();
   });
@@ -248,6 +344,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
       pools.stop();
       reserved.stop();
       slicePools.stop();
+      nads.stop();
       await scanning;
       await server.close();
     },

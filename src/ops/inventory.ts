@@ -1,11 +1,12 @@
 // What the operator commands and the exporter report, computed from pools and reservations as GC collects
-// them: per-pool use against capacity, who holds an address, what a pod holds. Pure: no API calls here.
+// them: per-pool use against capacity (which the NADs set: src/ops/capacity.ts), who holds an address, what
+// a pod holds. Pure: no API calls here.
 
 import { formatIP, ipOf, parseIP, type IP } from '../ip/address.ts';
 import { cidrContains, normalise, parseCidr } from '../ip/cidr.ts';
-import { rangeCapacity, makeRange } from '../ip/range.ts';
 import type { PoolState, ReservationState } from '../gc/plan.ts';
-import { decodeEntry } from '../store/ippool.ts';
+import { decodeEntry, type RawPool } from '../store/ippool.ts';
+import { noNads, poolCapacity, type NadIndex, type PoolShape } from './capacity.ts';
 import { reservationName } from '../store/names.ts';
 
 export type PoolUsage = {
@@ -13,33 +14,68 @@ export type PoolUsage = {
   readonly pool: string;
   readonly range: string;
   readonly networkName: string;
-  /** Entries that decode to an address of the range. */
+  /** Entries that decode to an address. */
   readonly allocated: number;
   /**
-   * Assignable addresses of the pool's CIDR (network and broadcast excluded, as the allocator does). The
-   * pool object does not carry a NAD's `exclude` or `range_start`/`range_end`: with those, fewer are usable.
+   * Addresses the pool can hand out: as the NAD it follows allows (its range_start/range_end and exclusions
+   * applied, its part of the slice for a node's slice pool), else the CIDR's usable addresses
+   * (src/ops/capacity.ts).
    */
   readonly capacity: bigint;
+  /** Of those, not allocated. */
+  readonly free: bigint;
+  /** The NAD (`namespace/name`) the figures follow; undefined: no NAD names the pool, figures of the CIDR. */
+  readonly follows?: string;
+  /** Every NAD whose config names the pool. */
+  readonly nads: readonly string[];
 };
 
-export function poolUsage(p: PoolState): PoolUsage {
-  const cidr = parseCidr(p.range);
-  const capacity = cidr === undefined ? 0n : rangeCapacity(makeRange(normalise(cidr), []));
-  let allocated = 0;
-  for (const [key, value] of Object.entries(p.pool.entries))
-    if (decodeEntry(p.pool, key, value) !== undefined) allocated++;
+/** The addresses a pool's entries hold. */
+export function addressesOf(pool: RawPool): bigint[] {
+  const addresses: bigint[] = [];
+  for (const [key, value] of Object.entries(pool.entries)) {
+    const a = decodeEntry(pool, key, value);
+    if (a !== undefined) addresses.push(a.address);
+  }
+  return addresses;
+}
+
+/** Use and capacity of a pool, capacity as the NADs naming it allow (none given: the CIDR's). */
+export function poolUsage(p: PoolState, nads: NadIndex = noNads): PoolUsage {
+  return usageOf(
+    p.namespace,
+    { name: p.name, range: p.range, networkName: p.networkName, addresses: addressesOf(p.pool) },
+    nads,
+  );
+}
+
+/** The same from a pool's shape: the exporter keeps only that of each pool, not its entries. */
+export function usageOf(namespace: string, shape: PoolShape, nads: NadIndex): PoolUsage {
+  const { capacity, free, follows, nads: naming } = poolCapacity(shape, nads);
   return {
-    namespace: p.namespace,
-    pool: p.name,
-    range: p.range,
-    networkName: p.networkName,
-    allocated,
+    namespace,
+    pool: shape.name,
+    range: shape.range,
+    networkName: shape.networkName,
+    allocated: shape.addresses.length,
     capacity,
+    free,
+    ...(follows === undefined ? {} : { follows }),
+    nads: naming,
   };
 }
 
+/** Share of the pool's capacity that is allocated, 0 to 1; 1 when it can hand out nothing. */
 export const utilisation = (u: PoolUsage): number =>
-  u.capacity === 0n ? 0 : u.allocated / Number(u.capacity);
+  u.capacity === 0n ? 1 : Number(u.capacity - u.free) / Number(u.capacity);
+
+/** Where a pool's capacity comes from, for a table: `apps/blue`, `apps/blue (1 of 2 NADs)`, `CIDR (no NAD)`. */
+export const capacityOf = (u: PoolUsage): string =>
+  u.follows === undefined
+    ? 'CIDR (no NAD)'
+    : u.nads.length > 1
+      ? `${u.follows} (1 of ${u.nads.length} NADs)`
+      : u.follows;
 
 /** A pool entry or a reservation naming an address or a pod. */
 export type Holding =

@@ -1,6 +1,10 @@
 // The exporter against the embedded API server and a real kube-apiserver: what it reports after real
-// allocations, a pod deletion and releases; how it carries on when lists and watches fail or the API server
+// allocations, a pod deletion and releases; capacity as the NADs narrow it, with the pool alerts' own
+// expressions evaluated on what it reports; how it carries on when lists and watches fail or the API server
 // restarts, and how it behaves without one.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { runExporter, type RunningExporter } from '../../src/exporter/exporter.ts';
 import { formatIP, ipOf } from '../../src/ip/address.ts';
@@ -18,8 +22,29 @@ import {
   type TestCluster,
 } from '../support/cluster.ts';
 import { ipamConfig, owner as ownerIn } from '../support/config.ts';
-import { writeNodeSlicePool } from '../support/pools.ts';
+import { writeNad, writeNodeSlicePool } from '../support/pools.ts';
+import { evaluate, parseExposition } from '../support/promql.ts';
+import { ruleGroupsOf } from '../deploy/support/promql.ts';
 import { whenServed } from '../support/wait.ts';
+
+const rules = ruleGroupsOf(
+  readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'monitoring', 'prometheus-rule.yaml'), 'utf8'),
+).flatMap((g) => g.rules);
+/** The pools an alert's expression (as deployed) holds true for, over the exporter's metrics text. */
+function firing(alert: string, metricsText: string): string[] {
+  const expr = rules.find((r) => r.alert === alert)?.expr;
+  if (typeof expr !== 'string') throw new Error(`no alert ${alert} in prometheus-rule.yaml`);
+  return evaluate(expr, parseExposition(metricsText)).map((s) => s.labels.pool ?? '');
+}
+
+/** A NAD's CNI config with these `ipam` keys. */
+const nadConfig = (ipam: Record<string, unknown>) =>
+  JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'net',
+    type: 'macvlan',
+    ipam: { type: 'whereabouts', ...ipam },
+  });
 
 function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () => ControlPlane): void {
   let cluster: Cluster;
@@ -91,6 +116,79 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     await until(new RegExp(`whereabouts_pool_leak_candidates\\{${labels()}\\} 0`));
   });
 
+  test('a /16 narrowed to five addresses: capacity 5, and once they are taken the exhaustion alert is true', async () => {
+    const narrowed = { range: '10.216.0.0/16', range_start: '10.216.3.1', range_end: '10.216.3.5' };
+    await writeNad(cluster.connection(), 'narrow', nadConfig(narrowed), cluster.namespace);
+    exporter = await run();
+    const narrow = ipamConfig(narrowed);
+    const pool = `pool="10.216.0.0-16",namespace="${cluster.namespace}",range="10.216.0.0/16",node_slice_pool=""`;
+    for (const name of ['a', 'b', 'c']) expect((await allocate(narrow, owner(name), ctx())).ok).toBe(true);
+
+    const text = await until(
+      new RegExp(
+        `whereabouts_pool_allocated_addresses\\{${pool}\\} 3[^]*whereabouts_pool_free_addresses\\{${pool}\\} 2`,
+      ),
+    );
+    expect(text).toContain(`whereabouts_pool_capacity_addresses{${pool}} 5\n`);
+    expect(text).toContain(`whereabouts_pool_utilization_ratio{${pool}} 0.6\n`);
+    expect(text).toContain(`whereabouts_pool_nads{${pool}} 1\n`);
+    expect(text).toContain(
+      `whereabouts_pool_capacity_info{${pool},source="nad",nad="${cluster.namespace}/narrow"} 1`,
+    );
+    expect(firing('WhereaboutsPoolExhausted', text)).not.toContain('10.216.0.0-16');
+    expect(firing('WhereaboutsPoolNearlyFull', text)).not.toContain('10.216.0.0-16');
+
+    for (const name of ['d', 'e']) expect((await allocate(narrow, owner(name), ctx())).ok).toBe(true);
+    const full = await until(new RegExp(`whereabouts_pool_free_addresses\\{${pool}\\} 0\n`));
+    expect(full).toContain(`whereabouts_pool_utilization_ratio{${pool}} 1\n`);
+    expect(firing('WhereaboutsPoolExhausted', full)).toEqual(['10.216.0.0-16']);
+    // The 90% alert stops where the exhausted one starts.
+    expect(firing('WhereaboutsPoolNearlyFull', full)).not.toContain('10.216.0.0-16');
+    // And the plugin agrees: the sixth pod gets nothing.
+    expect((await allocate(narrow, owner('f'), ctx())).ok).toBe(false);
+  });
+
+  test('exclusions are not capacity; with the NAD gone the pool falls back to its CIDR and says so', async () => {
+    // 10.217.0.1–14, less .1–.3 and .9: ten addresses.
+    const excluding = { range: '10.217.0.0/28', exclude: ['10.217.0.0/30', '10.217.0.9'] };
+    await writeNad(cluster.connection(), 'excluding', nadConfig(excluding), cluster.namespace);
+    exporter = await run();
+    for (const name of ['a', 'b'])
+      expect((await allocate(ipamConfig(excluding), owner(name), ctx())).ok).toBe(true);
+    const pool = `pool="10.217.0.0-28",namespace="${cluster.namespace}",range="10.217.0.0/28",node_slice_pool=""`;
+    const text = await until(new RegExp(`whereabouts_pool_free_addresses\\{${pool}\\} 8\n`));
+    expect(text).toContain(`whereabouts_pool_capacity_addresses{${pool}} 10\n`);
+    expect(text).toContain(`whereabouts_pool_utilization_ratio{${pool}} 0.2\n`);
+
+    await cluster.connection().custom.deleteNamespacedCustomObject({
+      group: 'k8s.cni.cncf.io',
+      version: 'v1',
+      namespace: cluster.namespace,
+      plural: 'network-attachment-definitions',
+      name: 'excluding',
+    });
+    const cidr = await until(
+      new RegExp(`whereabouts_pool_capacity_info\\{${pool},source="cidr",nad=""\\} 1`),
+    );
+    expect(cidr).toContain(`whereabouts_pool_capacity_addresses{${pool}} 14\n`);
+    expect(cidr).toContain(`whereabouts_pool_free_addresses{${pool}} 12\n`);
+    expect(cidr).toContain(`whereabouts_pool_nads{${pool}} 0\n`);
+  });
+
+  test('addresses kept for a StatefulSet member (sticky_ips) are counted as retained, and allocated', async () => {
+    exporter = await run();
+    for (const name of ['web-0', 'web-1']) expect((await allocate(config, owner(name), ctx())).ok).toBe(true);
+    await until(new RegExp(`whereabouts_pool_retained_addresses\\{${labels()}\\} 0`));
+    expect((await release(config, owner('web-1'), ctx(), 'retain')).ok).toBe(true);
+    const text = await until(new RegExp(`whereabouts_pool_retained_addresses\\{${labels()}\\} 1`));
+    expect(text).toContain(`whereabouts_pool_allocated_addresses{${labels()}} 2`);
+    // The member's next pod takes it over: no longer retained.
+    expect((await allocate(config, { ...owner('web-1'), containerId: 'sandbox-web-1b' }, ctx())).ok).toBe(
+      true,
+    );
+    await until(new RegExp(`whereabouts_pool_retained_addresses\\{${labels()}\\} 0`));
+  });
+
   test('a reservation with no pool entry behind it is counted as orphaned', async () => {
     exporter = await run();
     const made = await allocate(config, owner('x'), ctx());
@@ -107,7 +205,20 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     );
   });
 
-  test('slices of NodeSlicePools, assigned and free', async () => {
+  test("slices of NodeSlicePools, assigned and free; a slice pool's capacity is its part of the range", async () => {
+    // .128–.131 excluded: node-b's slice 10.9.0.128/26 can hand out .132–.191, 60 addresses.
+    const fast = { range: '10.9.0.0/24', node_slice_size: '/26', exclude: ['10.9.0.128/30'] };
+    await writeNad(
+      cluster.connection(),
+      'fast',
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'fast',
+        type: 'macvlan',
+        ipam: { type: 'whereabouts', ...fast },
+      }),
+      cluster.namespace,
+    );
     await writeNodeSlicePool(
       cluster.connection(),
       'fast',
@@ -125,11 +236,30 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     const text = await until(new RegExp(`whereabouts_node_slices\\{${slices},state="assigned"\\} 2`));
     expect(text).toContain(`whereabouts_node_slices{${slices},state="free"} 2`);
     // A node's slice pool is labelled with its NodeSlicePool, so alerts on full pools can leave it out.
-    const sliced = ipamConfig({ range: '10.9.0.0/24', node_slice_size: '/26' }, { name: 'fast' });
+    const sliced = ipamConfig(fast, { name: 'fast' });
     expect((await allocate(sliced, owner('s'), { ...ctx(), node: 'node-b' })).ok).toBe(true);
     const slicePool = `pool="node-b-10.9.0.128-26",namespace="${cluster.namespace}",range="10.9.0.128/26",node_slice_pool="fast"`;
-    await until(new RegExp(`whereabouts_pool_allocated_addresses\\{${slicePool}\\} 1`));
+    const after = await until(new RegExp(`whereabouts_pool_allocated_addresses\\{${slicePool}\\} 1`));
+    expect(after).toContain(`whereabouts_pool_capacity_addresses{${slicePool}} 60\n`);
+    expect(after).toContain(`whereabouts_pool_free_addresses{${slicePool}} 59\n`);
+    expect(after).toContain(
+      `whereabouts_pool_capacity_info{${slicePool},source="nad",nad="${cluster.namespace}/fast"} 1`,
+    );
   });
+
+  if (kind === 'embedded')
+    test('without permission to read NADs (an old ClusterRole): ready all the same, on the CIDRs, the refusals counted', async () => {
+      await cluster.close();
+      cluster = await startCluster({ authorize: (r) => r.def.plural !== 'network-attachment-definitions' });
+      exporter = await run();
+      expect((await allocate(config, owner('a'), ctx())).ok).toBe(true);
+      const text = await until(/whereabouts_exporter_synced 1/);
+      expect(text).toMatch(
+        /whereabouts_exporter_watch_errors_total\{resource="network-attachment-definitions"\} [1-9]/,
+      );
+      await until(new RegExp(`whereabouts_pool_capacity_info\\{${labels()},source="cidr",nad=""\\} 1`));
+      expect(await metrics()).toContain(`whereabouts_pool_capacity_addresses{${labels()}} 14\n`);
+    });
 
   if (kind === 'embedded')
     test('without an API server: alive, not ready, and the failed lists counted', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onEveryServer, onRealServer, startCluster, type Cluster } from '../support/cluster.ts';
 import { execute } from '../support/exec.ts';
-import { writePool, writeReservation } from '../support/pools.ts';
+import { writeNad, writePool, writeReservation } from '../support/pools.ts';
 
 const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const run = (kubeconfig: string, ...args: string[]) =>
@@ -52,6 +52,22 @@ onEveryServer((start) => {
       { '16': { id: 'c-a', podref: 'apps/a', ifname: 'net2' } },
       ns,
     );
+    // Two NADs narrow 10.5.0.0/28 differently: capacity follows the one with fewer free addresses (.1–.4,
+    // three of them taken); no NAD names the IPv6 pool.
+    const nad = (ipam: object) =>
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'net',
+        type: 'macvlan',
+        ipam: { type: 'whereabouts', ...ipam },
+      });
+    await writeNad(
+      c,
+      'narrow-a',
+      nad({ range: '10.5.0.0/28', range_start: '10.5.0.1', range_end: '10.5.0.4' }),
+      ns,
+    );
+    await writeNad(c, 'narrow-b', nad({ range: '10.5.0.0/28', range_end: '10.5.0.10' }), ns);
     await writeReservation(c, '10.5.0.1', { podref: 'apps/a', ifname: 'net1' }, ns);
     await writeReservation(c, 'blue-2001-db8-5--10', { podref: 'apps/a', ifname: 'net2' }, ns);
   });
@@ -59,26 +75,41 @@ onEveryServer((start) => {
     await cluster.close();
   });
 
-  test('pools: range, used against capacity, and percentage, as a table and as JSON', async () => {
+  test('pools: used, free and capacity as the NADs narrow them (and which NAD), as a table and as JSON', async () => {
     const out = await run(cluster.kubeconfig, 'pools');
     expect(out.code).toBe(0);
     expect(out.stdout.split('\n')).toEqual(
       table([
-        ['NAMESPACE', 'POOL', 'RANGE', 'USED', 'CAPACITY', '%'],
-        [ns, '10.5.0.0-28', '10.5.0.0/28', '3', '14', '21.4'],
-        [ns, 'blue-2001-db8-5---64', '2001:db8:5::/64', '1', '18446744073709551614', '0.0'],
+        ['NAMESPACE', 'POOL', 'RANGE', 'USED', 'FREE', 'CAPACITY', '%', 'CAPACITY OF'],
+        [ns, '10.5.0.0-28', '10.5.0.0/28', '3', '1', '4', '75.0', `${ns}/narrow-a (1 of 2 NADs)`],
+        [
+          ns,
+          'blue-2001-db8-5---64',
+          '2001:db8:5::/64',
+          '1',
+          '18446744073709551613',
+          '18446744073709551614',
+          '0.0',
+          'CIDR (no NAD)',
+        ],
       ]),
     );
     const json = JSON.parse((await run(cluster.kubeconfig, 'pools', '--output', 'json')).stdout) as unknown[];
-    expect(json[0]).toEqual({
-      namespace: ns,
-      pool: '10.5.0.0-28',
-      range: '10.5.0.0/28',
-      networkName: '',
-      allocated: 3,
-      capacity: '14',
-      utilisation: 3 / 14,
-    });
+    expect(json).toEqual([
+      {
+        namespace: ns,
+        pool: '10.5.0.0-28',
+        range: '10.5.0.0/28',
+        networkName: '',
+        allocated: 3,
+        capacity: '4',
+        free: '1',
+        follows: `${ns}/narrow-a`,
+        nads: [`${ns}/narrow-a`, `${ns}/narrow-b`],
+        utilisation: 3 / 4,
+      },
+      expect.objectContaining({ pool: 'blue-2001-db8-5---64', follows: null, nads: [] }),
+    ]);
   });
 
   test('ip: the pool entry and the reservation of an address; an unheld address says so', async () => {
@@ -146,6 +177,25 @@ test('as the kubectl plugin, usage names it so', async () => {
 });
 
 describe('clear errors (embedded API server)', () => {
+  test('pools without permission to read NADs: says so, and counts whole CIDRs', async () => {
+    const cluster = await startCluster({
+      authorize: (r) => r.def.plural !== 'network-attachment-definitions',
+    });
+    try {
+      await writePool(cluster.connection(), '10.6.0.0-28', '10.6.0.0/28', {}, cluster.namespace);
+      const out = await run(cluster.kubeconfig, 'pools', '--output', 'json');
+      expect(out.code).toBe(0);
+      expect(out.stderr).toMatch(
+        /list NetworkAttachmentDefinitions: forbidden by RBAC \(403\).*capacity is each pool's whole CIDR/,
+      );
+      expect(JSON.parse(out.stdout)).toEqual([
+        expect.objectContaining({ capacity: '14', free: '14', follows: null }),
+      ]);
+    } finally {
+      await cluster.close();
+    }
+  });
+
   test('no CRDs, no RBAC, no cluster', async () => {
     const noCrds = await startCluster({ crdDirectories: [] });
     const forbidden = await startCluster({ authorize: () => false });
