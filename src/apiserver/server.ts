@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { builtInCauses } from './built-in-validation.ts';
+import { discoveryDocument, RawDocument } from './discovery.ts';
 import { applyJsonPatch, applyMergePatch, jsonEqual } from './json-patch.ts';
 import { seededRandom } from '../random.ts';
 import { managedFieldsAfter, managerOf } from './managed-fields.ts';
@@ -39,6 +40,8 @@ export type RequestInfo = {
   readonly def: ResourceDef;
   readonly namespace: string | undefined;
   readonly name: string | undefined;
+  /** `status` for a request to …/<name>/status (authorized as `<plural>/status`, as kube-apiserver does). */
+  readonly subresource?: 'status';
   /** Who asked: the user of the bearer token, when the server knows `users`. */
   readonly user?: string;
 };
@@ -185,11 +188,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   function route(url: URL): Route | undefined {
     const parts = url.pathname.split('/').filter((p) => p !== '');
-    if (url.pathname === '/version')
-      return {
-        kind: 'discovery',
-        body: { major: '1', minor: '34', gitVersion: 'v1.34.0-whereabouts-ts-embedded' },
-      };
+    const document = discoveryDocument(defs, url.pathname);
+    if (document !== undefined) return { kind: 'discovery', body: document };
     let group: string;
     let version: string;
     let rest: string[];
@@ -205,23 +205,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return undefined;
     }
     const served = defs.filter((d) => d.group === group && d.version === version);
-    if (rest.length === 0) {
-      if (served.length === 0) return undefined;
-      return {
-        kind: 'discovery',
-        body: {
-          kind: 'APIResourceList',
-          apiVersion: 'v1',
-          groupVersion: group === '' ? version : `${group}/${version}`,
-          resources: served.map((d) => ({
-            name: d.plural,
-            namespaced: d.namespaced,
-            kind: d.kind,
-            verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
-          })),
-        },
-      };
-    }
+    if (rest.length === 0) return undefined;
     let namespace: string | undefined;
     if (rest[0] === 'namespaces' && rest.length >= 3) {
       namespace = rest[1];
@@ -754,7 +738,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return;
     }
     if (target.kind === 'discovery') {
-      send(res, 200, target.body);
+      if (target.body instanceof RawDocument) {
+        res.writeHead(200, {
+          'Content-Type': target.body.contentType,
+          'Content-Length': target.body.body.length,
+        });
+        res.end(target.body.body);
+      } else send(res, 200, target.body);
       return;
     }
     const { def, namespace, name } = target;
@@ -764,7 +754,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return;
     }
     stats.byVerb[verb] = (stats.byVerb[verb] ?? 0) + 1;
-    const info: RequestInfo = { verb, def, namespace, name, ...(user === undefined ? {} : { user }) };
+    const info: RequestInfo = {
+      verb,
+      def,
+      namespace,
+      name,
+      ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
+      ...(user === undefined ? {} : { user }),
+    };
     const isWrite = verb === 'create' || verb === 'update' || verb === 'patch' || verb === 'delete';
     if (isWrite) stats.writes++;
     if (verb !== 'watch') {
