@@ -1,7 +1,8 @@
 // Where the real components the tests and benchmarks run are built and cached: one folder per pinned
 // version, outside the clone, so a clean clone (CI) finds the previous build. The versions are read from the
-// wrapper modules' go.mod files, the one place they are pinned. Two groups: the control plane (`kube:build`)
-// and the peers we run beside ours — Whereabouts, cnitool and the CNI reference plugins (`peers:build`).
+// wrapper modules' go.mod files, the one place they are pinned. Two groups: the control plane and helm, which
+// the manifest tests render the chart with (`kube:build`), and the peers we run beside ours — Whereabouts,
+// cnitool and the CNI reference plugins (`peers:build`).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -39,6 +40,7 @@ export const cacheRoot = join(
 
 const kubernetesVersion = pinned('control-plane', 'k8s.io/kubernetes');
 const etcdVersion = pinned('etcd', 'go.etcd.io/etcd/server/v3');
+const helmVersion = pinned('helm', 'helm.sh/helm/v4');
 
 export const controlPlane: Component = {
   module: 'control-plane',
@@ -55,6 +57,15 @@ export const etcd: Component = {
   commands: { etcd: 'go.etcd.io/etcd/server/v3' },
   version: etcdVersion,
   dir: join(cacheRoot, `etcd-${etcdVersion}`),
+};
+
+/** Lints and renders the chart (deploy/helm/) in the manifest tests; its version pins no cluster. */
+export const helm: Component = {
+  module: 'helm',
+  commands: { helm: 'helm.sh/helm/v4/cmd/helm' },
+  version: helmVersion,
+  dir: join(cacheRoot, `helm-${helmVersion}`),
+  versionCommand: { args: ['version', '--short'] },
 };
 
 const whereaboutsVersion = pinned('whereabouts', 'github.com/k8snetworkplumbingwg/whereabouts');
@@ -95,7 +106,7 @@ export const cnitool: Component = {
 };
 
 export const groups = {
-  kube: [controlPlane, etcd],
+  kube: [controlPlane, etcd, helm],
   peers: [whereabouts, referencePlugins, cnitool],
 } as const satisfies Record<string, readonly Component[]>;
 
@@ -151,4 +162,12 @@ export function findPeers(): { ok: true; peers: Peers } | { ok: false; why: stri
       cnitool: binaryPath(cnitool, 'cnitool'),
     },
   };
+}
+
+/** The built helm executable, or why it is not there. */
+export function findHelm(): { ok: true; helm: string; version: string } | { ok: false; why: string } {
+  const path = binaryPath(helm, 'helm');
+  if (!existsSync(path))
+    return { ok: false, why: `${path} not built (run \`npm run kube:build\`, which needs Go)` };
+  return { ok: true, helm: path, version: helmVersion };
 }

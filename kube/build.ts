@@ -7,10 +7,15 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { binaryPath, controlPlane, groups, type Component } from './binaries.ts';
+import { binaryPath, controlPlane, groups, helm, type Component } from './binaries.ts';
 
-/** Without these the server reports `v0.0.0-master+$Format:%H$`, which kubectl cannot parse. */
+/**
+ * Version stamps: without them kube-apiserver reports `v0.0.0-master+$Format:%H$`, which kubectl cannot
+ * parse, and helm reports only its minor (`v4.3`).
+ */
 function versionFlags(component: Component): string[] {
+  if (component === helm)
+    return ['-ldflags', `-X helm.sh/helm/v4/internal/version.version=${component.version}`];
   if (component !== controlPlane) return [];
   const [major, minor] = component.version.replace(/^v/, '').split('.');
   const stamp = (pkg: string) => [

@@ -450,7 +450,12 @@ export type ControllerOptions = {
   readonly leaseSeconds: number;
 };
 
-export type RunningController = { isLeader(): boolean; stop(): Promise<void> };
+export type RunningController = {
+  isLeader(): boolean;
+  /** Why this replica is not ready (its /readyz): until its first pass has asked for the lease. */
+  notReady(): string | undefined;
+  stop(): Promise<void>;
+};
 
 export function runController(options: ControllerOptions): RunningController {
   const { api, log } = options;
@@ -463,10 +468,12 @@ export function runController(options: ControllerOptions): RunningController {
   };
   let leader = false;
   let stopped = false;
+  let passed = false;
   let pass: Promise<void> = Promise.resolve();
   const drain: Drain = { periodMs: options.drainMs, emptySince: new Map() };
   const tick = async () => {
     const held = await holdLease(api, lease);
+    passed = true;
     if (held !== leader)
       log.verbose(held ? 'became the leader' : 'lost the lease', { identity: lease.identity });
     leader = held;
@@ -483,6 +490,7 @@ export function runController(options: ControllerOptions): RunningController {
   }, options.intervalMs);
   return {
     isLeader: () => leader,
+    notReady: () => (passed ? undefined : 'no pass has asked for the lease yet'),
     stop: async () => {
       stopped = true;
       clearInterval(timer);

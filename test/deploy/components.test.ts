@@ -1,7 +1,8 @@
 // Each component runs for real against the embedded API server with its own token; every request it makes is
-// recorded. Then: the RBAC that deploy/ gives its ServiceAccount must allow each of those requests, and hold
-// nothing that none of them used (as our evaluator, support/rbac.ts, reads the rendered roles; the same
-// scenarios run on a real kube-apiserver under its RBAC authorizer in real-cluster.test.ts); and the alerts
+// recorded. Then: the RBAC that deploy/ gives its ServiceAccount — and the Helm chart's, checked the same
+// way (support/renderings.ts) — must allow each of those requests, and hold nothing that none of them used
+// (as our evaluator, support/rbac.ts, reads the rendered roles; the same scenarios run on a real
+// kube-apiserver under its RBAC authorizer in real-cluster.test.ts); and the alerts
 // and the dashboard may use only metrics that some component really exposes (or that named outside
 // exporters provide).
 //
@@ -11,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alertExpressions, dashboardExpressions, metricsOf } from './support/promql.ts';
 import { allows, describeCall, grantsOf, unusedPermissions, type Call } from './support/rbac.ts';
-import { describeWithKubectl, render, root, type K8sObject } from './support/render.ts';
+import { describeWithKubectl, root, type K8sObject } from './support/render.ts';
+import { helm, helmBuilt, renderings, type Rendering } from './support/renderings.ts';
 import { startHarness } from './support/harness.ts';
 import { components } from './support/scenarios.ts';
 
@@ -26,12 +28,16 @@ const external: Record<string, string> = {
 const namespace = 'kube-system';
 const exposed = new Map<string, Set<string>>();
 
-describeWithKubectl('each component against its RBAC', () => {
-  let objects: K8sObject[];
-  beforeAll(() => {
-    objects = render('deploy');
-  });
+/** The renderings whose tool is there: the chart's only where helm is built (helm.test.ts fails CI without it). */
+const available = renderings.filter((r) => r !== helm || helmBuilt.ok);
+const rendered = new Map<Rendering, K8sObject[]>();
+const objectsOf = (r: Rendering): K8sObject[] => {
+  const objects = rendered.get(r) ?? r.all();
+  rendered.set(r, objects);
+  return objects;
+};
 
+describeWithKubectl('each component against its RBAC', () => {
   describe.each(components)('$component', ({ component, serviceAccount, scenario }) => {
     let calls: Call[] = [];
     beforeAll(async () => {
@@ -49,16 +55,19 @@ describeWithKubectl('each component against its RBAC', () => {
       expect(calls.length).toBeGreaterThan(0);
     });
 
-    test(`the RBAC of ${serviceAccount} allows every call it made`, () => {
-      const grants = grantsOf(objects, namespace, serviceAccount);
+    test.each(available)(`the RBAC of ${serviceAccount} in $name allows every call it made`, (rendering) => {
+      const grants = grantsOf(objectsOf(rendering), namespace, serviceAccount);
       const denied = new Set(calls.filter((c) => !grants.some((g) => allows(g, c))).map(describeCall));
       expect([...denied].sort()).toEqual([]);
     });
 
-    test(`the RBAC of ${serviceAccount} grants nothing it did not use`, () => {
-      const unused = unusedPermissions(grantsOf(objects, namespace, serviceAccount), calls);
-      expect(unused).toEqual([]);
-    });
+    test.each(available)(
+      `the RBAC of ${serviceAccount} in $name grants nothing it did not use`,
+      (rendering) => {
+        const unused = unusedPermissions(grantsOf(objectsOf(rendering), namespace, serviceAccount), calls);
+        expect(unused).toEqual([]);
+      },
+    );
   });
 
   test('the alerts and the dashboard use only metrics that a component exposes', () => {

@@ -85,6 +85,10 @@ export type PodSpec = {
   [key: string]: unknown;
 };
 
+/** `--flag=value` of a container's args. */
+export const flag = (c: Container, name: string): string | undefined =>
+  c.args?.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+
 /** The pod template of a workload, whatever its kind. */
 export function podSpecOf(o: K8sObject): PodSpec | undefined {
   const spec = o.spec as Record<string, unknown> | undefined;

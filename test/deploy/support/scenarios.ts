@@ -162,6 +162,50 @@ export async function agentScenario(h: Harness): Promise<Set<string>> {
     agent,
   );
 
+  // sticky_ips: DEL of a pod named like a StatefulSet member reads whether its set still wants it (get the
+  // StatefulSet and the pod); there is no such set, so the address is released.
+  await createPod(h, 'web-0', 'node-1');
+  await cni('ADD', 'web-0', false, {}, { sticky_ips: true });
+  await cni('DEL', 'web-0', false, {}, { sticky_ips: true });
+  if ((await held()).length > 0) throw new Error('DEL with sticky_ips kept the address of a pod no set owns');
+  // sticky_ips with an IPAMClaim (KubeVirt): ADD reads the pod's annotation and the claim and writes the
+  // claim's status; the claim deleted while its pod runs here, the agent releases the address.
+  await h.admin.custom.createNamespacedCustomObject({
+    group: 'k8s.cni.cncf.io',
+    version: 'v1alpha1',
+    namespace: 'default',
+    plural: 'ipamclaims',
+    body: {
+      apiVersion: 'k8s.cni.cncf.io/v1alpha1',
+      kind: 'IPAMClaim',
+      metadata: { name: 'vm.net' },
+      spec: { network: 'net', interface: 'net1' },
+    },
+  });
+  await h.admin.core.createNamespacedPod({
+    namespace: 'default',
+    body: {
+      metadata: {
+        name: 'virt-launcher-vm',
+        annotations: {
+          'k8s.v1.cni.cncf.io/networks': JSON.stringify([
+            { name: 'net', interface: 'net1', 'ipam-claim-reference': 'vm.net' },
+          ]),
+        },
+      },
+      spec: { nodeName: 'node-1', containers: [{ name: 'pause', image: 'registry.k8s.io/pause:3.10' }] },
+    },
+  });
+  await cni('ADD', 'virt-launcher-vm', false, {}, { sticky_ips: true });
+  await h.admin.custom.deleteNamespacedCustomObject({
+    group: 'k8s.cni.cncf.io',
+    version: 'v1alpha1',
+    namespace: 'default',
+    plural: 'ipamclaims',
+    name: 'vm.net',
+  });
+  await waitFor('the agent releases the deleted claim', async () => (await held()).length === 0, agent);
+
   const exposed = metricNames(await (await fetch(`${metrics}/metrics`)).text());
   await agent.stop();
   return exposed;
@@ -222,7 +266,7 @@ export async function exporterScenario(h: Harness): Promise<Set<string>> {
 
 /**
  * The slice controller: a sliced network with one slice for two nodes (so it leaves an event), then one node
- * leaves and the other gets the slice; then it stops (and gives its lease up).
+ * leaves and the other gets the slice; its /healthz and /readyz answer; then it stops (and gives its lease up).
  */
 export async function controllerScenario(h: Harness): Promise<Set<string>> {
   await writeNad(
@@ -236,13 +280,26 @@ export async function controllerScenario(h: Harness): Promise<Set<string>> {
     }),
   );
   for (const name of ['node-1', 'node-2']) await h.admin.core.createNode({ body: { metadata: { name } } });
+  const port = await freePort();
   const controller = h.run([
     'controller',
     `--kubeconfig=${h.kubeconfig('controller')}`,
     '--interval=100ms',
     '--lease-duration=2s',
     '--slice-drain=0s',
+    `--metrics-port=${port}`,
   ]);
+  // Its probes' endpoint: alive at once, ready once a pass has asked the API server for the lease.
+  await waitFor(
+    'the controller answers /healthz',
+    () => answers200(`http://127.0.0.1:${port}/healthz`),
+    controller,
+  );
+  await waitFor(
+    'the controller becomes ready',
+    () => answers200(`http://127.0.0.1:${port}/readyz`),
+    controller,
+  );
   await waitFor(
     'the controller writes the NodeSlicePool and the event',
     async () =>
@@ -261,8 +318,9 @@ export async function controllerScenario(h: Harness): Promise<Set<string>> {
       JSON.stringify((await h.objects('nodeslicepools', group)).get('fast')).includes('"nodeName":"node-2"'),
     controller,
   );
+  const exposed = metricNames(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
   await controller.stop();
-  return new Set();
+  return exposed;
 }
 
 export type Component = {
