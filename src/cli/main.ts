@@ -2,17 +2,27 @@
 // minimal executable (cni-plugin/), because its start-up is paid on every pod.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { homedir, hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadAll } from 'js-yaml';
-import { checkNad, nadsIn } from '../config/check-nad.ts';
+import { checkNad, nadsIn, otherObjectsIn, skipReason } from '../config/check-nad.ts';
 import { errnoOf } from '../errors.ts';
 import { runController } from '../controller/controller.ts';
 import { runExporter } from '../exporter/exporter.ts';
 import { collect } from '../gc/collect.ts';
 import { formatIP, parseIP } from '../ip/address.ts';
-import { holdersOf, holdingsOf, poolUsage, table, utilisation, type Holding } from '../ops/inventory.ts';
+import {
+  capacityOf,
+  holdersOf,
+  holdingsOf,
+  poolUsage,
+  table,
+  utilisation,
+  type Holding,
+} from '../ops/inventory.ts';
+import { indexNads } from '../ops/capacity.ts';
+import { readNadRanges } from '../ops/read-nads.ts';
 import { runAgent } from '../agent/agent.ts';
 import { hostFiles } from '../agent/install.ts';
 import { defaultAgentSocket, type LogLevel } from '../config/ipam-config.ts';
@@ -21,8 +31,13 @@ import { gcMetrics, push } from '../gc/metrics.ts';
 import { createLogger } from '../log.ts';
 import { connect } from '../store/kube.ts';
 import { planTable, runGc, summary } from '../gc/run.ts';
-import { runSandbox } from '../sandbox/sandbox.ts';
+import { sandboxCommand } from './sandbox.ts';
+import { apiserverCommand } from './apiserver.ts';
 import { openKubeApi } from '../store/open.ts';
+import { openOperatorApi, type KubectlFlags } from '../store/kubectl-config.ts';
+import { durationOption } from './durations.ts';
+import { startMetricsServer } from '../metrics-server.ts';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -32,35 +47,23 @@ const positiveInteger = (value: string): number => {
   return n;
 };
 
+/** Where the operator commands find credentials: as kubectl does (src/store/kubectl-config.ts). */
+const kubectlOptions = (c: Command, namespace?: string) => {
+  c.option(
+    '--kubeconfig <path>',
+    'kubeconfig file (default: the files of $KUBECONFIG merged, else ~/.kube/config, else the pod service account)',
+  ).option('--context <name>', 'the kubeconfig context to use (default: its current context)');
+  return namespace === undefined ? c : c.option('-n, --namespace <namespace>', namespace);
+};
+
 // Run as `kubectl whereabouts` (the executable `kubectl-whereabouts`), usage and errors say so.
 const invokedAs = basename(process.argv[1] ?? '');
 const program = new Command(
   invokedAs.startsWith('kubectl-') ? `kubectl ${invokedAs.slice('kubectl-'.length)}` : 'whereabouts-ts',
 ).description('Cluster-wide IPAM for Kubernetes secondary networks');
 
-program
-  .command('sandbox')
-  .description(
-    'run the system locally: the embedded API server, simulated nodes running the real plugin, and a live view',
-  )
-  .option('--nodes <n>', 'simulated nodes', positiveInteger, 3)
-  .option('--port <port>', 'port of the embedded API server (0: any free port)', positiveInteger, 0)
-  .option('--duration <seconds>', 'stop by itself after this long (0: run until Ctrl-C)', positiveInteger, 0)
-  .option('--plugin <path>', 'the plugin executable', join(root, 'dist', 'whereabouts'))
-  .action(async (options: { nodes: number; port: number; duration: number; plugin: string }) => {
-    if (!existsSync(options.plugin)) {
-      program.error(`${options.plugin} does not exist: build it with npm run build`);
-    }
-    await runSandbox({
-      plugin: options.plugin,
-      crdDirectory: join(root, 'crds'),
-      nodes: options.nodes,
-      port: options.port,
-      durationSeconds: options.duration,
-      live: process.stdout.isTTY,
-      write: (text) => process.stdout.write(text),
-    });
-  });
+program.addCommand(sandboxCommand(root));
+program.addCommand(apiserverCommand(root));
 
 const logLevels: readonly LogLevel[] = ['panic', 'error', 'verbose', 'debug'];
 const logLevel = (value: string): LogLevel => {
@@ -165,27 +168,21 @@ program
     await untilSignalled(() => running.stop());
   });
 
-/** `300`, `300s`, `5m`, `1h` → milliseconds. */
-const duration = (value: string): number => {
-  const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError('must be a duration such as 300s, 5m or 1h');
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
-  return Number(match[1]) * unit;
-};
-
-program
-  .command('gc')
-  .description(
-    'release leaked allocations and orphaned reservations: reconcile every pool against the live pods',
-  )
-  .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
+kubectlOptions(
+  program
+    .command('gc')
+    .description(
+      'release leaked allocations and orphaned reservations: reconcile every pool against the live pods',
+    ),
+)
   .option('--dry-run', 'print what would be released and why, change nothing', false)
   .option('--output <format>', 'dry-run output: table or json', 'table')
-  .option(
-    '--grace-period <duration>',
-    'keep allocations of pods younger than this, and reservations younger than this',
-    duration,
-    300_000,
+  .addOption(
+    durationOption(
+      '--grace-period <duration>',
+      'keep allocations of pods younger than this, and reservations younger than this',
+      300_000,
+    ),
   )
   .option(
     '--pushgateway <url>',
@@ -195,6 +192,7 @@ program
   .action(
     async (options: {
       kubeconfig?: string;
+      context?: string;
       dryRun: boolean;
       output: string;
       gracePeriod: number;
@@ -202,7 +200,7 @@ program
     }) => {
       if (options.output !== 'table' && options.output !== 'json')
         program.error('--output must be table or json');
-      const connection = openKubeApi(options.kubeconfig, process.env);
+      const connection = openOperatorApi(options, process.env, homedir());
       if (!connection.ok) return program.error(`gc: ${connection.error.details}`);
       const started = performance.now();
       const report = await runGc(connection.value, { dryRun: options.dryRun, graceMs: options.gracePeriod });
@@ -244,13 +242,16 @@ program
   )
   .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
   .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0: any)', positiveInteger, 9092)
-  .option(
-    '--scan-interval <duration>',
-    'how often leak candidates and orphaned reservations are computed',
-    duration,
-    60_000,
+  .addOption(
+    durationOption(
+      '--scan-interval <duration>',
+      'how often leak candidates and orphaned reservations are computed',
+      60_000,
+    ),
   )
-  .option('--grace-period <duration>', "the GC's grace period, for leak candidates", duration, 300_000)
+  .addOption(
+    durationOption('--grace-period <duration>', "the GC's grace period, for leak candidates", 300_000),
+  )
   .option('--log-level <level>', logLevels.join(', '), logLevel, 'verbose' as LogLevel)
   .action(
     async (options: {
@@ -281,18 +282,23 @@ program
   )
   .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
   .option('--identity <name>', 'this replica, unique among them (default: $POD_NAME, else the host name)')
-  .option(
-    '--interval <duration>',
-    'how often the lease is renewed and the networks reconciled',
-    duration,
-    2_000,
+  .addOption(
+    durationOption(
+      '--interval <duration>',
+      'how often the lease is renewed and the networks reconciled',
+      2_000,
+    ),
   )
-  .option('--lease-duration <duration>', 'how long a lease outlives its last renewal', duration, 15_000)
-  .option(
-    '--slice-drain <duration>',
-    "how long the IPPool of a departed node's slice must stay empty before the slice is freed (longer than the plugin's 60 s deadline)",
-    duration,
-    180_000,
+  .addOption(
+    durationOption('--lease-duration <duration>', 'how long a lease outlives its last renewal', 15_000),
+  )
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0: any)', positiveInteger, 9093)
+  .addOption(
+    durationOption(
+      '--slice-drain <duration>',
+      "how long the IPPool of a departed node's slice must stay empty before the slice is freed (longer than the plugin's 60 s deadline)",
+      180_000,
+    ),
   )
   .option('--log-level <level>', logLevels.join(', '), logLevel, 'verbose' as LogLevel)
   .action(
@@ -302,6 +308,7 @@ program
       interval: number;
       leaseDuration: number;
       sliceDrain: number;
+      metricsPort: number;
       logLevel: LogLevel;
     }) => {
       const api = openKubeApi(options.kubeconfig, process.env);
@@ -315,29 +322,44 @@ program
         drainMs: options.sliceDrain,
         leaseSeconds: Math.ceil(options.leaseDuration / 1000),
       });
-      process.stdout.write('controller running\n');
-      await untilSignalled(() => running.stop());
+      // The probes' endpoint (and the process metrics): a replica that stops answering is restarted.
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      const health = await startMetricsServer(registry, options.metricsPort, () => running.notReady());
+      process.stdout.write(`controller running: health ${health.url}/healthz\n`);
+      await untilSignalled(async () => {
+        await running.stop();
+        await health.close();
+      });
     },
   );
 
-/** Pools and reservations of every namespace, for the operator commands; exits with the reason on failure. */
-async function inventory(kubeconfig: string | undefined, command: string) {
-  const api = openKubeApi(kubeconfig, process.env, 15_000);
+/**
+ * Pools and reservations of every namespace (of `-n` alone when given), for the operator commands, with
+ * credentials found as kubectl finds them; exits with the reason on failure.
+ */
+async function inventory(flags: KubectlFlags, command: string) {
+  const api = openOperatorApi(flags, process.env, homedir(), 15_000);
   if (!api.ok) return program.error(`${command}: ${api.error.details}`);
   const collected = await collect(api.value, { pods: false });
   if (!collected.ok) return program.error(`${command}: ${collected.error.message}`);
-  return collected.value;
+  if (flags.namespace !== undefined) {
+    const inNamespace = (o: { readonly namespace: string }) => o.namespace === flags.namespace;
+    collected.value.pools.splice(0, Infinity, ...collected.value.pools.filter(inNamespace));
+    collected.value.reservations.splice(0, Infinity, ...collected.value.reservations.filter(inNamespace));
+  }
+  return { ...collected.value, api: api.value };
 }
 
-type OutputFlags = { output: string; kubeconfig?: string };
+type OutputFlags = KubectlFlags & { output: string };
 const outputOption = (c: Command) =>
-  c
-    .option('--output <format>', 'table or json', 'table')
-    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else the pod service account)')
-    .hook('preAction', (cmd) => {
-      const { output } = cmd.opts<OutputFlags>();
-      if (output !== 'table' && output !== 'json') cmd.error('--output must be table or json');
-    });
+  kubectlOptions(
+    c.option('--output <format>', 'table or json', 'table'),
+    'only the pools and reservations in this namespace',
+  ).hook('preAction', (cmd) => {
+    const { output } = cmd.opts<OutputFlags>();
+    if (output !== 'table' && output !== 'json') cmd.error('--output must be table or json');
+  });
 
 const print = (output: string, json: unknown, text: () => string): void => {
   process.stdout.write(output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : text());
@@ -359,22 +381,34 @@ const holdingRows = (held: readonly Holding[]) =>
 outputOption(
   program.command('pools').description('every IPPool: its range, addresses in use against capacity'),
 ).action(async (options: OutputFlags) => {
-  const { pools } = await inventory(options.kubeconfig, 'pools');
-  const usage = pools.map(poolUsage);
+  const { pools, api } = await inventory(options, 'pools');
+  // Capacity as the NADs naming each pool allow (src/ops/capacity.ts); unreadable NADs: the pools' CIDRs.
+  const nads = await readNadRanges(api);
+  if (!nads.ok) process.stderr.write(`pools: ${nads.error.message}; capacity is each pool's whole CIDR\n`);
+  const index = indexNads(nads.ok ? nads.value : []);
+  const usage = pools.map((p) => poolUsage(p, index));
   print(
     options.output,
     // Capacity as a decimal string: an IPv6 range's is beyond what a JSON number holds exactly.
-    usage.map((u) => ({ ...u, capacity: u.capacity.toString(), utilisation: utilisation(u) })),
+    usage.map((u) => ({
+      ...u,
+      capacity: u.capacity.toString(),
+      free: u.free.toString(),
+      follows: u.follows ?? null,
+      utilisation: utilisation(u),
+    })),
     () =>
       table(
-        ['NAMESPACE', 'POOL', 'RANGE', 'USED', 'CAPACITY', '%'],
+        ['NAMESPACE', 'POOL', 'RANGE', 'USED', 'FREE', 'CAPACITY', '%', 'CAPACITY OF'],
         usage.map((u) => [
           u.namespace,
           u.pool,
           u.range,
           String(u.allocated),
+          String(u.free),
           String(u.capacity),
           (utilisation(u) * 100).toFixed(1),
+          capacityOf(u),
         ]),
       ),
   );
@@ -388,7 +422,7 @@ outputOption(
 ).action(async (text: string, options: OutputFlags) => {
   const address = parseIP(text);
   if (address === undefined) return program.error(`ip: "${text}" is not an IPv4 or IPv6 address`);
-  const { pools, reservations } = await inventory(options.kubeconfig, 'ip');
+  const { pools, reservations } = await inventory(options, 'ip');
   const held = holdersOf(address, pools, reservations);
   print(options.output, held, () =>
     held.length === 0 ? `${formatIP(address)} is held by no pod\n` : holdingRows(held),
@@ -402,7 +436,7 @@ outputOption(
     .argument('<namespace/name>'),
 ).action(async (ref: string, options: OutputFlags) => {
   if (!/^[^/]+\/[^/]+$/.test(ref)) return program.error(`pod: "${ref}" must be <namespace>/<name>`);
-  const { pools, reservations } = await inventory(options.kubeconfig, 'pod');
+  const { pools, reservations } = await inventory(options, 'pod');
   const held = holdingsOf(ref, pools, reservations);
   print(options.output, held, () => (held.length === 0 ? `${ref} holds no address\n` : holdingRows(held)));
 });
@@ -429,6 +463,7 @@ program
     }
     let failed = 0;
     let checked = 0;
+    let skipped = 0;
     try {
       for (const file of files) {
         let documents: unknown[] = [];
@@ -437,7 +472,18 @@ program
         } catch (e) {
           program.error(`validate: cannot read ${file}: ${errnoOf(e) ?? 'not YAML or JSON'}`);
         }
-        for (const nad of nadsIn(documents))
+        for (const other of otherObjectsIn(documents)) {
+          skipped++;
+          process.stdout.write(`skip  ${other}: not a NetworkAttachmentDefinition\n`);
+        }
+        for (const nad of nadsIn(documents)) {
+          const why = skipReason(nad);
+          if (why !== undefined) {
+            skipped++;
+            const { namespace = 'default', name = '?' } = nad.metadata ?? {};
+            process.stdout.write(`skip  ${namespace}/${name}: ${why}\n`);
+            continue;
+          }
           for (const check of checkNad(nad, [flatFile])) {
             checked++;
             if (check.ok) {
@@ -445,16 +491,23 @@ program
               for (const w of check.warnings) process.stdout.write(`      warning: ${w}\n`);
             } else {
               failed++;
+              // The first error is the plugin's answer to ADD; the others, found at once, follow it.
               process.stdout.write(
                 `FAIL  ${check.nad} (${check.plugin}): code ${check.code}: ${check.error}\n`,
               );
+              for (const e of check.errors.slice(1))
+                process.stdout.write(`      error: code ${e.code}: ${e.error}\n`);
             }
           }
+        }
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    process.stderr.write(`${checked} whereabouts configurations checked, ${failed} invalid\n`);
+    process.stderr.write(
+      `${checked} whereabouts configurations checked, ${failed} invalid` +
+        (skipped > 0 ? `; ${skipped} skipped (no whereabouts IPAM, or not a NAD)\n` : '\n'),
+    );
     process.exitCode = failed > 0 ? 1 : 0;
   });
 

@@ -1,10 +1,12 @@
 // The merged IPAM keys, checked and turned into one typed IpamConfig. Every rejected value is named in the
 // error with its key; values Whereabouts accepted and existing NADs may carry are accepted with a warning.
+// The plugin stops at the first error; `whereabouts-ts validate` wants them all (validateAll), which are
+// the same checks in the same order, so its first error is always the one the plugin would give.
 
-import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
+import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { addressBits, formatIP, ipOf, parseIP, type Family, type IP } from '../ip/address.ts';
 import { cidrContains, formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
-import { rangeCapacity, usableAddresses } from '../ip/range.ts';
+import { rangeCapacity, usableAddresses, withoutAddress } from '../ip/range.ts';
 import type { CniArgs } from './cni-args.ts';
 import { readFields, stringField, stringsField, type Fields, type Schema } from './fields.ts';
 import {
@@ -28,6 +30,10 @@ export const ipamSchema = {
   range_start: 'string',
   range_end: 'string',
   exclude: 'strings',
+  // whereabouts-ts extensions, named as in upstream proposals: whereabouts#674 (per range; here also at the
+  // top level, for `range`) and whereabouts#681.
+  pick_addresses: 'strings',
+  exclude_gateway: 'boolean',
   ipRanges: 'array',
   gateway: 'string',
   routes: 'array',
@@ -42,6 +48,8 @@ export const ipamSchema = {
   configuration_path: 'string',
   // whereabouts-ts only: where the node agent listens (the agent writes it into the flat file).
   agent_socket: 'string',
+  // whereabouts-ts only: a StatefulSet member keeps its address across incarnations (docs/persistent.md).
+  sticky_ips: 'boolean',
   // Accepted for compatibility; they have no effect here (no leader election, no etcd, no race tests).
   leader_lease_duration: 'integer',
   leader_renew_deadline: 'integer',
@@ -103,13 +111,15 @@ function ranges(fields: Fields, quoteValues: boolean, warnings: string[]): Resul
   const top = stringField(fields, 'range') ?? '';
   if (top !== '') {
     const entry = new Map(
-      [...fields].filter(([k]) => ['range', 'range_start', 'range_end', 'exclude'].includes(k)),
+      [...fields].filter(([k]) =>
+        ['range', 'range_start', 'range_end', 'exclude', 'pick_addresses'].includes(k),
+      ),
     );
     const parsed = parseRangeEntry(entry, 'ipam');
     if (!parsed.ok) return parsed;
     list.push(parsed.value);
   } else {
-    for (const key of ['range_start', 'range_end', 'exclude']) {
+    for (const key of ['range_start', 'range_end', 'exclude', 'pick_addresses']) {
       const value = fields.get(key);
       if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0)) {
         warnings.push(
@@ -157,6 +167,35 @@ function gateway(fields: Fields, list: readonly RangeConfig[], warnings: string[
     );
   }
   return ok(ip);
+}
+
+/** The gateway `exclude_gateway` keeps from pods: the `gateway` when the key is true. */
+const excludedGateway = (fields: Fields, gw: IP | undefined): IP | undefined =>
+  fields.get('exclude_gateway') === true ? gw : undefined;
+
+/**
+ * `exclude_gateway` (whereabouts#681): every range that holds the gateway never hands it out — a bridge
+ * with `isGateway` takes that address. As upstream, it does nothing without a `gateway` (an L3 network has
+ * none, and a flat file may set the key for every network); a warning says so, and when no range holds it.
+ */
+function withGatewayExcluded(
+  fields: Fields,
+  list: readonly RangeConfig[],
+  gw: IP | undefined,
+  warnings: string[],
+): RangeConfig[] {
+  if (fields.get('exclude_gateway') !== true) return [...list];
+  if (gw === undefined) {
+    warnings.push('ipam.exclude_gateway has no effect: there is no ipam.gateway to exclude');
+    return [...list];
+  }
+  const holding = list.filter((r) => cidrContains(r.range.subnet, gw));
+  if (holding.length === 0 && list.length > 0) {
+    warnings.push(`ipam.exclude_gateway has no effect: the gateway ${formatIP(gw)} lies in no range`);
+  }
+  return list.map((r) =>
+    cidrContains(r.range.subnet, gw) ? { ...r, range: withoutAddress(r.range, gw.value) } : r,
+  );
 }
 
 function parseGatewayFor(text: string, address: Cidr, where: string): Result<IP> {
@@ -235,32 +274,44 @@ function staticAddresses(
   return ok(list);
 }
 
-function routes(fields: Fields, quoteValues: boolean): Result<Route[]> {
-  const items = (fields.get('routes') as unknown[] | undefined) ?? [];
-  if (items.length > limits.routes)
-    return invalid(`ipam.routes lists ${items.length} routes; at most ${limits.routes} are allowed`);
-  const list: Route[] = [];
-  for (const [i, item] of items.entries()) {
-    const where = `ipam.routes[${i}]`;
-    const entry = readFields(item, routeSchema, { where, quoteValues });
-    if (!entry.ok) return entry;
-    const dstText = stringField(entry.value, 'dst') ?? '';
-    const dst = parseCidr(dstText.trim());
-    if (dst === undefined) return invalid(`${where}.dst: ${quoteText(dstText)} is not a CIDR`);
-    let route: Route = { dst };
-    const gwText = stringField(entry.value, 'gw');
-    if (gwText !== undefined && gwText !== '') {
-      const gw = parseGatewayFor(gwText, dst, where);
-      if (!gw.ok) return gw;
-      route = { ...route, gw: gw.value };
-    }
-    for (const key of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
-      const value = entry.value.get(key);
-      if (typeof value === 'number') route = { ...route, [key]: value };
-    }
-    list.push(route);
+function route(item: unknown, where: string, quoteValues: boolean): Result<Route> {
+  const entry = readFields(item, routeSchema, { where, quoteValues });
+  if (!entry.ok) return entry;
+  const dstText = stringField(entry.value, 'dst') ?? '';
+  const dst = parseCidr(dstText.trim());
+  if (dst === undefined) return invalid(`${where}.dst: ${quoteText(dstText)} is not a CIDR`);
+  let result: Route = { dst };
+  const gwText = stringField(entry.value, 'gw');
+  if (gwText !== undefined && gwText !== '') {
+    const gw = parseGatewayFor(gwText, dst, where);
+    if (!gw.ok) return gw;
+    result = { ...result, gw: gw.value };
   }
-  return ok(list);
+  for (const key of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
+    const value = entry.value.get(key);
+    if (typeof value === 'number') result = { ...result, [key]: value };
+  }
+  return ok(result);
+}
+
+/** The routes; an error for each bad entry, in order. */
+function routes(fields: Fields, quoteValues: boolean): { list: Route[]; errors: IpamError[] } {
+  const items = (fields.get('routes') as unknown[] | undefined) ?? [];
+  if (items.length > limits.routes) {
+    const tooMany = ipamError(
+      CniCode.InvalidConfig,
+      `ipam.routes lists ${items.length} routes; at most ${limits.routes} are allowed`,
+    );
+    return { list: [], errors: [tooMany] };
+  }
+  const list: Route[] = [];
+  const errors: IpamError[] = [];
+  for (const [i, item] of items.entries()) {
+    const one = route(item, `ipam.routes[${i}]`, quoteValues);
+    if (one.ok) list.push(one.value);
+    else errors.push(one.error);
+  }
+  return { list, errors };
 }
 
 function dns(fields: Fields, quoteValues: boolean): Result<Dns> {
@@ -347,8 +398,15 @@ function logLevel(fields: Fields, warnings: string[]): LogLevel {
   return 'verbose';
 }
 
-/** Gives each address of `runtimeConfig.ips` to the first range that contains it and has none yet. */
-function withRequested(texts: readonly string[], list: readonly RangeConfig[]): Result<RangeConfig[]> {
+/**
+ * Gives each address of `runtimeConfig.ips` to the first range that contains it and has none yet. The
+ * gateway that `exclude_gateway` keeps from pods cannot be requested either.
+ */
+function withRequested(
+  texts: readonly string[],
+  list: readonly RangeConfig[],
+  gateway?: IP,
+): Result<RangeConfig[]> {
   if (texts.length > limits.requested) {
     return invalid(
       `runtimeConfig.ips lists ${texts.length} addresses; at most ${limits.requested} are allowed`,
@@ -379,6 +437,11 @@ function withRequested(texts: readonly string[], list: readonly RangeConfig[]): 
         `runtimeConfig.ips: requested address ${formatIP(ip)} is not a usable address of ${formatCidr(range.range.subnet)} (it is the network or broadcast address)`,
       );
     }
+    if (gateway !== undefined && gateway.family === ip.family && gateway.value === ip.value) {
+      return invalid(
+        `runtimeConfig.ips: requested address ${formatIP(ip)} is the gateway, which ipam.exclude_gateway keeps from pods`,
+      );
+    }
     ranges[index] = { ...range, requested: ip.value };
   }
   return ok(ranges);
@@ -399,45 +462,79 @@ function ignoredKeys(fields: Fields, warnings: string[]): void {
   }
 }
 
-/** Checks the merged IPAM fields of one invocation and builds its config. */
+/** Checks the merged IPAM fields of one invocation and builds its config: the first error, as the plugin says. */
 export function validate(fields: Fields, context: Context): Result<Validated> {
+  const all = validateAll(fields, context);
+  return all.ok ? all : fail(all.errors[0]);
+}
+
+/**
+ * Every error of the merged IPAM fields, in the order `validate` meets them (a check that needs the ranges
+ * is skipped when the ranges are invalid, rather than reporting what follows from that), or the config.
+ */
+export function validateAll(
+  fields: Fields,
+  context: Context,
+):
+  | { readonly ok: true; readonly value: Validated }
+  | { readonly ok: false; readonly errors: readonly [IpamError, ...IpamError[]] } {
   const warnings: string[] = [];
+  const errors: IpamError[] = [];
+  /** The value of a check, or undefined with its error recorded. */
+  const check = <T>(result: Result<T>): T | undefined => {
+    if (result.ok) return result.value;
+    errors.push(result.error);
+    return undefined;
+  };
   const type = stringField(fields, 'type');
   if (type !== 'whereabouts') {
-    return invalid(
+    const wrongType = ipamError(
+      CniCode.InvalidConfig,
       `ipam.type is ${type === undefined ? 'missing' : quoteText(type)}; this plugin only handles "whereabouts"`,
     );
+    return { ok: false, errors: [wrongType] };
   }
-  const list = ranges(fields, context.quoteValues, warnings);
-  if (!list.ok) return list;
-  const gw = gateway(fields, list.value, warnings);
-  if (!gw.ok) return gw;
-  const addresses = staticAddresses(fields, context.args, context.quoteValues, warnings);
-  if (!addresses.ok) return addresses;
+  const parsedRanges = check(ranges(fields, context.quoteValues, warnings));
+  // Without valid ranges the gateway is still parsed (its family is then not compared with theirs).
+  const gw = check(gateway(fields, parsedRanges ?? [], warnings));
+  const list =
+    parsedRanges === undefined ? undefined : withGatewayExcluded(fields, parsedRanges, gw, warnings);
+  const addresses = check(staticAddresses(fields, context.args, context.quoteValues, warnings));
   const routeList = routes(fields, context.quoteValues);
-  if (!routeList.ok) return routeList;
-  const dnsConfig = dns(fields, context.quoteValues);
-  if (!dnsConfig.ok) return dnsConfig;
-  const sliced = sliceRanges(fields, list.value);
-  if (!sliced.ok) return sliced;
-  const network = networkName(fields);
-  if (!network.ok) return network;
-  const wanted = withRequested(context.requestedIps, sliced.value.ranges);
-  if (!wanted.ok) return wanted;
+  errors.push(...routeList.errors);
+  const dnsConfig = check(dns(fields, context.quoteValues));
+  const sliced = list === undefined ? undefined : check(sliceRanges(fields, list));
+  const network = check(networkName(fields));
+  const wanted =
+    sliced === undefined
+      ? undefined
+      : check(withRequested(context.requestedIps, sliced.ranges, excludedGateway(fields, gw)));
   const kubernetes = fields.get('kubernetes');
   let kubeconfig: string | undefined;
   if (kubernetes !== undefined) {
-    const k8s = readFields(kubernetes, kubernetesSchema, {
-      where: 'ipam.kubernetes',
-      quoteValues: context.quoteValues,
-    });
-    if (!k8s.ok) return k8s;
-    kubeconfig = stringField(k8s.value, 'kubeconfig');
+    const k8s = check(
+      readFields(kubernetes, kubernetesSchema, {
+        where: 'ipam.kubernetes',
+        quoteValues: context.quoteValues,
+      }),
+    );
+    if (k8s !== undefined) kubeconfig = stringField(k8s, 'kubeconfig');
   }
-  if (list.value.length === 0 && addresses.value.length === 0) {
+  const [first, ...rest] = errors;
+  if (first !== undefined) return { ok: false, errors: [first, ...rest] };
+  if (
+    list === undefined ||
+    addresses === undefined ||
+    dnsConfig === undefined ||
+    sliced === undefined ||
+    network === undefined ||
+    wanted === undefined
+  )
+    throw new Error('validateAll: a check failed without an error');
+  if (list.length === 0 && addresses.length === 0) {
     warnings.push('ipam has no range and no static address: every ADD fails (code 7)');
   }
-  for (const r of list.value) {
+  for (const r of list) {
     if (rangeCapacity(r.range) === 0n) {
       warnings.push(
         `range ${r.text} can hand out no address by itself (all are excluded): ADD succeeds only with a requested address (runtimeConfig.ips)`,
@@ -451,14 +548,15 @@ export function validate(fields: Fields, context: Context): Result<Validated> {
   const config: IpamConfig = {
     cniName: context.cniName,
     cniVersion: context.cniVersion,
-    networkName: network.value,
-    ranges: wanted.value,
-    ...optional('gateway', gw.value),
-    routes: routeList.value,
-    dns: dnsConfig.value,
-    addresses: addresses.value,
+    networkName: network,
+    ranges: wanted,
+    ...optional('gateway', gw),
+    routes: routeList.list,
+    dns: dnsConfig,
+    addresses,
     overlappingRanges: (fields.get('enable_overlapping_ranges') as boolean | undefined) ?? true,
-    ...optional('nodeSliceSize', sliced.value.size),
+    stickyIps: (fields.get('sticky_ips') as boolean | undefined) ?? false,
+    ...optional('nodeSliceSize', sliced.size),
     ...optional('kubeconfig', kubeconfig),
     ...optional('configurationPath', stringField(fields, 'configuration_path')),
     agentSocket:

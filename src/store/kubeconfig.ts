@@ -95,9 +95,33 @@ const isHttpUrl = (server: string): boolean => {
 function fromFile(path: string): Result<Credentials> {
   const text = readKubeconfig(path);
   if (!text.ok) return text;
+  return credentialsFromText(text.value, path);
+}
+
+/**
+ * A kubeconfig's content. One in JSON — the one the agent installs for the plugin (renderKubeconfig's
+ * `json`) — is read by JSON.parse: the YAML parser costs a fresh plugin process about 10 ms on it. Anything
+ * else is YAML (of which JSON is a part, so the two readings agree).
+ */
+function parseKubeconfig(text: string): unknown {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // a YAML flow mapping, not JSON: the YAML parser decides
+    }
+  }
+  return load(text);
+}
+
+/**
+ * The credentials of a kubeconfig's text: `path` names it in messages, and relative file names in it are
+ * relative to its directory (the operator commands pass a merged kubeconfig whose file names are absolute).
+ */
+export function credentialsFromText(text: string, path: string): Result<Credentials> {
   let parsed: KubeconfigFile | null;
   try {
-    parsed = load(text.value) as KubeconfigFile | null;
+    parsed = parseKubeconfig(text) as KubeconfigFile | null;
   } catch {
     // Never the parser's message: it quotes the file, and the file holds credentials.
     return fail(
@@ -199,9 +223,15 @@ export type KubeconfigSpec = {
   readonly insecure?: boolean;
 };
 
-/** The kubeconfig text for `spec` — the one writer of kubeconfigs (agent install, embedded server, tests). */
-export function renderKubeconfig(spec: KubeconfigSpec): string {
-  return dump({
+/**
+ * The kubeconfig text for `spec` — the one writer of kubeconfigs (agent install, embedded server, tests).
+ * `json` for the one the agent installs for the plugin: JSON is YAML, so every kubeconfig reader (client-go,
+ * kubectl, Whereabouts) reads it, and the plugin reads it without its YAML parser (parseKubeconfig).
+ */
+export function renderKubeconfig(spec: KubeconfigSpec, format: 'yaml' | 'json' = 'yaml'): string {
+  const render = (value: unknown): string =>
+    format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : dump(value);
+  return render({
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
