@@ -8,6 +8,9 @@ const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   'burst-slices': () => import('./scenarios/burst-slices.ts'),
   churn: () => import('./scenarios/churn.ts'),
   real: () => import('./scenarios/real.ts'),
+  versus: () => import('./scenarios/versus.ts'),
+  sandbox: () => import('./scenarios/sandbox.ts'),
+  exec: () => import('./scenarios/exec.ts'),
 };
 
 const name = process.argv[2];

@@ -1,9 +1,11 @@
-// 2000 pods on 50 simulated nodes (an agent process each), each ADD a real plugin process (500 at a time),
-// then all released — once with node slices (`node_slice_size: /27`: 30 addresses per slice, so every node
+// 2000 pods on 50 simulated nodes (an agent process each), each ADD a real plugin process, each node running
+// its pods' processes as a kubelet on its own cores would (test/support/kubelet.ts: a per-node cap scaled to
+// this machine's cores, printed), then all released — once with node slices (`node_slice_size: /27`: 30 addresses per slice, so every node
 // fills its first slice and takes a second one itself during the burst) and once without, on the same
 // agents in the same run, for the ratio. The slice controller runs as its own process, from 50 Node
 // objects and the NetworkAttachmentDefinition, as in a cluster. The floor is as in `burst`: the same number
-// of `dist/whereabouts` VERSION processes at the same concurrency.
+// of `dist/whereabouts` VERSION processes in the same shape. Failures are results; a run with failures gives
+// no seconds or ratios.
 
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,18 +13,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../src/store/kube.ts';
 import { result } from '../report.ts';
-import { burst, poolsIn, cliProcess, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { describeNodes, simulatedNodes } from '../../test/support/kubelet.ts';
+import {
+  burst,
+  cliProcess,
+  failuresOf,
+  poolsIn,
+  printFailures,
+  resultUnlessFailed,
+  startAgentProcess,
+  wave,
+} from '../support/burst.ts';
 import { ask, serveApi, untilPrinted } from '../support/processes.ts';
 
-const nodes = 50;
+const shape = simulatedNodes(50);
+const nodes = shape.count;
 const podsPerNode = 40;
 const pods = nodes * podsPerNode;
 const range = '10.128.0.0/16';
-/**
- * Plugin processes at once. 2000 at once do not fit this machine's memory (each is a Node process); on a
- * cluster each node starts its own pods, on its own CPUs.
- */
-const concurrency = 500;
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wb-burst-slices-'));
@@ -108,10 +116,10 @@ export async function run(): Promise<void> {
   const nodeOf = (pod: number) => pod % nodes;
   await ask(server, 'latency 2 3');
 
-  const floor = await wave('VERSION', pods, (i) => conf('whole', false, nodeOf(i)), concurrency);
+  const floor = await wave('VERSION', pods, (i) => conf('whole', false, nodeOf(i)), shape);
   // The whole-range pool is created by the first pods of the wave, as the slice pools are.
-  const whole = await burst(server, pods, (i) => conf('whole', false, nodeOf(i)), concurrency);
-  const sliced = await burst(server, pods, (i) => conf('sliced', true, nodeOf(i)), concurrency);
+  const whole = await burst(server, pods, (i) => conf('whole', false, nodeOf(i)), shape);
+  const sliced = await burst(server, pods, (i) => conf('sliced', true, nodeOf(i)), shape);
   const slicesTaken = await assigned();
   const pools = await poolsIn(server);
   const held = (sliced: boolean) =>
@@ -120,17 +128,34 @@ export async function run(): Promise<void> {
       .reduce((n, [, p]) => n + Object.keys(p.allocations).length, 0);
   process.off('exit', stopAll);
   stopAll();
-  console.log(`# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes`);
+  console.log(`# shape: ${describeNodes(shape)}`);
+  console.log(
+    `# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes, ${floor.failures.length} failed`,
+  );
   printFailures('without slices', whole);
   printFailures('with slices', sliced);
   console.log(`# slices assigned after the burst: ${slicesTaken} (${nodes} before it)`);
   console.log(
     `# allocations left after the DEL bursts (their DELs failed; the runtime would retry them): ${held(false)} without slices, ${held(true)} with`,
   );
-  result('burst_slices_seconds', sliced.add.seconds, 's');
-  result('burst_slices_ratio', sliced.add.seconds / whole.add.seconds, 'ratio');
-  result('burst_slices_floor_ratio', sliced.add.seconds / floor.seconds, 'ratio');
-  result('burst_slices_writes_per_alloc', sliced.writesPerAlloc, 'writes');
-  result('burst_slices_unsliced_seconds', whole.add.seconds, 's');
+  const floorRun = ['floor', floor.failures.length] as const;
+  const slicedRun = ['with slices', failuresOf(sliced)] as const;
+  const wholeRun = ['without slices', failuresOf(whole)] as const;
+  result('burst_slices_floor_failures', floor.failures.length, 'calls');
+  result('burst_slices_failures', failuresOf(sliced), 'calls');
+  result('burst_slices_unsliced_failures', failuresOf(whole), 'calls');
   result('burst_slices_duplicates', sliced.duplicates.length + whole.duplicates.length, 'addresses');
+  result('burst_slices_left_allocations', held(true), 'allocations');
+  result('burst_slices_unsliced_left_allocations', held(false), 'allocations');
+  resultUnlessFailed('burst_slices_seconds', sliced.add.seconds, 's', [slicedRun]);
+  resultUnlessFailed('burst_slices_ratio', sliced.add.seconds / whole.add.seconds, 'ratio', [
+    slicedRun,
+    wholeRun,
+  ]);
+  resultUnlessFailed('burst_slices_floor_ratio', sliced.add.seconds / floor.seconds, 'ratio', [
+    slicedRun,
+    floorRun,
+  ]);
+  result('burst_slices_writes_per_alloc', sliced.writesPerAlloc, 'writes');
+  resultUnlessFailed('burst_slices_unsliced_seconds', whole.add.seconds, 's', [wholeRun]);
 }

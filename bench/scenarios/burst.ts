@@ -1,18 +1,32 @@
-// 1000 pods on 10 simulated nodes, each ADD a real plugin process, then all released at once; the embedded
-// API server (in its own process) answers reads in 2 ms and writes in 5 ms. Run once with a node agent per
-// node (one agent process each) and once standalone, and compared with a floor measured in the same run:
-// the same number of `dist/whereabouts` VERSION processes at the same concurrency — what the processes
-// cost before any IPAM work. The network has no overlapping-range reservations (one object per address
-// cannot be group-committed; with them every allocation is at least one write).
+// 1000 pods on 10 simulated nodes, each ADD a real plugin process, then all released; each node runs its
+// pods' plugin processes as a kubelet on its own cores would (test/support/kubelet.ts: a per-node cap,
+// scaled to this machine's cores, printed). The embedded API server (in its own process) answers reads in
+// 2 ms and writes in 5 ms. Run once with a node agent per node (one agent process each) and once
+// standalone, and compared with a floor measured in the same run: the same number of `dist/whereabouts`
+// VERSION processes in the same shape — what the processes cost before any IPAM work. Failures are
+// results; a run with failures gives no seconds or ratios. The network has no overlapping-range
+// reservations (one object per address cannot be group-committed; with them every allocation is at least
+// one write).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { result } from '../report.ts';
-import { burst, poolsIn, plugin, printFailures, startAgentProcess, wave } from '../support/burst.ts';
+import { describeNodes, simulatedNodes } from '../../test/support/kubelet.ts';
+import {
+  burst,
+  failuresOf,
+  poolsIn,
+  plugin,
+  printFailures,
+  resultUnlessFailed,
+  startAgentProcess,
+  wave,
+} from '../support/burst.ts';
 import { ask, runProcess, serveApi } from '../support/processes.ts';
 
-const nodes = 10;
+const shape = simulatedNodes(10);
+const nodes = shape.count;
 const podsPerNode = 100;
 const pods = nodes * podsPerNode;
 
@@ -56,24 +70,40 @@ export async function run(): Promise<void> {
   );
   await ask(server, 'latency 2 3');
 
-  const floor = await wave('VERSION', pods, viaAgent);
-  const agent = await burst(server, pods, viaAgent);
-  const alone = await burst(server, pods, standalone);
+  const floor = await wave('VERSION', pods, viaAgent, shape);
+  const agent = await burst(server, pods, viaAgent, shape);
+  const alone = await burst(server, pods, standalone, shape);
   const pools = await poolsIn(server);
   const leftover = Object.values(pools).reduce((n, p) => n + Object.keys(p.allocations).length, 0) - 1; // the warm-up pod
 
   for (const a of agents) a.kill('SIGTERM');
   server.stdin?.end();
   rmSync(dir, { recursive: true, force: true });
-  console.log(`# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes`);
+  console.log(`# shape: ${describeNodes(shape)}`);
+  console.log(
+    `# floor: ${floor.seconds.toFixed(2)} s for ${pods} VERSION processes, ${floor.failures.length} failed`,
+  );
   printFailures('agent', agent);
   printFailures('standalone', alone);
   console.log(`# allocations left after the DEL bursts: ${leftover}`);
-  result('burst_agent_seconds', agent.add.seconds, 's');
-  result('burst_agent_floor_ratio', agent.add.seconds / floor.seconds, 'ratio');
-  result('burst_agent_writes_per_alloc', agent.writesPerAlloc, 'writes');
-  result('burst_standalone_seconds', alone.add.seconds, 's');
-  result('burst_standalone_floor_ratio', alone.add.seconds / floor.seconds, 'ratio');
-  result('burst_standalone_writes_per_alloc', alone.writesPerAlloc, 'writes');
+  const floorRun = ['floor', floor.failures.length] as const;
+  const agentRun = ['agent', failuresOf(agent)] as const;
+  const aloneRun = ['standalone', failuresOf(alone)] as const;
+  result('burst_floor_failures', floor.failures.length, 'calls');
+  result('burst_agent_failures', failuresOf(agent), 'calls');
+  result('burst_standalone_failures', failuresOf(alone), 'calls');
   result('burst_duplicates', agent.duplicates.length + alone.duplicates.length, 'addresses');
+  result('burst_left_allocations', leftover, 'allocations');
+  resultUnlessFailed('burst_agent_seconds', agent.add.seconds, 's', [agentRun]);
+  resultUnlessFailed('burst_agent_floor_ratio', agent.add.seconds / floor.seconds, 'ratio', [
+    agentRun,
+    floorRun,
+  ]);
+  result('burst_agent_writes_per_alloc', agent.writesPerAlloc, 'writes');
+  resultUnlessFailed('burst_standalone_seconds', alone.add.seconds, 's', [aloneRun]);
+  resultUnlessFailed('burst_standalone_floor_ratio', alone.add.seconds / floor.seconds, 'ratio', [
+    aloneRun,
+    floorRun,
+  ]);
+  result('burst_standalone_writes_per_alloc', alone.writesPerAlloc, 'writes');
 }

@@ -1,8 +1,11 @@
 // What the burst scenarios share: agent processes (one per simulated node) and a wave of plugin processes,
-// all at once, as a roll-out starts pods.
+// as a roll-out starts pods: each simulated node runs its pods' plugin processes the way a kubelet on its
+// own cores would (test/support/kubelet.ts), so that the wave measures the IPAM, not this machine.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { result } from '../report.ts';
+import { onNodes, type Nodes } from '../../test/support/kubelet.ts';
 import { ask, runProcess, untilPrinted } from './processes.ts';
 
 export const root = join(import.meta.dirname, '..', '..');
@@ -41,35 +44,30 @@ export async function startAgentProcess(
 export type Wave = { seconds: number; addresses: string[]; failures: string[] };
 
 /**
- * `pods` plugin processes, pod i with the config `conf(i)`, all at once or at most `concurrency` at a time
- * (a process starts as soon as one ends); the wall time and the addresses handed out.
+ * `pods` plugin processes, pod i with the config `conf(i)` on node i % nodes.count, each node running at
+ * most `nodes.perNode` at once (the next starts when one ends); the wall time and the addresses handed out.
  */
 export async function wave(
   command: string,
   pods: number,
   conf: (pod: number) => string,
-  concurrency = pods,
+  nodes: Nodes,
 ): Promise<Wave> {
   const started = performance.now();
-  const outputs: Awaited<ReturnType<typeof runProcess>>[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < pods; i = next++) {
-      outputs[i] = await runProcess(
-        plugin,
-        [],
-        {
-          CNI_COMMAND: command,
-          CNI_CONTAINERID: `burst-${i}`,
-          CNI_NETNS: '/var/run/netns/burst',
-          CNI_IFNAME: 'net1',
-          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=burst;K8S_POD_NAME=pod-${i}`,
-        },
-        conf(i),
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, pods) }, worker));
+  const outputs = await onNodes(nodes, pods, (i) =>
+    runProcess(
+      plugin,
+      [],
+      {
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: `burst-${i}`,
+        CNI_NETNS: '/var/run/netns/burst',
+        CNI_IFNAME: 'net1',
+        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=burst;K8S_POD_NAME=pod-${i}`,
+      },
+      conf(i),
+    ),
+  );
   const seconds = (performance.now() - started) / 1000;
   const addresses = outputs.map((o) =>
     o.code === 0 && o.stdout !== '' && command === 'ADD'
@@ -88,6 +86,30 @@ export async function wave(
       }
     });
   return { seconds, addresses, failures };
+}
+
+/** The failed plugin calls of a burst, ADD and DEL waves together. */
+export const failuresOf = ({ add, del }: Burst): number => add.failures.length + del.failures.length;
+
+/**
+ * Prints `RESULT <name> <value> <unit>` unless a run it comes from had failures: then a `#` line with the
+ * figure and why it is not a result (a run with failures measures timeouts and retries, not the IPAM).
+ */
+export function resultUnlessFailed(
+  name: string,
+  value: number,
+  unit: string,
+  failed: readonly (readonly [string, number])[],
+): void {
+  const runs = failed.filter(([, n]) => n > 0);
+  if (runs.length === 0) {
+    result(name, value, unit);
+    return;
+  }
+  const shown = Number.isInteger(value) ? String(value) : value.toPrecision(4);
+  console.log(
+    `# ${name} ${shown} ${unit}: not a result, its run had failures (${runs.map(([run, n]) => `${run}: ${n}`).join(', ')})`,
+  );
 }
 
 /** Prints the failures of a burst's ADD and DEL waves, grouped, and its duplicates, as `#` lines. */
@@ -130,19 +152,19 @@ export const poolsIn = async (server: ChildProcess): Promise<Record<string, Pool
 export type Burst = { add: Wave; del: Wave; writesPerAlloc: number; duplicates: string[] };
 
 /**
- * An ADD wave then a DEL wave of the same pods, against the API server process `server` (its write count
- * reset first): the waves, pool writes per allocation of the ADD wave, and addresses handed out twice.
+ * An ADD wave then a DEL wave of the same pods on `nodes`, against the API server process `server` (its write
+ * count reset first): the waves, pool writes per allocation of the ADD wave, and addresses handed out twice.
  */
 export async function burst(
   server: ChildProcess,
   pods: number,
   conf: (pod: number) => string,
-  concurrency = pods,
+  nodes: Nodes,
 ): Promise<Burst> {
   await ask(server, 'reset');
-  const add = await wave('ADD', pods, conf, concurrency);
+  const add = await wave('ADD', pods, conf, nodes);
   const { writes } = JSON.parse(await ask(server, 'stats')) as { writes: number };
   const duplicates = duplicatesIn(add.addresses, await poolsIn(server));
-  const del = await wave('DEL', pods, conf, concurrency);
+  const del = await wave('DEL', pods, conf, nodes);
   return { add, del, writesPerAlloc: writes / pods, duplicates };
 }

@@ -1,11 +1,31 @@
 // What the scenarios on a real kube-apiserver (kube/control-plane.ts) share: request counts from the
-// server's own /metrics, and a kubeconfig of a ServiceAccount that may write pools and reservations.
+// server's own /metrics, and a kubeconfig of a ServiceAccount holding what an IPAM plugin needs — ours
+// (pools, reservations; its node agent: pods and nodes read cluster-wide) and Whereabouts' (its Lease).
 
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import { group } from '../../src/store/ippool.ts';
 
-/** `apiserver_request_total` of the whereabouts group, by `VERB resource code`. */
-export async function requestCounts(plane: ControlPlane): Promise<Map<string, number>> {
+/** Resources as `group/resource` (the core group empty: `/pods`). */
+export type Counted = (group: string, resource: string) => boolean;
+
+/** Every resource of the whereabouts group: pools, reservations, node slices. */
+export const whereaboutsResources: Counted = (g) => g === group;
+
+/**
+ * What an IPAM plugin or its node agent touches: the whereabouts group, Leases (Whereabouts' leader
+ * election), pods and nodes (the agent's watch and reads). kube-apiserver's own identity Lease (kube-system,
+ * renewed every 10 s) is among the Leases: metrics carry no namespace.
+ */
+export const ipamResources: Counted = (g, resource) =>
+  g === group ||
+  (g === 'coordination.k8s.io' && resource === 'leases') ||
+  (g === '' && (resource === 'pods' || resource === 'nodes'));
+
+/** `apiserver_request_total` of the resources `counted` keeps (the whereabouts group's by default), by `VERB resource code`. */
+export async function requestCounts(
+  plane: ControlPlane,
+  counted: Counted = whereaboutsResources,
+): Promise<Map<string, number>> {
   const answer = await plane.request('GET', '/metrics');
   if (answer.status !== 200 || typeof answer.body !== 'string')
     throw new Error(`GET /metrics: ${answer.status}`);
@@ -16,9 +36,10 @@ export async function requestCounts(plane: ControlPlane): Promise<Map<string, nu
     const labels = new Map(
       [...line.slice(0, close).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2] ?? '']),
     );
-    if (labels.get('group') !== group) continue;
+    const resource = labels.get('resource') ?? '';
+    if (!counted(labels.get('group') ?? '', resource)) continue;
     const sub = labels.get('subresource') ?? '';
-    const key = `${labels.get('verb') ?? ''} ${labels.get('resource') ?? ''}${sub === '' ? '' : `/${sub}`} ${labels.get('code') ?? ''}`;
+    const key = `${labels.get('verb') ?? ''} ${resource}${sub === '' ? '' : `/${sub}`} ${labels.get('code') ?? ''}`;
     counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
   }
   return counts;
@@ -45,9 +66,11 @@ async function created(plane: ControlPlane, path: string, body: unknown): Promis
 }
 
 /**
- * A kubeconfig of a ServiceAccount allowed the verbs the plugin uses on pools and reservations of
- * `namespace`, as the plugin runs: not system:masters, whose requests API Priority and Fairness exempts
- * from its concurrency limits and queues.
+ * A kubeconfig of a ServiceAccount allowed what an IPAM plugin uses, as the plugin runs: not
+ * system:masters, whose requests API Priority and Fairness exempts from its concurrency limits and queues.
+ * In `namespace`: pools, reservations and node slices (ours and Whereabouts'), Leases (Whereabouts' leader
+ * election: get, create, update), Events (the slice controller's). Cluster-wide (a ClusterRole named after
+ * the namespace): reading pods and nodes, as our node agent does.
  */
 export async function writerKubeconfig(plane: ControlPlane, namespace: string): Promise<string> {
   const name = 'whereabouts';
@@ -64,9 +87,11 @@ export async function writerKubeconfig(plane: ControlPlane, namespace: string): 
     rules: [
       {
         apiGroups: [group],
-        resources: ['ippools', 'overlappingrangeipreservations'],
+        resources: ['ippools', 'overlappingrangeipreservations', 'nodeslicepools'],
         verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
       },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ],
   });
   await created(plane, `${rbac}/rolebindings`, {
@@ -74,6 +99,20 @@ export async function writerKubeconfig(plane: ControlPlane, namespace: string): 
     kind: 'RoleBinding',
     metadata: { name },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  });
+  const clusterRole = `whereabouts-${namespace}`;
+  await created(plane, '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: clusterRole },
+    rules: [{ apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] }],
+  });
+  await created(plane, '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: clusterRole },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
     subjects: [{ kind: 'ServiceAccount', name, namespace }],
   });
   const request = (await created(plane, `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
