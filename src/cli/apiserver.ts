@@ -9,6 +9,20 @@ import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { kubeconfigFor } from '../apiserver/kubeconfig.ts';
 import { startApiServer } from '../apiserver/server.ts';
+import { stopRequested } from './signals.ts';
+
+/** Resolves when stdin ends or fails: the parent that started this server has gone. */
+function stdinEnded(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.stdin.once('end', () => {
+      resolve();
+    });
+    process.stdin.once('error', () => {
+      resolve();
+    });
+    process.stdin.resume();
+  });
+}
 
 const port = (value: string): number => {
   const n = Number(value);
@@ -53,21 +67,7 @@ export function apiserverCommand(root: string): Command {
         command.error(`apiserver: no CRD manifests at ${flags.crds}: pass --crds <dir>`);
       // Listening for Ctrl-C before anything is printed: whoever reads the kubeconfig line may signal at once.
       // Repeats are ignored rather than fatal, so the kubeconfig is always removed.
-      let requestStop = (): void => undefined;
-      const stop = new Promise<void>((resolve) => {
-        requestStop = resolve;
-      });
-      process.on('SIGINT', () => {
-        requestStop();
-      });
-      process.on('SIGTERM', () => {
-        requestStop();
-      });
-      if (flags.stopOnStdinEnd) {
-        process.stdin.once('end', requestStop);
-        process.stdin.once('error', requestStop);
-        process.stdin.resume();
-      }
+      const stop = Promise.race([stopRequested(), ...(flags.stopOnStdinEnd ? [stdinEnded()] : [])]);
       const server = await startApiServer({
         crdDirectories: [flags.crds],
         port: flags.port,

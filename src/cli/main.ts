@@ -38,6 +38,7 @@ import { openOperatorApi, type KubectlFlags } from '../store/kubectl-config.ts';
 import { durationOption } from './durations.ts';
 import { startMetricsServer } from '../metrics-server.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { stopRequested } from './signals.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -74,10 +75,7 @@ const logLevel = (value: string): LogLevel => {
 
 /** Runs until SIGTERM (the kubelet stopping the pod) or SIGINT, then stops cleanly. */
 async function untilSignalled(stop: () => Promise<void>): Promise<void> {
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopRequested();
   await stop();
 }
 

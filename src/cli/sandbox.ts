@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { runSandbox } from '../sandbox/sandbox.ts';
+import { stopRequested } from './signals.ts';
 
 const count = (min: number) => (value: string) => {
   const n = Number(value);
@@ -33,16 +34,7 @@ export function sandboxCommand(root: string): Command {
         command.error(`${flags.plugin} does not exist: build it with npm run build`);
       // A reader that goes away (`| head`, a closed terminal) must not crash the run with EPIPE.
       process.stdout.on('error', () => undefined);
-      let requestStop = (): void => undefined;
-      const stop = new Promise<void>((resolve) => {
-        requestStop = resolve;
-      });
-      process.on('SIGINT', () => {
-        requestStop();
-      });
-      process.on('SIGTERM', () => {
-        requestStop();
-      });
+      const stop = stopRequested();
       // From a checkout, the command's own file (it runs alone, loading far less than the whole CLI);
       // from the bundle, the bundle's `apiserver` command.
       const own = join(import.meta.dirname, 'apiserver.ts');
