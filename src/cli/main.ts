@@ -367,7 +367,7 @@ const holdingRows = (held: readonly Holding[]) =>
   table(
     ['KIND', 'ADDRESS', 'POD', 'INTERFACE', 'OBJECT', 'CONTAINER'],
     held.map((h) => [
-      h.kind,
+      h.kind === 'allocation' && h.keptFor !== undefined ? `allocation (kept for ${h.keptFor})` : h.kind,
       h.address,
       h.podRef,
       h.ifName,

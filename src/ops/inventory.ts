@@ -8,6 +8,7 @@ import type { PoolState, ReservationState } from '../gc/plan.ts';
 import { decodeEntry, type RawPool } from '../store/ippool.ts';
 import { noNads, poolCapacity, type NadIndex, type PoolShape } from './capacity.ts';
 import { reservationName } from '../store/names.ts';
+import { isClaimed, isRetained } from '../allocator/keeper.ts';
 
 export type PoolUsage = {
   readonly namespace: string;
@@ -87,6 +88,8 @@ export type Holding =
       readonly podRef: string;
       readonly containerId: string;
       readonly ifName: string;
+      /** Kept beyond the pod's sandboxes: for its StatefulSet member (`sticky_ips`), or owned by an IPAMClaim. */
+      readonly keptFor?: 'statefulset-member' | 'ipamclaim';
     }
   | {
       readonly kind: 'reservation';
@@ -112,6 +115,8 @@ function allocationsOf(p: PoolState, picks: (address: IP, podRef: string) => boo
       podRef: a.podRef,
       containerId: a.containerId,
       ifName: a.ifName,
+      ...(isRetained(a) ? { keptFor: 'statefulset-member' as const } : {}),
+      ...(isClaimed(a) ? { keptFor: 'ipamclaim' as const } : {}),
     });
   }
   return held;

@@ -159,6 +159,51 @@ onEveryServer((start) => {
       'apps/nobody holds no address\n',
     );
   });
+
+  test('pod and ip: an address kept for a StatefulSet member or owned by an IPAMClaim says so', async () => {
+    await writePool(
+      cluster.connection(),
+      '10.6.0.0-28',
+      '10.6.0.0/28',
+      {
+        '4': { id: 'whereabouts-ts:retained', podref: 'apps/db-0', ifname: 'net1' },
+        '5': { id: 'c-launcher', podref: 'apps/ipamclaim:vm-a.net1', ifname: 'net1' },
+      },
+      ns,
+    );
+    try {
+      const member = await run(cluster.kubeconfig, 'pod', 'apps/db-0');
+      expect(member.stdout.split('\n')).toEqual(
+        table([
+          ['KIND', 'ADDRESS', 'POD', 'INTERFACE', 'OBJECT', 'CONTAINER'],
+          [
+            'allocation (kept for statefulset-member)',
+            '10.6.0.4',
+            'apps/db-0',
+            'net1',
+            `${ns}/10.6.0.0-28`,
+            'whereabouts-ts:retained',
+          ],
+        ]),
+      );
+      const claimed = await run(cluster.kubeconfig, 'ip', '10.6.0.5', '--output', 'json');
+      expect(JSON.parse(claimed.stdout)).toEqual([
+        expect.objectContaining({
+          kind: 'allocation',
+          podRef: 'apps/ipamclaim:vm-a.net1',
+          keptFor: 'ipamclaim',
+        }),
+      ]);
+    } finally {
+      await cluster.connection().custom.deleteNamespacedCustomObject({
+        group: 'whereabouts.cni.cncf.io',
+        version: 'v1alpha1',
+        namespace: ns,
+        plural: 'ippools',
+        name: '10.6.0.0-28',
+      });
+    }
+  });
 });
 
 test('as the kubectl plugin, usage names it so', async () => {
