@@ -6,6 +6,9 @@
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 import { describeType, isObject, quoteText } from './json.ts';
 
+/** Key names whose values are never repeated in an error: they may hold credentials. */
+const secretLike = /pass|secret|token|credential|auth|key$/i;
+
 export type FieldKind = 'string' | 'boolean' | 'integer' | 'strings' | 'object' | 'array';
 export type Schema = Readonly<Record<string, FieldKind>>;
 
@@ -85,7 +88,8 @@ export function readFields(value: unknown, schema: Schema, origin: Origin): Resu
   for (const [key, raw] of Object.entries(value)) {
     const canonical = key in schema ? key : lowerCase.get(key.toLowerCase());
     if (canonical === undefined) {
-      const shown = origin.quoteValues ? ` with value ${quote(raw)}` : '';
+      // The value helps find a typo, unless the key's name says it may be a secret.
+      const shown = origin.quoteValues && !secretLike.test(key) ? ` with value ${quote(raw)}` : '';
       return fail(
         ipamError(
           CniCode.UnsupportedField,

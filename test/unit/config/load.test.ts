@@ -358,6 +358,11 @@ describe('gateway, static addresses, routes', () => {
       { range: '10.0.0.0/24', routes: [{ dst: '0.0.0.0/0', via: '10.0.0.1' }] },
       'unknown key "via" with value "10.0.0.1" in ipam.routes[0]',
     ],
+    [
+      'a key whose name says it may hold a secret: its value is not repeated',
+      { range: '10.0.0.0/24', kubernetes: { kubeconfig: '/k', bearer_token: 's3cr3t-value' } },
+      'unknown key "bearer_token" in ipam.kubernetes',
+    ],
   ])('%s', (_, keys, message) => {
     const error = failure({ type: 'whereabouts', ...keys });
     expect([2, 7]).toContain(error.code);
