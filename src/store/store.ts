@@ -7,7 +7,7 @@ import type { Member, MemberFacts } from '../allocator/keeper.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
-import type { KubeApi, Obj, ObjectRef } from './api.ts';
+import type { KubeApi, ListOptions, Obj, ObjectRef } from './api.ts';
 import { classify, isFailedTest, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
 import {
   apiVersion,
@@ -139,6 +139,23 @@ export function kubeStore(api: KubeApi): IpamStore {
     return fail(classify(result.failure, what, server));
   }
 
+  /** Every object a list names, page by page (500 at a time). */
+  async function listEvery(ref: ObjectRef, options: ListOptions, what: string): Promise<StoreResult<Obj[]>> {
+    const items: Obj[] = [];
+    let token: string | undefined;
+    do {
+      const page = await api.list(ref, {
+        ...options,
+        limit: 500,
+        ...(token === undefined ? {} : { continue: token }),
+      });
+      if (!page.ok) return fail(classify(page.failure, what, server));
+      items.push(...page.value.items);
+      token = page.value.continue;
+    } while (token !== undefined);
+    return ok(items);
+  }
+
   return {
     namespace,
 
@@ -154,25 +171,18 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async podsOnNode(node) {
-      const pods: PodSummary[] = [];
-      let token: string | undefined;
-      do {
-        const page = await api.list(
-          { group: '', version: 'v1', plural: 'pods' },
-          {
-            fieldSelector: `spec.nodeName=${node}`,
-            limit: 500,
-            ...(token === undefined ? {} : { continue: token }),
-          },
-        );
-        if (!page.ok) return fail(classify(page.failure, `list pods on node ${node}`, server));
-        for (const pod of page.value.items) {
+      const listed = await listEvery(
+        { group: '', version: 'v1', plural: 'pods' },
+        { fieldSelector: `spec.nodeName=${node}` },
+        `list pods on node ${node}`,
+      );
+      if (!listed.ok) return listed;
+      return ok(
+        listed.value.map((pod) => {
           const meta = (pod.metadata ?? {}) as { namespace?: string; name?: string; uid?: string };
-          pods.push({ ref: `${meta.namespace ?? ''}/${meta.name ?? ''}`, uid: meta.uid ?? '' });
-        }
-        token = page.value.continue;
-      } while (token !== undefined);
-      return ok(pods);
+          return { ref: `${meta.namespace ?? ''}/${meta.name ?? ''}`, uid: meta.uid ?? '' };
+        }),
+      );
     },
 
     async readPool(name) {
@@ -188,22 +198,15 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async listPools() {
-      const listed: PoolListing[] = [];
-      let token: string | undefined;
-      do {
-        const page = await api.list(pools(), {
-          limit: 500,
-          ...(token === undefined ? {} : { continue: token }),
-        });
-        if (!page.ok) return fail(classify(page.failure, `list IPPools in ${namespace}`, server));
-        for (const item of page.value.items) {
-          const snapshot = decodePool(item);
-          const range = ((item.spec ?? {}) as { range?: unknown }).range;
-          if (snapshot !== undefined && typeof range === 'string') listed.push({ range, snapshot });
-        }
-        token = page.value.continue;
-      } while (token !== undefined);
-      return ok(listed);
+      const listed = await listEvery(pools(), {}, `list IPPools in ${namespace}`);
+      if (!listed.ok) return listed;
+      const found: PoolListing[] = [];
+      for (const item of listed.value) {
+        const snapshot = decodePool(item);
+        const range = ((item.spec ?? {}) as { range?: unknown }).range;
+        if (snapshot !== undefined && typeof range === 'string') found.push({ range, snapshot });
+      }
+      return ok(found);
     },
 
     async createPool(name, subnet) {
