@@ -69,15 +69,19 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
       watchBackoff: { initialMs: 100, maxMs: 1_000 },
     });
   const metrics = async () => (await fetch(`${exporter?.url ?? ''}/metrics`)).text();
-  /** Waits until the metrics text matches, or fails with what it was. */
-  async function until(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  /**
+   * Waits until one scrape matches every pattern, or fails with what it was. Pools and reservations
+   * come from two watches, so a value about each is awaited together, never one after the other.
+   */
+  async function until(pattern: RegExp | RegExp[], timeoutMs = 10_000): Promise<string> {
+    const patterns = Array.isArray(pattern) ? pattern : [pattern];
     const deadline = Date.now() + timeoutMs;
     let text = await metrics();
-    while (!pattern.test(text) && Date.now() < deadline) {
+    while (!patterns.every((p) => p.test(text)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
       text = await metrics();
     }
-    expect(text).toMatch(pattern);
+    for (const p of patterns) expect(text).toMatch(p);
     return text;
   }
   const ctx = () => ({ store: cluster.store(), log: silentLogger, deadline: deadlineIn(10_000) });
@@ -98,11 +102,13 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     for (const name of ['a', 'b', 'c', 'd'])
       expect((await allocate(config, owner(name), ctx())).ok).toBe(true);
 
-    const text = await until(new RegExp(`whereabouts_pool_allocated_addresses\\{${labels()}\\} 4`));
+    const text = await until([
+      new RegExp(`whereabouts_pool_allocated_addresses\\{${labels()}\\} 4`),
+      new RegExp(`whereabouts_overlapping_reservations\\{namespace="${cluster.namespace}"\\} 4`),
+    ]);
     expect(text).toContain(`whereabouts_pool_capacity_addresses{${labels()}} 14`);
     expect(text).toContain(`whereabouts_pool_utilization_ratio{${labels()}} ${4 / 14}`);
     expect(text).toContain(`whereabouts_pool_leak_candidates{${labels()}} 0`);
-    expect(text).toContain(`whereabouts_overlapping_reservations{namespace="${cluster.namespace}"} 4`);
     expect(text).toContain('whereabouts_exporter_synced 1');
     expect((await fetch(`${exporter.url}/readyz`)).status).toBe(200);
 
@@ -111,8 +117,10 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
 
     expect((await release(config, owner('b'), ctx())).ok).toBe(true);
     expect((await release(config, owner('c'), ctx())).ok).toBe(true);
-    const after = await until(new RegExp(`whereabouts_pool_allocated_addresses\\{${labels()}\\} 2`));
-    expect(after).toContain(`whereabouts_overlapping_reservations{namespace="${cluster.namespace}"} 2`);
+    await until([
+      new RegExp(`whereabouts_pool_allocated_addresses\\{${labels()}\\} 2`),
+      new RegExp(`whereabouts_overlapping_reservations\\{namespace="${cluster.namespace}"\\} 2`),
+    ]);
     await until(new RegExp(`whereabouts_pool_leak_candidates\\{${labels()}\\} 0`));
   });
 
