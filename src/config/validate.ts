@@ -1,5 +1,6 @@
 // The merged IPAM keys, checked and turned into one typed IpamConfig. Every rejected value is named in the
-// error with its key; values Whereabouts accepted and existing NADs may carry are accepted with a warning.
+// error with its key; values Whereabouts accepted and existing NADs may carry are accepted with a warning,
+// and so is a range without node slices larger than one IPPool can hold.
 // The plugin stops at the first error; `whereabouts-ts validate` wants them all (validateAll), which are
 // the same checks in the same order, so its first error is always the one the plugin would give.
 
@@ -89,6 +90,14 @@ const routeSchema = {
 
 /** Guards against hostile configs; real ones are far below. */
 export const limits = { ranges: 128, addresses: 256, routes: 1024, requested: 128 } as const;
+
+/**
+ * The allocations one IPPool is trusted to hold. Every allocation of an unsliced range is an entry of one
+ * object, and etcd refuses an object over its 1.5 MiB request limit: measured on kube-apiserver 1.37, a pool
+ * holds about 1,572,000 / (108 + length of the pod ref) entries — 11,150 with 32-character pod refs
+ * (docs/slices.md). 10,000 leaves room for pod refs (`namespace/pod-name`) up to 49 characters.
+ */
+export const poolAllocationLimit = 10_000;
 
 const invalid = (details: string): Result<never> => fail(ipamError(CniCode.InvalidConfig, details));
 const familyName = (family: Family): string => (family === 4 ? 'IPv4' : 'IPv6');
@@ -534,10 +543,17 @@ export function validateAll(
   if (list.length === 0 && addresses.length === 0) {
     warnings.push('ipam has no range and no static address: every ADD fails (code 7)');
   }
-  for (const r of list) {
-    if (rangeCapacity(r.range) === 0n) {
+  for (const r of sliced.ranges) {
+    const capacity = rangeCapacity(r.range);
+    if (capacity === 0n) {
       warnings.push(
         `range ${r.text} can hand out no address by itself (all are excluded): ADD succeeds only with a requested address (runtimeConfig.ips)`,
+      );
+    }
+    // A slice pool holds one node's pods, far fewer than the limit: only an unsliced range can reach it.
+    if (r.slicePrefix === undefined && capacity > BigInt(poolAllocationLimit)) {
+      warnings.push(
+        `range ${r.text} has more addresses than one IPPool can hold (about ${poolAllocationLimit.toLocaleString('en-US')} allocations, under the API server's object size limit): past that, every ADD in it fails; set node_slice_size, or split the range into smaller ipRanges`,
       );
     }
   }

@@ -2,7 +2,8 @@
 // (`node_slice_size`): one IPPool per slice the node holds — Whereabouts' per-node pools,
 // `<network>-<node>-<slice>` — each handing out addresses only inside its slice, with the range's own
 // range_start/range_end and exclusions still applied. The slices are assigned in the range's NodeSlicePool;
-// a node whose slices are full takes the lowest free one itself, with a conditional write.
+// a node whose slices are full takes the lowest free one itself, with a conditional write. A slice pool
+// carries labels naming its node and its NodeSlicePool, which the node's agent selects its pools by.
 
 import type { IpamConfig, RangeConfig } from '../config/ipam-config.ts';
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
@@ -10,6 +11,7 @@ import { parseCidr, type Cidr } from '../ip/cidr.ts';
 import { lowestFree, offersIn, slicesOf, withinSlice, type SliceAllocation } from '../slices/layout.ts';
 import { isValidObjectName, nodeSlicePoolName, poolName } from '../store/names.ts';
 import { storeFailure } from '../store/errors.ts';
+import { slicePoolLabels, type PoolLabels } from '../store/pool-labels.ts';
 import type { IpamStore } from '../store/store.ts';
 import { remaining, retrying, type Deadline } from './retry.ts';
 
@@ -19,6 +21,8 @@ export type Place = {
   readonly subnet: Cidr;
   /** The range as allocation in this pool sees it: its part inside the slice. */
   readonly range: RangeConfig;
+  /** A slice pool's labels (`slicePoolLabels`); none for a range's one pool. */
+  readonly labels?: PoolLabels;
 };
 
 export type PlaceContext = {
@@ -55,26 +59,29 @@ export const slicePoolOf = (config: IpamConfig, index: number): string =>
 /** A slice's pool for the node; undefined when the range has no address in the slice. */
 function slicePlace(
   config: IpamConfig,
-  range: RangeConfig,
+  index: number,
   node: string,
   sliceRange: string,
 ): Result<Place | undefined> {
+  const range = config.ranges[index] as RangeConfig;
   const slice = parseCidr(sliceRange);
   const part = slice === undefined ? undefined : withinSlice(range.range, slice);
   if (slice === undefined || part === undefined) return ok(undefined);
   const pool = named(poolName(slice, config.networkName, node), `slice ${sliceRange} of node ${node}`);
-  return pool.ok ? ok({ pool: pool.value, subnet: slice, range: { ...range, range: part } }) : pool;
+  if (!pool.ok) return pool;
+  const labels = slicePoolLabels(node, slicePoolOf(config, index));
+  return ok({ pool: pool.value, subnet: slice, range: { ...range, range: part }, labels });
 }
 
 function slicePlaces(
   config: IpamConfig,
-  range: RangeConfig,
+  index: number,
   node: string,
   slices: readonly string[],
 ): Result<Place[]> {
   const places: Place[] = [];
   for (const slice of slices) {
-    const place = slicePlace(config, range, node, slice);
+    const place = slicePlace(config, index, node, slice);
     if (!place.ok) return place;
     if (place.value !== undefined) places.push(place.value);
   }
@@ -104,7 +111,7 @@ export async function placesOf(
   if (!node.ok) return node;
   const slices = await retrying(ctx.deadline, () => ctx.store.readSlices(slicePoolOf(config, index)));
   if (!slices.ok) return fail(storeFailure(slices.error));
-  return slicePlaces(config, range, node.value, slicesOf(slices.value ?? [], node.value));
+  return slicePlaces(config, index, node.value, slicesOf(slices.value ?? [], node.value));
 }
 
 /**
@@ -135,7 +142,7 @@ export async function takeSlice(
       );
     }
     const allocations: readonly SliceAllocation[] = read.value;
-    const mine = slicePlaces(config, range, node.value, slicesOf(allocations, node.value));
+    const mine = slicePlaces(config, index, node.value, slicesOf(allocations, node.value));
     if (!mine.ok) return mine;
     const fresh = mine.value.filter((p) => !tried.has(p.pool));
     if (fresh.length > 0) return ok(fresh);
@@ -152,7 +159,7 @@ export async function takeSlice(
     const taken = await retrying(ctx.deadline, () => ctx.store.takeSlice(name, i, free, node.value));
     if (!taken.ok) return fail(storeFailure(taken.error));
     if (taken.value === 'taken') {
-      const place = slicePlace(config, range, node.value, free.sliceRange);
+      const place = slicePlace(config, index, node.value, free.sliceRange);
       if (!place.ok) return place;
       if (place.value !== undefined) return ok([place.value]);
     }

@@ -6,7 +6,8 @@
 // address, return it (idempotent ADD) → else choose a free address → take its cluster-wide reservation
 // (when overlapping ranges are on) → claim its offset in the pool with `test null` + `add`. With node
 // slices the same happens in the pool of one of the node's slices (`places.ts`), the next one when a slice
-// is full, and a newly taken slice when all are.
+// is full, and a newly taken slice when all are; a slice pool is created with its node's labels, and one
+// found without them gets them.
 
 import type { Allocation, Owner } from '../allocator/allocation.ts';
 import { assign, claim, releasable, spread, type Assignment } from '../allocator/assign.ts';
@@ -20,6 +21,7 @@ import { rangeCapacity } from '../ip/range.ts';
 import type { Logger } from '../log.ts';
 import { storeFailure, type StoreError } from '../store/errors.ts';
 import { entryOf, offsetKey, type PoolSnapshot } from '../store/ippool.ts';
+import { hasLabels, type PoolLabels } from '../store/pool-labels.ts';
 import { reservationName } from '../store/names.ts';
 import { placesOf, takeSlice, type Place, type PlaceContext } from './places.ts';
 import { dropReservation, reservedFor, takeReservation } from './reservations.ts';
@@ -49,18 +51,45 @@ function initialWindow(range: RangeConfig): number {
 
 const maxWindow = 65_536;
 
-/** Reads the pool, creating it on first use. */
+/**
+ * Gives a slice pool read without its labels, or with a wrong value, its labels: a patch of those labels
+ * only (Whereabouts made the pool, or an older whereabouts-ts). False when the pool is gone meanwhile.
+ */
+async function label(
+  ctx: TransactionContext,
+  pool: string,
+  labels: PoolLabels | undefined,
+  snapshot: PoolSnapshot,
+): Promise<Result<boolean, StoreError>> {
+  if (labels === undefined || hasLabels(snapshot.labels, labels)) return ok(true);
+  const labelled = await retrying(ctx.deadline, () => ctx.store.labelPool(pool, labels));
+  if (!labelled.ok) return labelled;
+  if (labelled.value === 'missing') return ok(false);
+  ctx.log.debug('labelled IPPool', { pool });
+  return ok(true);
+}
+
+/** Reads the pool, creating it on first use: a slice pool with its labels, added once if it lacks them. */
 async function readOrCreate(
   ctx: TransactionContext,
-  name: string,
-  subnet: Cidr,
+  a: RangeAttempt,
 ): Promise<Result<PoolSnapshot, StoreError>> {
+  const { pool, subnet, labels } = a;
   for (;;) {
-    const read = await retrying(ctx.deadline, () => ctx.store.readPool(name));
-    if (!read.ok || read.value !== undefined) return read as Result<PoolSnapshot, StoreError>;
-    const created = await retrying(ctx.deadline, () => ctx.store.createPool(name, subnet));
+    const read = await retrying(ctx.deadline, () => ctx.store.readPool(pool));
+    if (!read.ok) return read;
+    const snapshot = read.value;
+    if (snapshot !== undefined) {
+      if (a.labelled) return ok(snapshot);
+      const labelled = await label(ctx, pool, labels, snapshot);
+      if (!labelled.ok) return labelled;
+      a.labelled = labelled.value;
+      if (labelled.value) return ok(snapshot);
+      continue; // deleted meanwhile: created next round
+    }
+    const created = await retrying(ctx.deadline, () => ctx.store.createPool(pool, subnet, labels));
     if (!created.ok) return created;
-    ctx.log.debug('created IPPool', { pool: name });
+    ctx.log.debug('created IPPool', { pool });
   }
 }
 
@@ -71,6 +100,14 @@ type RangeAttempt = {
   readonly pool: string;
   /** The pool's `spec.range`. */
   readonly subnet: Cidr;
+  /** A slice pool's labels, and whether this attempt found or wrote them (a cache may lag behind). */
+  readonly labels?: PoolLabels;
+  labelled: boolean;
+  /**
+   * Whether a read showed the pool full: from then on it is read from the API server, since a store that
+   * reads from a cache (the agent's) may not have seen the releases of the last seconds.
+   */
+  fullSeen: boolean;
   readonly owner: Owner;
   /** Reservations this transaction created and no pool entry of ours confirms yet. */
   readonly pending: Set<bigint>;
@@ -228,7 +265,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
         ),
       );
     }
-    const snapshot = await readOrCreate(ctx, a.pool, a.subnet);
+    const snapshot = await readOrCreate(ctx, a);
     if (!snapshot.ok) return fail(storeFailure(snapshot.error));
     const index = indexPool(a.range.range, snapshot.value.allocations);
     // A pending reservation of an address that someone else now holds in the pool is not needed any more.
@@ -278,6 +315,10 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
       window = Math.min(window * 2, maxWindow);
     }
     if (choice.kind === 'unavailable') {
+      if (!a.fullSeen && ctx.store.readPoolCurrent !== undefined && a.range.requested === undefined) {
+        a.fullSeen = true;
+        continue;
+      }
       return a.range.requested !== undefined
         ? fail(ipamError(CniCode.InvalidConfig, choice.reason))
         : ok({ kind: 'full', reason: choice.reason });
@@ -326,7 +367,10 @@ async function holding(
   for (const place of places) {
     const read = await retrying(ctx.deadline, () => ctx.store.readPool(place.pool));
     if (!read.ok) return fail(storeFailure(read.error));
-    if (read.value?.allocations.some((h) => h.podRef === owner.podRef && h.ifName === owner.ifName))
+    if (read.value === undefined) continue;
+    const labelled = await label(ctx, place.pool, place.labels, read.value);
+    if (!labelled.ok) return fail(storeFailure(labelled.error));
+    if (read.value.allocations.some((h) => h.podRef === owner.podRef && h.ifName === owner.ifName))
       return ok(place);
   }
   return ok(undefined);
@@ -385,6 +429,9 @@ async function allocateIn(
         range: place.range,
         pool: place.pool,
         subnet: place.subnet,
+        ...(place.labels === undefined ? {} : { labels: place.labels }),
+        labelled: false,
+        fullSeen: false,
         owner,
         pending: new Set(),
         wrote: false,
@@ -474,7 +521,8 @@ export type Released = { readonly pool: string; readonly family: Family; readonl
  */
 export type ReleaseSite = { readonly pool: string; readonly family: Family; readonly network?: string };
 
-const siteOf = (config: IpamConfig, { pool, range }: Place): ReleaseSite => ({
+/** Where a release looks for what was allocated in `place` (or an `Allocated` of it). */
+export const siteOf = (config: IpamConfig, { pool, range }: Pick<Place, 'pool' | 'range'>): ReleaseSite => ({
   pool,
   family: range.range.subnet.family,
   ...(config.overlappingRanges ? { network: config.networkName } : {}),

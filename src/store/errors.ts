@@ -39,6 +39,16 @@ export const isFailedTest = (f: ApiFailure): boolean =>
 export const isStatus = (f: ApiFailure, code: number): boolean => f.kind === 'status' && f.code === code;
 
 /**
+ * etcd refused the object as larger than its request limit (--max-request-bytes, 1.5 MiB by default).
+ * kube-apiserver 1.37 answers a create, update or patch of such an object with 500, no reason and no details,
+ * message "etcdserver: request is too large" — after it tried the object without managedFields. Retrying
+ * does not help until the object shrinks. Of our objects only an IPPool grows that large (every allocation
+ * of an unsliced range is an entry of one pool).
+ */
+export const isTooLarge = (f: ApiFailure): boolean =>
+  f.kind === 'status' && f.code === 500 && f.message.includes('request is too large');
+
+/**
  * The codes Node gives a TLS connection whose server certificate failed verification (OpenSSL's verify
  * results, and the host name check). The server answered, and the same kubeconfig will never trust it:
  * retrying until the deadline only hides the cause behind "unreachable".
@@ -104,11 +114,11 @@ export function classify(f: ApiFailure, what: string, server: string): StoreErro
   if (code === 422 && !isFailedTest(f)) {
     return { ...base, retry: false, message: `${what}: the API server refused the object: ${message}` };
   }
-  if (code === 500 && message.includes('request is too large')) {
+  if (isTooLarge(f)) {
     return {
       ...base,
       retry: false,
-      message: `${what}: the object is larger than the API server's limit (${message}); split the range or use node slices`,
+      message: `${what}: the object is larger than the API server's limit (${message}): the pool holds as many allocations as one object can; set node_slice_size so that each node allocates from pools of its own, or split the range into smaller ipRanges`,
     };
   }
   // 410 Expired: a continue token or resourceVersion too old — the same call from the start succeeds.

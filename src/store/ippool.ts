@@ -1,9 +1,11 @@
 // The IPPool object as Whereabouts writes it: `spec.range` and `spec.allocations`, a map from the decimal
-// offset of an address (from the IP part of `spec.range`) to `{id, podref, ifname}`.
+// offset of an address (from the IP part of `spec.range`) to `{id, podref, ifname}`. Ours carry labels too
+// when they are a node's slice pool (`pool-labels.ts`).
 
 import type { Allocation, Owner } from '../allocator/allocation.ts';
 import type { Family } from '../ip/address.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
+import type { PoolLabels } from './pool-labels.ts';
 
 export const group = 'whereabouts.cni.cncf.io';
 export const version = 'v1alpha1';
@@ -24,6 +26,8 @@ export type PoolSnapshot = {
   readonly allocations: readonly StoredAllocation[];
   /** Offsets that are not decimal numbers: skipped, as Whereabouts skips them, and never written. */
   readonly unreadableKeys: readonly string[];
+  /** `metadata.labels` (those with string values); empty when it has none. */
+  readonly labels: PoolLabels;
 };
 
 export const entryOf = (owner: Owner): AllocationEntry => ({
@@ -34,11 +38,11 @@ export const entryOf = (owner: Owner): AllocationEntry => ({
 
 export const offsetKey = (address: bigint, base: bigint): string => (address - base).toString();
 
-export function newPool(name: string, subnet: Cidr): Record<string, unknown> {
+export function newPool(name: string, subnet: Cidr, labels?: PoolLabels): Record<string, unknown> {
   return {
     apiVersion,
     kind: 'IPPool',
-    metadata: { name },
+    metadata: { name, ...(labels === undefined ? {} : { labels }) },
     spec: { range: formatCidr(normalise(subnet)), allocations: {} },
   };
 }
@@ -80,7 +84,7 @@ export function decodeEntry(pool: RawPool, key: string, value: unknown): StoredA
 
 /** Reads an IPPool object; undefined when its `spec.range` is not a CIDR (a damaged object). */
 export function decodePool(object: Record<string, unknown>): PoolSnapshot | undefined {
-  const metadata = (object.metadata ?? {}) as { name?: string; resourceVersion?: string };
+  const metadata = (object.metadata ?? {}) as { name?: string; resourceVersion?: string; labels?: unknown };
   const pool = rawPool(object);
   if (pool === undefined) return undefined;
   const allocations: StoredAllocation[] = [];
@@ -97,5 +101,12 @@ export function decodePool(object: Record<string, unknown>): PoolSnapshot | unde
     family: pool.family,
     allocations,
     unreadableKeys,
+    labels: labelsOf(metadata.labels),
   };
+}
+
+/** The string-valued entries of `metadata.labels`, whatever its shape. */
+function labelsOf(labels: unknown): PoolLabels {
+  if (typeof labels !== 'object' || labels === null) return {};
+  return Object.fromEntries(Object.entries(labels).filter(([, v]) => typeof v === 'string'));
 }

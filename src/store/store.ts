@@ -1,7 +1,7 @@
 // The datastore of IPPools and OverlappingRangeIPReservations. Every write states its own precondition
 // and needs no lock: a claim tests that the offset is still free, a release that the entry is still the
 // one read; neither carries a resourceVersion, so the API server applies it to the latest object and
-// writers of different offsets never conflict.
+// writers of different offsets never conflict. Labelling a slice pool sets our own label keys and no other.
 
 import type { Member, MemberFacts } from '../allocator/keeper.ts';
 import { fail, ok, type Result } from '../errors.ts';
@@ -19,6 +19,7 @@ import {
   type PoolSnapshot,
 } from './ippool.ts';
 import { sliceAllocationsOf } from './nodeslicepool.ts';
+import type { PoolLabels } from './pool-labels.ts';
 import { readMemberFacts } from './statefulset.ts';
 import { networksAnnotation, readClaim, readPodNetworks, writeClaimStatus, type Claim } from './ipamclaim.ts';
 
@@ -47,7 +48,10 @@ export type IpamStore = {
   listPools(): Promise<StoreResult<PoolListing[]>>;
   /** A store whose `readPool` may answer from a cache (the agent's watch cache) also reads from the API server. */
   readPoolCurrent?(name: string): Promise<StoreResult<PoolSnapshot | undefined>>;
-  createPool(name: string, subnet: Cidr): Promise<StoreResult<'created' | 'exists'>>;
+  /** Creates the IPPool, empty, with `labels` (a node's slice pool: `slicePoolLabels`). */
+  createPool(name: string, subnet: Cidr, labels?: PoolLabels): Promise<StoreResult<'created' | 'exists'>>;
+  /** Sets `labels` on the IPPool, keeping its other labels: `missing` when the pool is gone. */
+  labelPool(name: string, labels: PoolLabels): Promise<StoreResult<'labelled' | 'missing'>>;
   /** Adds the entry at `key` if that offset is free: `taken` when it is not, `missing` when the pool is gone. */
   claim(
     pool: string,
@@ -209,12 +213,34 @@ export function kubeStore(api: KubeApi): IpamStore {
       return ok(found);
     },
 
-    async createPool(name, subnet) {
-      const result = await api.create(pools(), newPool(name, subnet));
+    async createPool(name, subnet, labels) {
+      const result = await api.create(pools(), newPool(name, subnet, labels));
       if (result.ok) return ok('created');
       return isStatus(result.failure, 409)
         ? ok('exists')
         : fail(classify(result.failure, `create IPPool ${namespace}/${name}`, server));
+    },
+
+    async labelPool(name, labels) {
+      // A JSON patch adds a key only to a map that exists: where there are no labels, the whole map (tested
+      // absent, so nobody's labels are replaced), else each of ours; labels that appeared or vanished
+      // meanwhile make the other form apply.
+      const whole = [
+        { op: 'test', path: '/metadata/labels', value: null },
+        { op: 'add', path: '/metadata/labels', value: labels },
+      ];
+      const each = Object.entries(labels).map(([key, value]) => ({
+        op: 'add',
+        path: `/metadata/labels/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+        value,
+      }));
+      const what = `label IPPool ${namespace}/${name}`;
+      for (const operations of [whole, each, whole, each]) {
+        const result = await patchPool(name, operations, what);
+        if (!result.ok) return result;
+        if (result.value !== 'failed') return ok(result.value === 'applied' ? 'labelled' : 'missing');
+      }
+      return fail({ retry: true, message: `${what}: its labels kept changing under the patch` });
     },
 
     async claim(pool, key, entry) {
