@@ -1,29 +1,28 @@
-// The node agent, assembled: one warm client-node connection, the watch cache of the pools, group commit,
-// the allocation service on the unix socket, fast release when a pod of this node is deleted, and
-// /metrics, /healthz and /readyz.
+// The node agent, assembled: one warm client-node connection, what it knows of the pools (its own node's
+// slice pools watched, the pools it is writing held briefly: src/agent/pool-cache.ts), group commit, the
+// allocation service on the unix socket, the node's record of its attachments, fast release when a pod of
+// this node is deleted, and /metrics, /healthz and /readyz.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { parseCniArgs, podRefOf } from '../config/cni-args.ts';
 import { errnoOf } from '../errors.ts';
-import type { Family } from '../ip/address.ts';
-import { releaseAt } from '../ipam/transaction.ts';
+import { releaseAt, type ReleaseSite } from '../ipam/transaction.ts';
 import { claimPodRef, isRetained, memberOf, unwanted } from '../allocator/keeper.ts';
 import { claimGroup, claimVersion } from '../store/ipamclaim.ts';
 import { deadlineIn, retrying } from '../ipam/retry.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
-import { decodePool, type StoredAllocation } from '../store/ippool.ts';
+import type { StoredAllocation } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { networkNameOf } from '../store/names.ts';
 import { startInformer, type ListAnswer } from '../store/informer.ts';
 import { kubeStore } from '../store/store.ts';
-import { attachmentRecords } from './attachments.ts';
+import { attachmentRecords, type Attachment } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
 import { install, installKubeconfig, pluginKubeconfigPath, type InstallOptions } from './install.ts';
-import { watchPools } from './pool-cache.ts';
-import { startAgent, type Agent } from './server.ts';
+import { agentPools } from './pool-cache.ts';
+import { startAgent, type Agent, type Served } from './server.ts';
 
 export type RunAgentOptions = {
   readonly connection: KubeConnection;
@@ -42,6 +41,8 @@ export type RunAgentOptions = {
   readonly tokenCheckMs?: number;
   /** First and longest pause between failed lists and watches (default 250 ms to 30 s). */
   readonly watchBackoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** How long a copy of a shared pool from the API server's answer is trusted (src/agent/pool-cache.ts). */
+  readonly poolTrustMs?: number;
 };
 
 /** How often the projected token and CA are looked at for a change, by default. */
@@ -51,13 +52,8 @@ const podReadDeadlineMs = 30_000;
 /** How long the release of a deleted pod's address keeps trying to drop its reservation. */
 const reservationDropMs = 60_000;
 
-/** An allocation as the pool cache held it, with its pool. */
-type Holding = {
-  readonly pool: string;
-  readonly range: string;
-  readonly family: Family;
-  readonly a: StoredAllocation;
-};
+/** An allocation as the API server has it, with where its release looks. */
+type Holding = ReleaseSite & { readonly a: StoredAllocation };
 
 type PodNow =
   | { readonly gone: true }
@@ -135,20 +131,27 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       throw new Error(`cannot install onto the host: ${installed.error.file}: ${installed.error.reason}`);
     log.verbose('installed onto the host', installed.value);
   }
-  const records = options.stateDir === undefined ? undefined : attachmentRecords(options.stateDir);
-  /** Keeps the node's record in step with what the plugin was told. */
-  function record(verb: string, env: Readonly<Record<string, string>>): void {
-    const args = parseCniArgs(env.CNI_ARGS);
-    const podRef = args.ok ? podRefOf(args.value) : undefined;
+  const records = attachmentRecords(options.stateDir);
+  /**
+   * Keeps the node's record in step with what the plugin was told: an ADD's pools; a DEL ends the record
+   * unless the network keeps addresses beyond a DEL (`sticky_ips`), whose record the pod's or the claim's
+   * deletion settles.
+   */
+  function record({ env, held }: Served): void {
     const containerId = env.CNI_CONTAINERID ?? '';
     const ifName = env.CNI_IFNAME ?? '';
     try {
-      if (verb === 'ADD' && podRef !== undefined) records?.add({ podRef, containerId, ifName });
-      if (verb === 'DEL') records?.remove(containerId, ifName);
+      if (env.CNI_COMMAND === 'ADD' && held !== undefined)
+        records.add({ podRef: held.podRef, containerId, ifName, sites: held.sites, sticky: held.sticky });
+      if (env.CNI_COMMAND === 'DEL' && records.get(containerId, ifName)?.sticky !== true)
+        records.remove(containerId, ifName);
     } catch (e) {
       log.error('cannot update the attachment record', { error: errnoOf(e) ?? String(e) });
     }
   }
+  const forget = (done: readonly Attachment[]): void => {
+    for (const r of done) records.remove(r.containerId, r.ifName);
+  };
 
   const watchStarts = new Counter({
     name: 'whereabouts_agent_watch_starts_total',
@@ -171,7 +174,11 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       watchFailures.inc({ resource });
     },
   });
-  const cache = watchPools(connection, log, informerOptions('ippools'));
+  const cache = agentPools(connection, log, {
+    node: options.nodeName,
+    ...(options.poolTrustMs === undefined ? {} : { trustMs: options.poolTrustMs }),
+    ...informerOptions('ippools'),
+  });
   const store = groupCommitStore(kubeStore(connection), connection, cache);
   let reported = { patches: 0, items: 0, fallbacks: 0 };
   const ownKubeconfig =
@@ -183,9 +190,10 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     nodeName: options.nodeName,
     ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
     ...(ownKubeconfig === undefined ? {} : { kubeconfig: ownKubeconfig }),
-    observe: ({ env, exitCode, seconds }) => {
+    observe: (served) => {
+      const { env, exitCode, seconds } = served;
       const verb = env.CNI_COMMAND ?? '';
-      if (exitCode === 0) record(verb, env);
+      if (exitCode === 0) record(served);
       requests.inc({ verb, result: exitCode === 0 ? 'ok' : 'error' });
       latency.observe({ verb }, seconds);
       const now = store.stats;
@@ -201,16 +209,37 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   /** Releases on pod deletion under way. */
   const background = new Set<Promise<void>>();
 
-  /** The allocations the filter picks in every pool, as the API server last reported them, with their pools. */
-  function holdings(picks: (a: StoredAllocation) => boolean): Holding[] {
-    return cache.reported().flatMap((object) => {
-      const snapshot = decodePool(object);
-      if (snapshot === undefined) return [];
-      const range = ((object.spec ?? {}) as { range?: string }).range ?? '';
-      return snapshot.allocations
-        .filter(picks)
-        .map((a) => ({ pool: snapshot.name, range, family: snapshot.family, a }));
-    });
+  /**
+   * What the recorded attachments hold now, read from the API server (one read per recorded pool):
+   * entries of the record's pod (or claim) and interface — of its container, or, where the network keeps
+   * addresses beyond a DEL, whatever container the entry names now (retained for a StatefulSet member, moved
+   * to the claim's latest pod). `undefined` when a pool cannot be read: nothing is decided on half a view.
+   */
+  async function holdingsOf(recorded: readonly Attachment[]): Promise<Holding[] | undefined> {
+    const sites = new Map<string, ReleaseSite>();
+    for (const r of recorded) for (const site of r.sites ?? []) sites.set(site.pool, site);
+    const found: Holding[] = [];
+    for (const site of sites.values()) {
+      const read = await retrying(deadlineIn(podReadDeadlineMs), () => store.readPoolCurrent(site.pool));
+      if (!read.ok) {
+        log.error("cannot read a pool of this node's attachments; deciding on them later (GC covers them)", {
+          pool: site.pool,
+          error: read.error.message,
+        });
+        return undefined;
+      }
+      const held = (read.value?.allocations ?? []).filter((a) =>
+        recorded.some(
+          (r) =>
+            r.sites?.some((s) => s.pool === site.pool) === true &&
+            a.podRef === r.podRef &&
+            a.ifName === r.ifName &&
+            (r.sticky === true || a.containerId === r.containerId),
+        ),
+      );
+      found.push(...held.map((a) => ({ ...site, a })));
+    }
+    return found;
   }
 
   /**
@@ -222,20 +251,17 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   async function release(
     why: string,
     held: readonly Holding[],
-  ): Promise<{ released: number; failed: number; settled: StoredAllocation[] }> {
+  ): Promise<{ released: number; failed: number }> {
     let released = 0;
     let failed = 0;
-    /** Released, or changed since read: nothing of this attachment is left for this node to release. */
-    const settled: StoredAllocation[] = [];
-    for (const { pool, range, family, a } of held) {
-      // The agent's own node tells its slice pools (`<network>-<node>-<slice>`) from whole-range pools.
-      const network = networkNameOf(pool, range, [], options.nodeName);
+    for (const { a, ...site } of held) {
+      const { pool } = site;
       // With room to outlast an API server restart (429s until its caches are back).
-      const result = await releaseAt(
-        { store, log, deadline: deadlineIn(reservationDropMs) },
-        [{ pool, family, network }],
-        { containerId: a.containerId, podRef: a.podRef, ifName: a.ifName },
-      );
+      const result = await releaseAt({ store, log, deadline: deadlineIn(reservationDropMs) }, [site], {
+        containerId: a.containerId,
+        podRef: a.podRef,
+        ifName: a.ifName,
+      });
       if (!result.ok) {
         failed++;
         log.error('could not release an address; GC will', {
@@ -246,12 +272,11 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
         });
         continue;
       }
-      settled.push(a);
       if (result.value.length === 0) continue;
       released += result.value.length;
       log.verbose(why, { pod: a.podRef, pool, ifname: a.ifName, container: a.containerId });
     }
-    return { released, failed, settled };
+    return { released, failed };
   }
 
   /**
@@ -287,18 +312,12 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     }
   }
 
-  /**
-   * A pod of this node was deleted, or is Terminating with its containers gone: release what it holds,
-   * unless the API server says it is still there and running, or a pod of that name exists again. The
-   * pools are read (from the cache, once it has caught up) before the pod is read back: an entry of a later
-   * pod of the same name can be in that snapshot only if that pod already existed — and then the read finds
-   * it and nothing is released. Every release tests the entry as read, container ID included.
-   */
-  function releasePod(pod: { namespace: string; name: string; uid: string }): void {
+  /** Runs a release in the background; a stop waits for those under way. */
+  function inBackground(what: Record<string, string>, work: () => Promise<void>): void {
     if (stopping.signal.aborted) return;
-    const task = releasePodNow(pod).catch((e: unknown) => {
-      log.error('release on pod deletion failed; GC covers it', {
-        pod: `${pod.namespace}/${pod.name}`,
+    const task = work().catch((e: unknown) => {
+      log.error('release failed; GC covers it', {
+        ...what,
         error: e instanceof Error ? e.message : String(e),
       });
     });
@@ -306,29 +325,46 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     void task.finally(() => background.delete(task));
   }
 
-  async function releasePodNow(pod: { namespace: string; name: string; uid: string }): Promise<void> {
+  /**
+   * A pod of this node was deleted, or is Terminating with its containers gone: release what its recorded
+   * attachments hold, unless the API server says it is still there and running, or a pod of that name
+   * exists again. The pools are read before the pod is read back: an entry of a later pod of the same name
+   * can be in that read only if that pod already existed — and then the pod's read finds it and nothing is
+   * released. Every release tests the entry as read, container ID included.
+   */
+  async function releasePod(pod: { namespace: string; name: string; uid: string }): Promise<void> {
     const podRef = `${pod.namespace}/${pod.name}`;
-    if (!(await cache.informer.whenFresh())) return; // stopped
-    const all = holdings((a) => a.podRef === podRef);
-    if (all.length === 0) return;
+    const recorded = records.list().filter((r) => r.podRef === podRef);
+    if (recorded.length === 0) return;
+    const all = await holdingsOf(recorded);
+    if (all === undefined) return;
+    if (all.length === 0) {
+      forget(recorded); // released by DEL (or by GC) already
+      return;
+    }
     const now = await podNow(pod.namespace, pod.name);
     if (now === undefined) return;
     if (!now.gone && (now.uid !== pod.uid || !now.done)) return; // still running, or a new incarnation
-    const held = await notKept(podRef, all);
-    if (held.length === 0) return;
-    const { released, settled } = await release('released the address of a deleted pod', held);
+    const held = await notKept(podRef, recorded, all);
+    if (held === 'kept') return;
+    const { released, failed } = await release('released the address of a deleted pod', held);
     releasedOnDelete.inc(released);
-    for (const a of settled) records?.remove(a.containerId, a.ifName);
+    if (failed === 0) forget(recorded);
   }
 
   /**
    * Leaves out what a StatefulSet member's set still wants (src/allocator/keeper.ts): its retained entries,
    * and the entries of its last sandbox, which the kubelet's DEL settles by the network's `sticky_ips` (or
-   * the next incarnation's ADD takes over). When the set cannot be read, retained entries stay (GC decides
-   * them later) and the others are released as for any pod.
+   * the next incarnation's ADD takes over). Only networks with `sticky_ips` keep anything, so only their
+   * records make the set be read. When the set cannot be read, retained entries stay (GC decides them
+   * later) and the others are released as for any pod.
    */
-  async function notKept(podRef: string, held: readonly Holding[]): Promise<Holding[]> {
-    const member = memberOf(podRef);
+  async function notKept(
+    podRef: string,
+    recorded: readonly Attachment[],
+    held: readonly Holding[],
+  ): Promise<Holding[] | 'kept'> {
+    const member = recorded.some((r) => r.sticky === true) ? memberOf(podRef) : undefined;
     if (member === undefined) return held.filter(({ a }) => !isRetained(a));
     const facts = await retrying(deadlineIn(podReadDeadlineMs), () => store.memberFacts(member));
     if (!facts.ok) {
@@ -341,7 +377,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     const why = unwanted(member, facts.value);
     if (why === undefined) {
       keptForMembers.inc();
-      return [];
+      return 'kept';
     }
     log.verbose('the StatefulSet no longer wants the member: its addresses are released', {
       pod: podRef,
@@ -351,24 +387,55 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   }
 
   /**
+   * Records an agent older than this one wrote name no pools: found from one list of the namespace's pools
+   * (every entry of the record's pod and interface, in whichever pool), and written back complete — as
+   * records of networks that may keep addresses beyond a DEL, which is what matching them by pod needs.
+   */
+  async function completeOldRecords(): Promise<void> {
+    const old = records.list().filter((r) => r.sites === undefined);
+    if (old.length === 0) return;
+    const listed = await retrying(deadlineIn(podReadDeadlineMs), () => store.listPools());
+    if (!listed.ok) {
+      log.error('cannot list the pools for the records of an older agent; trying again at the next start', {
+        error: listed.error.message,
+      });
+      return;
+    }
+    for (const r of old) {
+      const sites = listed.value
+        .filter(({ snapshot }) =>
+          snapshot.allocations.some((a) => a.podRef === r.podRef && a.ifName === r.ifName),
+        )
+        .map(({ range, snapshot }) => ({
+          pool: snapshot.name,
+          family: snapshot.family,
+          // The agent's own node tells its slice pools (`<network>-<node>-<slice>`) from whole-range pools.
+          network: networkNameOf(snapshot.name, range, [], options.nodeName),
+        }));
+      records.add({ ...r, sites, sticky: true });
+    }
+    log.verbose('completed the attachment records of an older agent', { records: old.length });
+  }
+
+  /**
    * After a restart or a reboot: the attachments this node made whose pod is gone — deleted while the agent
    * was down or the node was off — or Terminating with its containers gone, are released; records whose
    * allocation has moved on (the pod's new sandbox re-used it, or it was released) are dropped. A pod that
    * exists keeps its addresses wherever it runs, and a pod that cannot be read keeps them until next time.
    */
   async function reconcile(): Promise<void> {
-    if (records === undefined) return;
+    await completeOldRecords();
     let released = 0;
     for (const record of records.list()) {
-      const held = holdings(
-        (a) =>
-          a.podRef === record.podRef && a.containerId === record.containerId && a.ifName === record.ifName,
-      );
+      const held = await holdingsOf([record]);
+      if (held === undefined) continue;
       if (held.length === 0) {
-        records.remove(record.containerId, record.ifName);
+        forget([record]);
         continue;
       }
       const [namespace = '', name = ''] = record.podRef.split('/');
+      // An IPAMClaim's address outlives its pods: only the claim's deletion releases it.
+      if (name.startsWith('ipamclaim:')) continue;
       const now = await podNow(namespace, name);
       if (now !== undefined && !now.gone && now.node !== options.nodeName) {
         // Kept: a live pod's address is never released because of where it runs. But the agent should have
@@ -382,9 +449,11 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
         });
       }
       if (now === undefined || (!now.gone && !now.done)) continue;
-      const outcome = await release('released the address of a pod gone while the agent was down', held);
+      const kept = await notKept(record.podRef, [record], held);
+      if (kept === 'kept') continue;
+      const outcome = await release('released the address of a pod gone while the agent was down', kept);
       released += outcome.released;
-      if (outcome.failed === 0) records.remove(record.containerId, record.ifName); // else: again next start
+      if (outcome.failed === 0) forget([record]); // else: again next start
     }
     releasedOnReconcile.inc(released);
     log.verbose('reconciled the attachments of this node', { released });
@@ -411,12 +480,14 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       const meta = (o as V1Pod).metadata;
       const [namespace, name, uid] = [meta?.namespace, meta?.name, meta?.uid ?? ''];
       if (namespace === undefined || name === undefined) return;
+      const pod = { namespace, name, uid };
       if (change === 'deleted') {
         releasing.delete(uid);
-        releasePod({ namespace, name, uid }); // what a release when Terminating left, if anything
+        // What a release when Terminating left, if anything.
+        inBackground({ pod: `${namespace}/${name}` }, () => releasePod(pod));
       } else if (isDone(o) && !releasing.has(uid)) {
         releasing.add(uid);
-        releasePod({ namespace, name, uid });
+        inBackground({ pod: `${namespace}/${name}` }, () => releasePod(pod));
       }
     },
   });
@@ -452,19 +523,14 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       if (typeof status.ownerPod !== 'string' || pods.get(`${namespace}/${status.ownerPod}`) === undefined)
         return;
       const podRef = claimPodRef(namespace, name);
-      const task = (async () => {
-        if (!(await cache.informer.whenFresh())) return;
-        const held = holdings((a) => a.podRef === podRef);
-        const { released } = await release('released the address of a deleted IPAMClaim', held);
+      inBackground({ claim: `${namespace}/${name}` }, async () => {
+        const recorded = records.list().filter((r) => r.podRef === podRef);
+        const held = await holdingsOf(recorded);
+        if (held === undefined) return;
+        const { released, failed } = await release('released the address of a deleted IPAMClaim', held);
         releasedOnClaimDelete.inc(released);
-      })().catch((e: unknown) => {
-        log.error('release on IPAMClaim deletion failed; GC covers it', {
-          claim: `${namespace}/${name}`,
-          error: e instanceof Error ? e.message : String(e),
-        });
+        if (failed === 0) forget(recorded);
       });
-      background.add(task);
-      void task.finally(() => background.delete(task));
     },
   });
 
@@ -487,6 +553,17 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       this.set({ resource: 'pods' }, pods.fresh() ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'whereabouts_agent_pools_held',
+    help: "IPPools the agent holds in memory: this node's slice pools (watched), and copies of the pools it is writing (held a few seconds)",
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const held = cache.held();
+      this.set({ kind: 'watched' }, held.watched);
+      this.set({ kind: 'copies' }, held.copies);
+    },
+  });
   const refresh =
     options.install === undefined
       ? undefined
@@ -500,7 +577,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     !reconciled
       ? 'watch caches not synced yet'
       : !cache.informer.fresh()
-        ? 'the pool watch is failing (reads go to the API server)'
+        ? "the watch of this node's slice pools is failing (they are read from the API server)"
         : !pods.fresh()
           ? 'the pod watch is failing (release on pod deletion waits for it)'
           : undefined,

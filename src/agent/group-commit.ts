@@ -29,7 +29,7 @@
 
 import { fail, ok } from '../errors.ts';
 import type { KubeApi } from '../store/api.ts';
-import { classify, isFailedTest, isObjectNotFound } from '../store/errors.ts';
+import { classify, isFailedTest, isObjectNotFound, isTooLarge } from '../store/errors.ts';
 import {
   decodePool,
   group,
@@ -99,7 +99,10 @@ export function groupCommitStore(
   api: KubeApi,
   cache: PoolCache,
   options: GroupCommitOptions = defaultGroupCommit,
-): IpamStore & { readonly stats: GroupCommitStats } {
+): IpamStore & {
+  readonly stats: GroupCommitStats;
+  readPoolCurrent: NonNullable<IpamStore['readPoolCurrent']>;
+} {
   const queues = new Map<string, Item[]>();
   /** The items of the write in flight, by pool: one write at a time per pool. */
   const inFlight = new Map<string, readonly Item[]>();
@@ -193,6 +196,14 @@ export function groupCommitStore(
         stats.fallbacks++;
         distrust(pool);
         await Promise.all(items.map((item) => single(pool, item)));
+        return;
+      }
+      if (isTooLarge(result.failure)) {
+        // The pool would outgrow the API server's object limit (nothing was written): alone, the releases
+        // shrink it — so they go first — and each claim gets its own answer, at once, fitting or not.
+        stats.fallbacks++;
+        for (const item of items) if (item.kind === 'release') await single(pool, item);
+        for (const item of items) if (item.kind === 'claim') await single(pool, item);
         return;
       }
       const error = classify(

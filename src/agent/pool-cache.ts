@@ -1,13 +1,23 @@
-// The agent's watch cache of the IPPools in its namespace, on the shared informer (list, watch, resume,
-// relist on 410, backoff: src/store/informer.ts). A state older than the one held never replaces it, so
-// our own write-through updates are not undone by a late event of an earlier write. While the informer is
-// not fresh (the API server restarted, the connection was reset, a 429 said to wait), the cache vouches
-// for no pool: reads go to the API server until the watch has caught up.
+// What the node agent knows of the IPPools, without receiving every other node's writes (docs/decisions.md,
+// "What an agent knows of a pool"). Two kinds of pool, two ways of knowing:
+//
+// - Its own node's slice pools (`node_slice_size`), which only this node writes: watched with a label
+//   selector (src/store/pool-labels.ts), on the shared informer (src/store/informer.ts: list, watch, resume,
+//   relist on 410, backoff). While the informer is not fresh the watch vouches for nothing.
+// - Every other pool — above all the shared, unsliced ones every node writes: the copy the API server last
+//   sent this agent, in the answer to its own read or write, trusted for `trustMs` after it arrived and
+//   forgotten after that. A burst on a node reads the pool once and then works from its own patches'
+//   answers; a pool the node is not using costs it nothing. A copy may miss another node's write of the
+//   last seconds, exactly as a lagging watch would: the conditional writes catch it (src/agent/group-commit.ts
+//   then reads the pool again), and every decision that "nothing is held" is taken on a fresh read.
+//
+// A state older than the one held never replaces it, so a late answer never undoes a later one.
 
 import type { Logger } from '../log.ts';
 import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { group, version } from '../store/ippool.ts';
+import { nodeSelector } from '../store/pool-labels.ts';
 import type { PoolCache } from './group-commit.ts';
 
 type Obj = Record<string, unknown>;
@@ -17,91 +27,127 @@ const versionOf = (o: Obj): bigint | undefined => {
   return typeof rv === 'string' && /^\d+$/.test(rv) ? BigInt(rv) : undefined;
 };
 const nameOf = (o: Obj): string => (o.metadata as { name?: string } | undefined)?.name ?? '';
-
-export type WatchedPools = PoolCache & {
-  readonly synced: Promise<void>;
-  readonly informer: Pick<Informer, 'fresh' | 'whenFresh'>;
-  stop(): void;
-  /**
-   * The pools exactly as the API server last reported them (our own writes not applied ahead of it, nothing
-   * invalidated), fresh or not: for conditional releases, which a stale entry cannot misdirect.
-   */
-  reported(): Obj[];
+/** Whether `o` is not older than `held` (by resourceVersion; when either has none, the newer arrival wins). */
+const notOlder = (o: Obj, held: Obj | undefined): boolean => {
+  if (held === undefined) return true;
+  const [a, b] = [versionOf(held), versionOf(o)];
+  return a === undefined || b === undefined || b >= a;
 };
 
-export type WatchPoolsOptions = {
+export type AgentPools = PoolCache & {
+  /** The first list of the node's slice pools. */
+  readonly synced: Promise<void>;
+  /** The watch of the node's slice pools. */
+  readonly informer: Pick<Informer, 'fresh' | 'whenFresh'>;
+  /** Pools held now: watched slice pools and trusted copies (the agent's `whereabouts_agent_pools_held`). */
+  held(): { readonly watched: number; readonly copies: number };
+  stop(): void;
+};
+
+export type AgentPoolsOptions = {
+  /** The agent's node: its slice pools are watched. */
+  readonly node: string;
+  /** How long a copy of a pool from an answer of the API server is trusted (default 10 s). */
+  readonly trustMs?: number;
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   readonly onOpen?: (what: 'list' | 'watch') => void;
   readonly onFailure?: (failure: InformerFailure) => void;
+  /** The clock (tests). */
+  readonly now?: () => number;
 };
 
+/** About as long as a watch event may lag on a busy API server: a copy is never trusted longer than that. */
+export const defaultTrustMs = 10_000;
+
 /** A copy of a cached pool with its allocations changed by `change` (the cached object is never mutated). */
-export function withAllocations(
-  pool: Record<string, unknown>,
-  change: (allocations: Record<string, unknown>) => void,
-): Record<string, unknown> {
-  const spec = (pool.spec ?? {}) as { allocations?: Record<string, unknown> };
+export function withAllocations(pool: Obj, change: (allocations: Obj) => void): Obj {
+  const spec = (pool.spec ?? {}) as { allocations?: Obj };
   const allocations = { ...(spec.allocations ?? {}) };
   change(allocations);
   return { ...pool, spec: { ...spec, allocations } };
 }
 
-export function watchPools(
-  connection: KubeConnection,
-  log: Logger,
-  options: WatchPoolsOptions = {},
-): WatchedPools {
-  const pools = new Map<string, Obj>();
-  const keep = (o: Obj): void => {
-    const name = nameOf(o);
-    const held = pools.get(name);
-    const [a, b] = [held === undefined ? undefined : versionOf(held), versionOf(o)];
-    if (held !== undefined && a !== undefined && b !== undefined && b < a) return;
-    pools.set(name, o);
-  };
+export function agentPools(connection: KubeConnection, log: Logger, options: AgentPoolsOptions): AgentPools {
+  const now = options.now ?? (() => performance.now());
+  const trustMs = options.trustMs ?? defaultTrustMs;
+  const watched = new Map<string, Obj>();
+  /** Copies from answers, with when the API server sent them. */
+  const copies = new Map<string, { readonly object: Obj; readonly at: number }>();
+  const labelSelector = nodeSelector(options.node);
   const informer = startInformer({
     kubeConfig: connection.kubeConfig,
     path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(connection.namespace)}/ippools`,
+    labelSelector,
     list: async (page) =>
       (await connection.custom.listNamespacedCustomObject({
         group,
         version,
         namespace: connection.namespace,
         plural: 'ippools',
+        labelSelector,
         ...page,
       })) as Obj,
     // Pools are large (up to the object size limit each): a few per page.
     pageSize: 20,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     onChange: (change, o) => {
-      if (change === 'deleted') pools.delete(nameOf(o));
-      else keep(o);
+      const name = nameOf(o);
+      if (change === 'deleted') watched.delete(name);
+      else if (notOlder(o, watched.get(name))) watched.set(name, o);
     },
     onFailure: (failure) => {
-      log.error('pool watch failed; reads go to the API server until it is back', {
-        stage: failure.stage,
-        error: failure.message,
-        retryInMs: Math.round(failure.retryInMs),
-      });
+      log.error(
+        "the watch of this node's slice pools failed; they are read from the API server until it is back",
+        {
+          stage: failure.stage,
+          error: failure.message,
+          retryInMs: Math.round(failure.retryInMs),
+        },
+      );
       options.onFailure?.(failure);
     },
     ...(options.onOpen === undefined ? {} : { onOpen: options.onOpen }),
   });
 
+  /** The copy of a pool, while it is trusted; an untrusted one is forgotten. */
+  const copyOf = (name: string): Obj | undefined => {
+    const copy = copies.get(name);
+    if (copy === undefined) return undefined;
+    if (now() - copy.at <= trustMs) return copy.object;
+    copies.delete(name);
+    return undefined;
+  };
+  // Copies nobody asked for again are dropped, so that the agent holds only the pools it is using.
+  const sweep = setInterval(() => {
+    for (const name of copies.keys()) copyOf(name);
+  }, trustMs);
+  sweep.unref();
+
   return {
     synced: informer.synced,
     informer,
-    reported: () => informer.list(),
-    get: (name) => (informer.fresh() ? pools.get(name) : undefined),
+    held: () => ({ watched: watched.size, copies: copies.size }),
+    get: (name) => (informer.fresh() ? watched.get(name) : undefined) ?? copyOf(name),
     put: (name, object) => {
-      if (nameOf(object) === name) keep(object);
+      if (nameOf(object) !== name) return;
+      if (watched.has(name)) {
+        if (notOlder(object, watched.get(name))) watched.set(name, object);
+        return;
+      }
+      if (notOlder(object, copies.get(name)?.object)) copies.set(name, { object, at: now() });
     },
     update: (name, change) => {
-      const held = pools.get(name);
-      if (held !== undefined) pools.set(name, withAllocations(held, change));
+      const held = watched.get(name);
+      if (held !== undefined) watched.set(name, withAllocations(held, change));
+      const copy = copies.get(name);
+      if (copy !== undefined) copies.set(name, { object: withAllocations(copy.object, change), at: copy.at });
     },
-    invalidate: (name) => pools.delete(name),
+    invalidate: (name) => {
+      watched.delete(name);
+      copies.delete(name);
+    },
     stop: () => {
+      clearInterval(sweep);
       informer.stop();
     },
   };

@@ -6,6 +6,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { runPlugin, type PluginOutput } from '../cni/plugin.ts';
+import type { Held } from '../cni/verbs.ts';
 import { loadConfig, loadForRelease } from '../config/load.ts';
 import { deadlines } from '../cni/verbs.ts';
 import { ok } from '../errors.ts';
@@ -26,17 +27,18 @@ export type AgentOptions = {
    * that kubeconfig — so that one attachment always has one store. Unset: every network is served.
    */
   readonly kubeconfig?: string;
-  /** Told about every request served. */
+  /** Told about every request served, in its attachment's turn (before the next request of it runs). */
   readonly observe?: (served: Served) => void;
   /** How long a stop waits for the requests under way: `drainTimeoutMs` below unless a test says otherwise. */
   readonly drainTimeoutMs?: number;
 };
 
-/** A request served: its CNI environment (`CNI_*` only), exit code and duration. */
+/** A request served: its CNI environment (`CNI_*` only), exit code and duration; what a successful ADD holds. */
 export type Served = {
   readonly env: Readonly<Record<string, string>>;
   readonly exitCode: number;
   readonly seconds: number;
+  readonly held?: Held;
 };
 
 export type AgentStats = { requests: number; byCommand: Record<string, number>; failures: number };
@@ -192,17 +194,24 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     const stdin = request.stdin;
     // Checked again when the request's turn comes: a request queued behind another of its attachment when
     // the stop began does not start.
-    const run = (): Promise<PluginOutput | typeof notRun> =>
-      stopping
-        ? Promise.resolve(notRun)
-        : runPlugin({
-            env: { ...env, NODENAME: options.nodeName },
-            stdin,
-            openStore: () => ok(options.store),
-            writeLog: (line) => process.stderr.write(line),
-            logFile: 'ignore',
-            ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
-          });
+    // Observed in the attachment's lane, so that what an ADD holds is recorded before its DEL runs.
+    const run = async (): Promise<PluginOutput | typeof notRun> => {
+      if (stopping) return notRun;
+      let held: Held | undefined;
+      const output = await runPlugin({
+        env: { ...env, NODENAME: options.nodeName },
+        stdin,
+        openStore: () => ok(options.store),
+        writeLog: (line) => process.stderr.write(line),
+        logFile: 'ignore',
+        onHeld: (h) => (held = h),
+        ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
+      });
+      if (output.exitCode !== 0) stats.failures++;
+      const seconds = (performance.now() - started) / 1000;
+      options.observe?.({ env, exitCode: output.exitCode, seconds, ...(held === undefined ? {} : { held }) });
+      return output;
+    };
     const attachment =
       env.CNI_CONTAINERID === undefined ? undefined : `${env.CNI_CONTAINERID}/${env.CNI_IFNAME ?? ''}`;
     const output = await (attachment === undefined ? run() : inLane(attachment, run));
@@ -210,8 +219,6 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       answer(res, 503, stoppingAnswer);
       return;
     }
-    if (output.exitCode !== 0) stats.failures++;
-    options.observe?.({ env, exitCode: output.exitCode, seconds: (performance.now() - started) / 1000 });
     answer(res, 200, output);
   }
 

@@ -20,7 +20,7 @@ import {
   verbSince,
   versionAnswer,
 } from './versions.ts';
-import type { VerbContext } from './verbs.ts';
+import type { Held, VerbContext } from './verbs.ts';
 
 export type PluginInput = {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -57,6 +57,8 @@ export type PluginInput = {
    * working standalone sets it, so that one of its processes per node writes a network's pools at a time.
    */
   readonly lock?: (key: string, waitMs: number, onWait: () => void) => Promise<NodeLock>;
+  /** Told what a successful ADD run here holds (the node agent's record of its attachments). */
+  readonly onHeld?: (held: Held) => void;
 };
 
 /** The verbs that write pools, and so take the node lock when the executable works standalone. */
@@ -254,6 +256,7 @@ export async function runPlugin(input: PluginInput): Promise<PluginOutput> {
     log,
     env: input.env,
     deadlineMs: deadlineMs - (Date.now() - started),
+    ...(input.onHeld === undefined ? {} : { onHeld: input.onHeld }),
   };
   let result: Awaited<ReturnType<typeof add | typeof del>>;
   try {

@@ -16,6 +16,7 @@ import {
   allocate,
   release,
   releaseAt,
+  siteOf,
   type Disposition,
   type ReleaseSite,
   type TransactionContext,
@@ -42,6 +43,17 @@ export type VerbContext = {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** How long the verb may take, all retries included. */
   readonly deadlineMs: number;
+  /** Told what a successful ADD holds (the node agent records it: src/agent/attachments.ts). */
+  readonly onHeld?: (held: Held) => void;
+};
+
+/** What an attachment holds after its ADD: whose entries, in which pools, and whether a DEL may keep them. */
+export type Held = {
+  /** The entries' `podref`: the pod's, or its IPAMClaim's. */
+  readonly podRef: string;
+  readonly sites: readonly ReleaseSite[];
+  /** `sticky_ips`: a DEL may keep the entries (a StatefulSet member's, an IPAMClaim's). */
+  readonly sticky: boolean;
 };
 
 const transaction = (ctx: VerbContext): TransactionContext => ({
@@ -90,6 +102,11 @@ export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
     if (written.value === 'gone')
       return fail(ipamError(CniCode.TryAgainLater, `IPAMClaim ${namespace}/${name} was deleted during ADD`));
   }
+  ctx.onHeld?.({
+    podRef: owner.podRef,
+    sites: allocated.value.map((a) => siteOf(loaded.config, a)),
+    sticky: loaded.config.stickyIps,
+  });
   return ok(addResult(loaded.config, allocated.value));
 }
 

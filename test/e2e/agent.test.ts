@@ -4,12 +4,13 @@
 // watches fail) and against a real kube-apiserver (which ends watches after 5–10 s, answers 429 while it
 // starts again, and keeps a gracefully deleted pod Terminating until its kubelet — here, the test — is done).
 
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import { silentLogger } from '../../src/log.ts';
+import { slicePoolLabels } from '../../src/store/pool-labels.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import {
   createPod as createPodIn,
@@ -395,6 +396,58 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     expect(await reservationHolders()).toEqual(left);
     // The pod on node-2 whose ADD node-1's agent served is kept, and said to be out of place.
     expect(await metric('whereabouts_agent_foreign_attachments_total', '')).toBe(1);
+  });
+
+  test("upgraded from an agent whose records name no pools (it watched them all): nothing is lost, every pod's address still released", async () => {
+    await running?.stop();
+    running = undefined;
+    for (const name of ['stays', 'goes', 'later']) {
+      await createPod(name, 'node-1');
+      expect((await cni('ADD', name)).code).toBe(0); // standalone: no agent runs
+    }
+    // The records the older agent wrote for these ADDs: pod, container and interface only.
+    const state = join(dir, 'state');
+    mkdirSync(join(state, 'attachments'), { recursive: true });
+    for (const name of ['stays', 'goes', 'later'])
+      writeFileSync(
+        join(state, 'attachments', `sandbox-${name}_net1.json`),
+        JSON.stringify({ podRef: ref(name), containerId: `sandbox-${name}`, ifName: 'net1' }),
+      );
+    await deleteNow('goes'); // while no agent runs
+    running = await startAgent('node-1', socket, state);
+    await until('the agent is ready (reconciled)', ready);
+    expect(await holders()).toEqual([ref('later'), ref('stays')]);
+    // The records were completed from one list of the pools: a pod deleted now is released too.
+    await deleteNow('later');
+    await until('the pod deleted after the upgrade is released', async () => (await holders()).length === 1);
+    expect(await holders()).toEqual([ref('stays')]);
+    await until('its reservation is dropped', async () => (await reservationHolders()).length === 1);
+    expect(await reservationHolders()).toEqual([ref('stays')]);
+  });
+
+  test("the agent watches its own node's slice pools only: another node's never reach it", async () => {
+    const slicePool = (node: string) =>
+      cluster.connection().custom.createNamespacedCustomObject({
+        group: 'whereabouts.cni.cncf.io',
+        version: 'v1alpha1',
+        namespace: cluster.namespace,
+        plural: 'ippools',
+        body: {
+          apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+          kind: 'IPPool',
+          metadata: { name: `net-${node}-10.5.0.0-24`, labels: slicePoolLabels(node, 'net') },
+          spec: { range: '10.5.0.0/24', allocations: {} },
+        },
+      });
+    // node-9's first, then node-1's: once node-1's has arrived, node-9's would have, had it been sent.
+    await slicePool('node-9');
+    await slicePool('node-1');
+    await until(
+      "node-1's slice pool is watched",
+      async () => (await metric('whereabouts_agent_pools_held', '{kind="watched"}')) >= 1,
+    );
+    expect(await metric('whereabouts_agent_pools_held', '{kind="watched"}')).toBe(1);
+    expect(await metric('whereabouts_agent_pools_held', '{kind="copies"}')).toBe(0);
   });
 
   /** Agents for node-2 and node-3 beside node-1's, on sockets `node-<n>.sock` in the test directory. */
