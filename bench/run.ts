@@ -11,6 +11,7 @@ const scenarios: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   versus: () => import('./scenarios/versus.ts'),
   sandbox: () => import('./scenarios/sandbox.ts'),
   exec: () => import('./scenarios/exec.ts'),
+  scale: () => import('./scenarios/scale.ts'),
 };
 
 const name = process.argv[2];

@@ -11,9 +11,14 @@ import { ask, runProcess, untilPrinted } from './processes.ts';
 export const root = join(import.meta.dirname, '..', '..');
 export const plugin = join(root, 'dist', 'whereabouts');
 
-/** `whereabouts-ts <args>` as a process of its own, from the sources. */
-export const cliProcess = (args: readonly string[]): ChildProcess =>
-  spawn(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
+/** The command line from the sources (Node strips the types as it loads them). */
+export const cliSources = join(root, 'src', 'cli', 'main.ts');
+/** The command line as the image ships it: one ES module bundled by `npm run build`. */
+export const cliBundle = join(root, 'dist', 'whereabouts-ts.mjs');
+
+/** `whereabouts-ts <args>` as a process of its own, from the sources unless `entry` names the bundle. */
+export const cliProcess = (args: readonly string[], entry = cliSources): ChildProcess =>
+  spawn(process.execPath, [entry, ...args], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
 
@@ -22,22 +27,63 @@ export async function startAgentProcess(
   kubeconfig: string,
   node: string,
   stateDir: string,
+  entry = cliSources,
 ): Promise<ChildProcess> {
-  const child = cliProcess([
-    'agent',
-    '--socket',
-    socket,
-    '--kubeconfig',
-    kubeconfig,
-    '--node-name',
-    node,
-    '--metrics-port',
-    '0',
-    '--state-dir',
-    stateDir,
-  ]);
+  const child = cliProcess(
+    [
+      'agent',
+      '--socket',
+      socket,
+      '--kubeconfig',
+      kubeconfig,
+      '--node-name',
+      node,
+      '--metrics-port',
+      '0',
+      '--state-dir',
+      stateDir,
+    ],
+    entry,
+  );
+  // The ready line names the agent's metrics server (`untilAgentSynced` asks its /readyz).
+  let printed = '';
+  const onData = (d: Buffer) => {
+    printed += d.toString();
+    const url = /agent ready: .*metrics (\S+)/.exec(printed)?.[1];
+    if (url === undefined) return;
+    agentMetricsUrls.set(child, url);
+    child.stdout?.off('data', onData);
+  };
+  child.stdout?.on('data', onData);
   await untilPrinted(child, 'agent ready', `the agent of ${node}`);
   return child;
+}
+
+/** The metrics server (`http://127.0.0.1:<port>`) of each agent process `startAgentProcess` started. */
+const agentMetricsUrls = new WeakMap<ChildProcess, string>();
+
+/**
+ * Waits until an agent process of `startAgentProcess` answers its /readyz with 200: its watch caches have
+ * synced and its restart reconcile is done. Fails after `timeoutMs` or when the agent exits.
+ */
+export async function untilAgentSynced(agent: ChildProcess, timeoutMs = 120_000): Promise<void> {
+  const url = agentMetricsUrls.get(agent);
+  if (url === undefined) throw new Error('untilAgentSynced: not an agent process of startAgentProcess');
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`the agent at ${url} exited`);
+    const status = await fetch(`${url}/readyz`).then(
+      (r) => {
+        void r.body?.cancel();
+        return r.status;
+      },
+      () => 0,
+    );
+    if (status === 200) return;
+    if (performance.now() > deadline)
+      throw new Error(`the agent at ${url} is not ready after ${timeoutMs / 1000} s (/readyz ${status})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** `addresses[i]`: what pod i got ('' when its ADD failed). */

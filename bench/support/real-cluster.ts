@@ -45,6 +45,30 @@ export async function requestCounts(
   return counts;
 }
 
+/**
+ * Bytes the API server sent about one resource of the whereabouts group, from its own /metrics: the `_sum` of
+ * the histograms `apiserver_response_sizes` (responses, by verb) and `apiserver_watch_events_sizes` (every
+ * event to every watcher), as `metric verb` (`watch` for the events). Counts since the server started.
+ */
+export async function bytesSent(plane: ControlPlane, resource: string): Promise<Map<string, number>> {
+  const answer = await plane.request('GET', '/metrics');
+  if (answer.status !== 200 || typeof answer.body !== 'string')
+    throw new Error(`GET /metrics: ${answer.status}`);
+  const bytes = new Map<string, number>();
+  for (const line of answer.body.split('\n')) {
+    const metric = /^(apiserver_response_sizes|apiserver_watch_events_sizes)_sum\{/.exec(line)?.[1];
+    if (metric === undefined) continue;
+    const close = line.lastIndexOf('}');
+    const labels = new Map(
+      [...line.slice(0, close).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2] ?? '']),
+    );
+    if (labels.get('group') !== group || labels.get('resource') !== resource) continue;
+    const key = `${metric} ${labels.get('verb') ?? 'watch'}`;
+    bytes.set(key, (bytes.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
+  }
+  return bytes;
+}
+
 export const difference = (after: Map<string, number>, before: Map<string, number>): Map<string, number> =>
   new Map(
     [...after]
