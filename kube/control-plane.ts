@@ -363,15 +363,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       if (applied.code !== 0)
         throw new Error(`kubectl apply ${source.join(' ')} failed: ${applied.stderr.trim()}`);
     }
-    const established = await kubectl([
-      'wait',
-      '--for=condition=Established',
-      'crd',
-      '--all',
-      '--timeout=60s',
-    ]);
-    if (established.code !== 0) throw new Error(`CRDs not established: ${established.stderr.trim()}`);
-    // Every CRD's collection answers (not 404, not 429 "storage is (re)initializing").
+    // Every CRD's collection answers (not 404 while it is not established yet, not 429 "storage is
+    // (re)initializing"). Not `kubectl wait --for=condition=Established`: on a CRD whose status has no
+    // conditions yet it fails at once (".status.conditions accessor error") instead of waiting.
     const crdsServed = async () => {
       const crds = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions')).body as {
         items: { spec: { group: string; versions: { name: string }[]; names: { plural: string } } }[];
