@@ -425,6 +425,53 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     expect(await reservationHolders()).toEqual([ref('stays')]);
   });
 
+  test('node slices: after a restart, releases what a pod gone meanwhile held in its slice pool, which it watches', async () => {
+    await running?.stop();
+    const state = join(dir, 'state');
+    running = await startAgent('node-1', socket, state);
+    await writeNodeSlicePool(
+      cluster.connection(),
+      'sliced',
+      { range: '198.19.0.0/24', sliceSize: '/28' },
+      [{ nodeName: 'node-1', sliceRange: '198.19.0.0/28' }],
+      cluster.namespace,
+    );
+    const slicedConf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'sliced',
+      type: 'macvlan',
+      ipam: {
+        type: 'whereabouts',
+        range: '198.19.0.0/24',
+        node_slice_size: '/28',
+        agent_socket: socket,
+        kubernetes: { kubeconfig: cluster.kubeconfig },
+        log_level: 'error',
+      },
+    });
+    const pool = 'node-1-198.19.0.0-28';
+    for (const name of ['stays', 'goes']) {
+      await createPod(name, 'node-1');
+      expect((await execute(plugin, env('ADD', name), slicedConf)).code).toBe(0);
+    }
+    await running.stop();
+    running = undefined;
+    await deleteNow('goes'); // while the agent is down
+    running = await startAgent('node-1', socket, state);
+    await until('the agent is ready (reconciled)', ready);
+    expect(await holders(pool)).toEqual([ref('stays')]);
+    await until(
+      'the reservation of the gone pod is dropped',
+      async () => (await reservationHolders()).length === 1,
+    );
+    expect(await reservationHolders()).toEqual([ref('stays')]);
+    // Its own slice pool is the one pool it watches.
+    await until(
+      'the slice pool is watched',
+      async () => (await metric('whereabouts_agent_pools_held', '{kind="watched"}')) === 1,
+    );
+  });
+
   test("the agent watches its own node's slice pools only: another node's never reach it", async () => {
     const slicePool = (node: string) =>
       cluster.connection().custom.createNamespacedCustomObject({
