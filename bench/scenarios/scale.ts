@@ -27,12 +27,18 @@
 // scenario refuses a bundle older than a source file). From the sources (`sources`), an idle agent holds
 // about 60 MB more: Node's type stripping and the unbundled modules.
 //
-// `npm run bench -- scale [2,10,50] [shared|sliced] [sources]`: the node counts (comma-separated), the kinds
-// of network, and agents from the sources instead of the bundle, all optional. Bounded: the scenario stops
+// Because the API server's own figure leaves the writes' answers out, the agents reach it through a relay that
+// counts every byte the server sends them (TLS passes through untouched): `scale_agent_received_…`, all
+// resources and verbs, the pools sent back after each patch included.
+//
+// `npm run bench -- scale [2,10,50] [shared|sliced] [sources] [trust=<ms>]`: the node counts
+// (comma-separated), the kinds of network, agents from the sources instead of the bundle, and how long the
+// agents trust a copy of a shared pool (their `--pool-trust-ms`), all optional. Bounded: the scenario stops
 // itself after `scenarioLimitMs`.
 
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +72,8 @@ const scenarioLimitMs = 2_400_000;
 type Measured = {
   kind: Kind;
   nodes: number;
+  /** Every byte the API server sent the agents during the ADDs (through the relay). */
+  agentBytes: number;
   bytes: Map<string, number>;
   requests: Map<string, number>;
   seconds: number;
@@ -78,6 +86,36 @@ type Measured = {
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A TCP relay on loopback in front of kube-apiserver that counts the bytes the server sends back through it
+ * (TLS passes through: the agents still verify the server, whose certificate names 127.0.0.1).
+ */
+async function countingRelay(target: URL): Promise<{ url: string; received(): number; close(): void }> {
+  let received = 0;
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    upstream.on('data', (chunk: Buffer) => (received += chunk.length));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    received: () => received,
+    close: () => {
+      server.close();
+    },
+  };
+}
 
 const ipv4 = (value: bigint) => [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 255n)).join('.');
 const ipv4Value = (text: string) => text.split('.').reduce((v, octet) => (v << 8n) + BigInt(octet), 0n);
@@ -140,11 +178,15 @@ async function measure(
   kind: Kind,
   nodes: number,
   entry: string,
+  agentArgs: readonly string[],
 ): Promise<Measured> {
   const namespace = await plane.namespace(`scale-${kind}-${nodes}`);
   const here = join(dir, `${kind}-${nodes}`);
   const kubeconfig = `${here}.kubeconfig`;
-  writeFileSync(kubeconfig, await writerKubeconfig(plane, namespace), { mode: 0o600 });
+  const relay = await countingRelay(new URL(plane.url));
+  writeFileSync(kubeconfig, (await writerKubeconfig(plane, namespace)).replace(plane.url, relay.url), {
+    mode: 0o600,
+  });
   const network = `scale-${kind}`;
   if (kind === 'sliced') {
     const slices = 2 ** (Number(sliceSize.slice(1)) - Number(slicedRange.split('/')[1]));
@@ -214,6 +256,7 @@ async function measure(
         `node-${node}`,
         `${here}-state-${node}`,
         entry,
+        agentArgs,
       );
       agents.push(agent);
       await untilAgentSynced(agent);
@@ -228,10 +271,12 @@ async function measure(
 
     const bytesBefore = await settled(plane);
     const requestsBefore = await requestCounts(plane);
+    const agentBytesBefore = relay.received();
     started = performance.now();
     const answers = await onNodes({ count: nodes, perNode }, pods, (job, node) => add(`pod-${job}`, node));
     const seconds = (performance.now() - started) / 1000;
     const bytes = difference(await settled(plane), bytesBefore);
+    const agentBytes = relay.received() - agentBytesBefore;
     const requests = difference(await requestCounts(plane), requestsBefore);
 
     const failures = answers.filter((a) => addressOf(a) === undefined).map(why);
@@ -278,6 +323,7 @@ async function measure(
     return {
       kind,
       nodes,
+      agentBytes,
       bytes,
       requests,
       seconds,
@@ -289,6 +335,7 @@ async function measure(
       poolBytes: pools.map((p) => JSON.stringify(p).length),
     };
   } finally {
+    relay.close();
     process.off('exit', killAgents);
     await Promise.all(
       agents.map(async (agent) => {
@@ -329,7 +376,7 @@ function summarize(m: Measured): void {
   console.log(
     `# ${m.kind}, ${m.nodes} agents (started and synced in ${m.startSeconds.toFixed(1)} s, idle RSS median ${median(m.rssMiB).toFixed(1)} MiB): ` +
       `${pods} ADDs in ${m.seconds.toFixed(1)} s, ${m.failures.length} failed, ${m.duplicates.length} duplicates, ${m.unrecorded} answered but not stored; ` +
-      `${kb(total)} about IPPools sent, ${kb(total / pods)} per ADD`,
+      `${kb(total)} about IPPools sent, ${kb(total / pods)} per ADD; the agents received ${kb(m.agentBytes / pods)} per ADD (everything)`,
   );
   console.log(
     `#   bytes by metric and verb, per ADD: ${[...m.bytes].map(([k, n]) => `${k}: ${kb(n / pods)}`).join(', ') || 'none'}`,
@@ -360,12 +407,18 @@ export async function run(): Promise<void> {
       .map(Number) ?? defaultNodeCounts;
   const asked = kinds.filter((k) => args.includes(k));
   const chosen = asked.length === 0 ? [...kinds] : asked;
+  const trust = args.find((a) => /^trust=\d+$/.test(a))?.slice('trust='.length);
+  const agentArgs = trust === undefined ? [] : ['--pool-trust-ms', trust];
   const unknown = args.filter(
-    (a) => !/^\d+(,\d+)*$/.test(a) && !(kinds as readonly string[]).includes(a) && a !== 'sources',
+    (a) =>
+      !/^\d+(,\d+)*$/.test(a) &&
+      !(kinds as readonly string[]).includes(a) &&
+      a !== 'sources' &&
+      !/^trust=\d+$/.test(a),
   );
   if (unknown.length > 0 || counts.some((n) => n < 1))
     throw new Error(
-      `scale: unknown argument ${unknown.join(' ')}; usage: scale [2,10,50] [shared|sliced] [sources]`,
+      `scale: unknown argument ${unknown.join(' ')}; usage: scale [2,10,50] [shared|sliced] [sources] [trust=<ms>]`,
     );
   const entry = agentEntry(args.includes('sources'));
   const watchdog = setTimeout(() => {
@@ -392,7 +445,7 @@ export async function run(): Promise<void> {
   try {
     for (const kind of chosen)
       for (const nodes of counts) {
-        const m = await measure(plane, dir, kind, nodes, entry);
+        const m = await measure(plane, dir, kind, nodes, entry, agentArgs);
         summarize(m);
         measured.push(m);
       }
@@ -404,11 +457,14 @@ export async function run(): Promise<void> {
 
   for (const m of measured)
     result(`scale_bytes_per_alloc_${m.kind}_${m.nodes}`, Math.round(sum(m.bytes) / pods), 'bytes');
+  for (const m of measured)
+    result(`scale_agent_received_per_alloc_${m.kind}_${m.nodes}`, Math.round(m.agentBytes / pods), 'bytes');
   for (const kind of chosen) {
     const of = (n: number) => measured.find((m) => m.kind === kind && m.nodes === n);
     const [few, many] = [of(2), of(50)];
-    if (few !== undefined && many !== undefined)
-      result(`scale_bytes_ratio_${kind}`, sum(many.bytes) / sum(few.bytes), 'ratio');
+    if (few === undefined || many === undefined) continue;
+    result(`scale_bytes_ratio_${kind}`, sum(many.bytes) / sum(few.bytes), 'ratio');
+    result(`scale_agent_received_ratio_${kind}`, many.agentBytes / few.agentBytes, 'ratio');
   }
   result('scale_agent_idle_rss_mb', median(measured.flatMap((m) => m.rssMiB)), 'MB');
   result(

@@ -28,6 +28,7 @@ export async function startAgentProcess(
   node: string,
   stateDir: string,
   entry = cliSources,
+  extraArgs: readonly string[] = [],
 ): Promise<ChildProcess> {
   const child = cliProcess(
     [
@@ -42,6 +43,7 @@ export async function startAgentProcess(
       '0',
       '--state-dir',
       stateDir,
+      ...extraArgs,
     ],
     entry,
   );

@@ -21,6 +21,7 @@ import { kubeStore } from '../store/store.ts';
 import { attachmentRecords, type Attachment } from './attachments.ts';
 import { groupCommitStore } from './group-commit.ts';
 import { install, installKubeconfig, pluginKubeconfigPath, type InstallOptions } from './install.ts';
+import { watchNodeSlicePools } from './node-slice-pools.ts';
 import { agentPools } from './pool-cache.ts';
 import { startAgent, type Agent, type Served } from './server.ts';
 
@@ -180,12 +181,13 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     ...informerOptions('ippools'),
   });
   const store = groupCommitStore(kubeStore(connection), connection, cache);
+  const nodeSlicePools = watchNodeSlicePools(connection, log, informerOptions('nodeslicepools'));
   let reported = { patches: 0, items: 0, fallbacks: 0 };
   const ownKubeconfig =
     options.kubeconfig ?? (options.install === undefined ? undefined : pluginKubeconfigPath(options.install));
   const agent = await startAgent({
     socketPath: options.socketPath,
-    store,
+    store: nodeSlicePools.serve(store),
     log,
     nodeName: options.nodeName,
     ...(options.flatFilePaths === undefined ? {} : { flatFilePaths: options.flatFilePaths }),
@@ -550,6 +552,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     registers: [registry],
     collect() {
       this.set({ resource: 'ippools' }, cache.informer.fresh() ? 1 : 0);
+      this.set({ resource: 'nodeslicepools' }, nodeSlicePools.informer.fresh() ? 1 : 0);
       this.set({ resource: 'pods' }, pods.fresh() ? 1 : 0);
     },
   });
@@ -591,6 +594,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       clearInterval(refresh);
       stopping.abort();
       cache.stop();
+      nodeSlicePools.stop();
       pods.stop();
       claims.stop();
       await agent.close();

@@ -1,0 +1,103 @@
+// The node agent's watch of the NodeSlicePools of its namespace: which slices of each sliced range are this
+// node's. Every ADD on a sliced network needs them, and they change only when a node takes a slice — so a
+// watch (one object per sliced range, sent again to every agent only when a slice changes hands) instead of
+// a GET of the NodeSlicePool per ADD. Same informer as everything else (src/store/informer.ts).
+//
+// After this node writes a NodeSlicePool (takes a slice), the watch vouches for that object again only once
+// it has delivered a state later than the one it held: until then reads go to the API server, so a node
+// never decides on the state from before its own write (and takes a second slice for nothing).
+
+import { ok } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { SliceAllocation } from '../slices/layout.ts';
+import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
+import { group, version } from '../store/ippool.ts';
+import type { KubeConnection } from '../store/kube.ts';
+import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
+import type { IpamStore } from '../store/store.ts';
+
+type Obj = Record<string, unknown>;
+
+const metaOf = (o: Obj) => (o.metadata ?? {}) as { name?: unknown; resourceVersion?: unknown };
+const versionOf = (o: Obj | undefined): bigint => {
+  const rv = o === undefined ? undefined : metaOf(o).resourceVersion;
+  return typeof rv === 'string' && /^\d+$/.test(rv) ? BigInt(rv) : 0n;
+};
+
+export type WatchedNodeSlicePools = {
+  readonly synced: Promise<void>;
+  readonly informer: Pick<Informer, 'fresh'>;
+  /** The store with its slice reads answered from the watch where it vouches for them. */
+  serve(store: IpamStore): IpamStore;
+  stop(): void;
+};
+
+export type NodeSlicePoolsOptions = {
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  readonly onOpen?: (what: 'list' | 'watch') => void;
+  readonly onFailure?: (failure: InformerFailure) => void;
+};
+
+export function watchNodeSlicePools(
+  connection: KubeConnection,
+  log: Logger,
+  options: NodeSlicePoolsOptions = {},
+): WatchedNodeSlicePools {
+  const { namespace } = connection;
+  const informer = startInformer({
+    kubeConfig: connection.kubeConfig,
+    path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/nodeslicepools`,
+    list: async (page) =>
+      (await connection.custom.listNamespacedCustomObject({
+        group,
+        version,
+        namespace,
+        plural: 'nodeslicepools',
+        ...page,
+      })) as Obj,
+    ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    onFailure: (failure) => {
+      log.error('the NodeSlicePool watch failed; slices are read from the API server until it is back', {
+        stage: failure.stage,
+        error: failure.message,
+        retryInMs: Math.round(failure.retryInMs),
+      });
+      options.onFailure?.(failure);
+    },
+    ...(options.onOpen === undefined ? {} : { onOpen: options.onOpen }),
+  });
+  /** NodeSlicePools this node wrote, with the resourceVersion the watch held then. */
+  const written = new Map<string, bigint>();
+
+  /** The watched slices of the NodeSlicePool, when the watch vouches for them. */
+  function watched(name: string): SliceAllocation[] | undefined {
+    if (!informer.fresh()) return undefined;
+    const object = informer.get(`${namespace}/${name}`);
+    if (object === undefined) return undefined; // not seen (yet): the API server says
+    const before = written.get(name);
+    if (before !== undefined) {
+      if (versionOf(object) <= before) return undefined;
+      written.delete(name);
+    }
+    return sliceAllocationsOf(object); // malformed: the API server's read reports it
+  }
+
+  return {
+    synced: informer.synced,
+    informer,
+    serve: (store) => ({
+      ...store,
+      readSlices: async (name) => {
+        const slices = watched(name);
+        return slices === undefined ? store.readSlices(name) : ok(slices);
+      },
+      takeSlice: async (name, index, free, node) => {
+        written.set(name, versionOf(informer.get(`${namespace}/${name}`)));
+        return store.takeSlice(name, index, free, node);
+      },
+    }),
+    stop: () => {
+      informer.stop();
+    },
+  };
+}
