@@ -29,7 +29,15 @@
 
 import { fail, ok } from '../errors.ts';
 import type { KubeApi } from '../store/api.ts';
-import { classify, isFailedTest, isObjectNotFound, isTooLarge } from '../store/errors.ts';
+import {
+  answerOf,
+  claimWrite,
+  combine,
+  ipPoolRef,
+  releaseWrite,
+  request,
+} from '../store/conditional-write.ts';
+import { classify, isObjectNotFound, isTooLarge } from '../store/errors.ts';
 import {
   decodePool,
   group,
@@ -165,24 +173,20 @@ export function groupCommitStore(
         await single(pool, items[0] as Item);
         return;
       }
-      const operations = items.flatMap((item) => {
-        const path = `/spec/allocations/${item.key}`;
-        return item.kind === 'claim'
-          ? [
-              { op: 'test', path, value: null },
-              { op: 'add', path, value: item.entry },
-            ]
-          : [
-              { op: 'test', path, value: item.current },
-              { op: 'remove', path },
-            ];
-      });
+      // Each item's own write (its test and its change), all in one patch.
+      const target = { namespace: inner.namespace, name: pool };
+      const batch = combine(
+        ipPoolRef(target),
+        items.map((item) =>
+          item.kind === 'claim'
+            ? claimWrite(target, item.key, item.entry)
+            : releaseWrite(target, item.key, item.current),
+        ),
+        `patch IPPool ${inner.namespace}/${pool} (${items.length} changes)`,
+      );
       stats.patches++;
       stats.items += items.length;
-      const result = await api.jsonPatch(
-        { group, version, plural: 'ippools', namespace: inner.namespace, name: pool },
-        operations,
-      );
+      const result = await request(api, batch);
       if (result.ok) {
         cache.put(pool, result.value);
         for (const item of items) {
@@ -191,8 +195,9 @@ export function groupCommitStore(
         }
         return;
       }
-      if (isFailedTest(result.failure) || isObjectNotFound(result.failure)) {
-        // Some test failed (or the pool is gone): settle each item alone, for its exact answer.
+      const answer = answerOf(batch, result, api.server);
+      if (answer.ok) {
+        // Some test failed (`changed`) or the pool is gone: settle each item alone, for its exact answer.
         stats.fallbacks++;
         distrust(pool);
         await Promise.all(items.map((item) => single(pool, item)));
@@ -206,14 +211,9 @@ export function groupCommitStore(
         for (const item of items) if (item.kind === 'claim') await single(pool, item);
         return;
       }
-      const error = classify(
-        result.failure,
-        `patch IPPool ${inner.namespace}/${pool} (${items.length} changes)`,
-        api.server,
-      );
       // No answer: the patch may have committed.
       distrust(pool);
-      for (const item of items) item.done({ ok: false, error });
+      for (const item of items) item.done(answer);
     } finally {
       inFlight.delete(pool);
       if (queues.has(pool)) void flush(pool);

@@ -22,6 +22,7 @@ import {
 import { assign, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
+import { send, versionedWrite } from '../store/conditional-write.ts';
 import { classify } from '../store/errors.ts';
 import { group, version } from '../store/ippool.ts';
 import { poolName } from '../store/names.ts';
@@ -427,12 +428,19 @@ export async function reconcile(
     }
     if (sameLayout && JSON.stringify(current) === JSON.stringify(next.allocations)) continue;
     const rv = (existing.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
-    const patched = await api.jsonPatch(ref, [
-      { op: 'test', path: '/metadata/resourceVersion', value: rv },
-      ...(sameLayout ? [] : [{ op: 'replace', path: '/spec', value: spec }]),
-      { op: existing.status === undefined ? 'add' : 'replace', path: '/status', value: status },
-    ]);
-    if (patched.ok) report.written.push(s.pool);
+    const patched = await send(
+      api,
+      versionedWrite(
+        ref,
+        rv,
+        [
+          ...(sameLayout ? [] : [{ op: 'replace', path: '/spec', value: spec } as const]),
+          { op: existing.status === undefined ? 'add' : 'replace', path: '/status', value: status },
+        ],
+        `write NodeSlicePool ${namespace}/${s.pool}`,
+      ),
+    );
+    if (patched.ok && patched.value === 'done') report.written.push(s.pool);
     else report.errors.push(`${s.pool}: changed meanwhile, again next pass`);
   }
   return report;

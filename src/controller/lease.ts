@@ -7,6 +7,7 @@
 // resourceVersion read, so of two candidates racing for one lease exactly one wins.
 
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
+import { send, versionedWrite } from '../store/conditional-write.ts';
 
 export type LeaseOptions = {
   readonly namespace: string;
@@ -80,11 +81,16 @@ export async function holdLease(api: KubeApi, options: LeaseOptions): Promise<bo
   const next: LeaseSpec = held
     ? { ...spec, ...ours }
     : { ...ours, acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
-  const patched = await api.jsonPatch(ref, [
-    { op: 'test', path: '/metadata/resourceVersion', value: rv },
-    { op: 'replace', path: '/spec', value: next },
-  ]);
-  return patched.ok;
+  const patched = await send(
+    api,
+    versionedWrite(
+      ref,
+      rv,
+      [{ op: 'replace', path: '/spec', value: next }],
+      `write Lease ${options.namespace}/${options.name}`,
+    ),
+  );
+  return patched.ok && patched.value === 'done';
 }
 
 /** Gives the lease up at shutdown, so another candidate need not wait for it to expire. */
@@ -96,8 +102,13 @@ export async function releaseLease(api: KubeApi, options: LeaseOptions): Promise
   const spec = (lease.spec ?? {}) as LeaseSpec;
   if (spec.holderIdentity !== options.identity) return;
   const rv = (lease.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
-  await api.jsonPatch(ref, [
-    { op: 'test', path: '/metadata/resourceVersion', value: rv },
-    { op: 'replace', path: '/spec/holderIdentity', value: '' },
-  ]);
+  await send(
+    api,
+    versionedWrite(
+      ref,
+      rv,
+      [{ op: 'replace', path: '/spec/holderIdentity', value: '' }],
+      `release Lease ${options.namespace}/${options.name}`,
+    ),
+  );
 }

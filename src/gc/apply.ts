@@ -3,11 +3,16 @@
 // the resourceVersion planned. Transient failures are retried briefly; every item is tried, and failures
 // are counted, not fatal.
 
-import { fail, ok } from '../errors.ts';
+import { ok } from '../errors.ts';
 import { deadlineIn, retrying } from '../ipam/retry.ts';
-import type { ApiOutcome, KubeApi } from '../store/api.ts';
-import { classify, isFailedTest, isObjectNotFound, isStatus } from '../store/errors.ts';
-import { group, version } from '../store/ippool.ts';
+import type { KubeApi } from '../store/api.ts';
+import {
+  annotationWrite,
+  deleteReservationWrite,
+  releaseWrite,
+  send,
+  type ConditionalWrite,
+} from '../store/conditional-write.ts';
 import type { StoreResult } from '../store/store.ts';
 import {
   suspectsAnnotation,
@@ -30,45 +35,26 @@ export type Applied = {
 /** How long one item may be retried before it counts as failed. */
 const itemDeadlineMs = 10_000;
 
-async function conditional(
-  api: KubeApi,
-  what: string,
-  write: () => Promise<ApiOutcome<unknown>>,
-  isChanged: (result: Extract<ApiOutcome<unknown>, { ok: false }>) => boolean,
-): Promise<StoreResult<'done' | 'changed'>> {
-  return retrying(deadlineIn(itemDeadlineMs), async () => {
-    const result = await write();
-    if (result.ok) return ok('done' as const);
-    if (isChanged(result)) return ok('changed' as const);
-    return fail(classify(result.failure, what, api.server));
-  });
+/** One write, retried while its failure is transient: `changed` also when the object is gone. */
+async function conditional(api: KubeApi, write: ConditionalWrite): Promise<StoreResult<'done' | 'changed'>> {
+  const result = await retrying(deadlineIn(itemDeadlineMs), () => send(api, write));
+  if (!result.ok) return result;
+  return ok(result.value === 'done' ? 'done' : 'changed');
 }
 
-const annotationPath = `/metadata/annotations/${suspectsAnnotation.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-
 /**
- * The sightings write, conditional on the annotation as read: `test` of its value (null: absent — and, for a
- * pool without annotations, of the whole map), so a run never overwrites what another wrote meanwhile.
+ * The sightings write, conditional on the annotation as read (see annotationWrite), so a run never
+ * overwrites what another wrote meanwhile. Sightings that became empty remove the annotation.
  */
-function sightingsPatch(w: SightingsWrite): unknown[] {
+function sightingsWrite(w: SightingsWrite): ConditionalWrite {
   const empty = Object.keys(w.next).length === 0;
-  const value = JSON.stringify(w.next);
-  if (w.previous !== undefined) {
-    return [
-      { op: 'test', path: annotationPath, value: w.previous },
-      empty ? { op: 'remove', path: annotationPath } : { op: 'replace', path: annotationPath, value },
-    ];
-  }
-  if (!w.annotated) {
-    return [
-      { op: 'test', path: '/metadata/annotations', value: null },
-      { op: 'add', path: '/metadata/annotations', value: { [suspectsAnnotation]: value } },
-    ];
-  }
-  return [
-    { op: 'test', path: annotationPath, value: null },
-    { op: 'add', path: annotationPath, value },
-  ];
+  return annotationWrite(
+    { namespace: w.namespace, name: w.pool },
+    suspectsAnnotation,
+    { previous: w.previous, annotated: w.annotated },
+    w.previous !== undefined && empty ? undefined : JSON.stringify(w.next),
+    `record GC's sightings in IPPool ${w.namespace}/${w.pool}`,
+  );
 }
 
 export async function applyPlan(api: KubeApi, plan: Plan): Promise<Applied> {
@@ -77,16 +63,14 @@ export async function applyPlan(api: KubeApi, plan: Plan): Promise<Applied> {
   const errors: string[] = [];
   let changed = 0;
   for (const r of plan.releases) {
-    const path = `/spec/allocations/${r.key}`;
     const result = await conditional(
       api,
-      `release ${r.address} of ${r.podRef} in IPPool ${r.namespace}/${r.pool}`,
-      () =>
-        api.jsonPatch({ group, version, plural: 'ippools', namespace: r.namespace, name: r.pool }, [
-          { op: 'test', path, value: r.stored },
-          { op: 'remove', path },
-        ]),
-      (f) => isFailedTest(f.failure) || isObjectNotFound(f.failure),
+      releaseWrite(
+        { namespace: r.namespace, name: r.pool },
+        r.key,
+        r.stored,
+        `release ${r.address} of ${r.podRef} in IPPool ${r.namespace}/${r.pool}`,
+      ),
     );
     if (!result.ok) errors.push(result.error.message);
     else if (result.value === 'done') released.push(r);
@@ -95,13 +79,7 @@ export async function applyPlan(api: KubeApi, plan: Plan): Promise<Applied> {
   for (const d of plan.deletions) {
     const result = await conditional(
       api,
-      `delete OverlappingRangeIPReservation ${d.namespace}/${d.name}`,
-      () =>
-        api.delete(
-          { group, version, plural: 'overlappingrangeipreservations', namespace: d.namespace, name: d.name },
-          d.resourceVersion,
-        ),
-      (f) => isStatus(f.failure, 409) || isObjectNotFound(f.failure),
+      deleteReservationWrite({ namespace: d.namespace, name: d.name }, d.resourceVersion),
     );
     if (!result.ok) errors.push(result.error.message);
     else if (result.value === 'done') deleted.push(d);
@@ -109,16 +87,7 @@ export async function applyPlan(api: KubeApi, plan: Plan): Promise<Applied> {
   }
   const recorded: SightingsWrite[] = [];
   for (const w of plan.sightings) {
-    const result = await conditional(
-      api,
-      `record GC's sightings in IPPool ${w.namespace}/${w.pool}`,
-      () =>
-        api.jsonPatch(
-          { group, version, plural: 'ippools', namespace: w.namespace, name: w.pool },
-          sightingsPatch(w),
-        ),
-      (f) => isFailedTest(f.failure) || isObjectNotFound(f.failure),
-    );
+    const result = await conditional(api, sightingsWrite(w));
     if (!result.ok) errors.push(result.error.message);
     else if (result.value === 'done') recorded.push(w);
     else changed++;

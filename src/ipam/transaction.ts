@@ -76,7 +76,9 @@ async function readOrCreate(
 ): Promise<Result<PoolSnapshot, StoreError>> {
   const { pool, subnet, labels } = a;
   for (;;) {
-    const read = await retrying(ctx.deadline, () => ctx.store.readPool(pool));
+    const read = await retrying(ctx.deadline, () =>
+      a.fullSeen ? (ctx.store.readPoolCurrent?.(pool) ?? ctx.store.readPool(pool)) : ctx.store.readPool(pool),
+    );
     if (!read.ok) return read;
     const snapshot = read.value;
     if (snapshot !== undefined) {

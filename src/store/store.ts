@@ -2,22 +2,27 @@
 // and needs no lock: a claim tests that the offset is still free, a release that the entry is still the
 // one read; neither carries a resourceVersion, so the API server applies it to the latest object and
 // writers of different offsets never conflict. Labelling a slice pool sets our own label keys and no other.
+// The writes and the sorting of their answers are the conditional-write protocol's (conditional-write.ts);
+// this file names each answer in the interface's words.
 
 import type { Member, MemberFacts } from '../allocator/keeper.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
 import type { KubeApi, ListOptions, Obj, ObjectRef } from './api.ts';
-import { classify, isFailedTest, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
 import {
-  apiVersion,
-  decodePool,
-  group,
-  newPool,
-  version,
-  type AllocationEntry,
-  type PoolSnapshot,
-} from './ippool.ts';
+  claimWrite,
+  createReservationWrite,
+  deleteReservationWrite,
+  labelWrites,
+  reassignWrite,
+  releaseWrite,
+  send,
+  takeSliceWrite,
+  type ReservationEntry,
+} from './conditional-write.ts';
+import { classify, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
+import { decodePool, group, newPool, version, type AllocationEntry, type PoolSnapshot } from './ippool.ts';
 import { sliceAllocationsOf } from './nodeslicepool.ts';
 import type { PoolLabels } from './pool-labels.ts';
 import { readMemberFacts } from './statefulset.ts';
@@ -25,8 +30,7 @@ import { networksAnnotation, readClaim, readPodNetworks, writeClaimStatus, type 
 
 export type StoreResult<T> = Result<T, StoreError>;
 
-/** The spec of an OverlappingRangeIPReservation. Whereabouts never writes `containerid`; we do. */
-export type ReservationEntry = { podref: string; ifname?: string; containerid?: string };
+export type { ReservationEntry };
 export type Reservation = { readonly spec: ReservationEntry; readonly resourceVersion: string };
 
 /** A pod as the plugin's GC needs it. */
@@ -115,12 +119,12 @@ export function kubeStore(api: KubeApi): IpamStore {
     namespace,
     name,
   });
-  const reservations = (name?: string): ObjectRef => ({
+  const reservation = (name: string): ObjectRef => ({
     group,
     version,
     plural: 'overlappingrangeipreservations',
     namespace,
-    ...(name === undefined ? {} : { name }),
+    name,
   });
 
   /** GET of one object: undefined when it does not exist. */
@@ -128,19 +132,6 @@ export function kubeStore(api: KubeApi): IpamStore {
     const result = await api.get(ref);
     if (result.ok) return ok(result.value);
     return isObjectNotFound(result.failure) ? ok(undefined) : fail(classify(result.failure, what, server));
-  }
-
-  /** A conditional patch of one allocation: applied, its `test` failed, or the pool is gone. */
-  async function patchPool(
-    pool: string,
-    operations: unknown[],
-    what: string,
-  ): Promise<StoreResult<'applied' | 'failed' | 'missing'>> {
-    const result = await api.jsonPatch(pools(pool), operations);
-    if (result.ok) return ok('applied');
-    if (isObjectNotFound(result.failure)) return ok('missing');
-    if (isFailedTest(result.failure)) return ok('failed');
-    return fail(classify(result.failure, what, server));
   }
 
   /** Every object a list names, page by page (500 at a time). */
@@ -222,72 +213,38 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async labelPool(name, labels) {
-      // A JSON patch adds a key only to a map that exists: where there are no labels, the whole map (tested
-      // absent, so nobody's labels are replaced), else each of ours; labels that appeared or vanished
-      // meanwhile make the other form apply.
-      const whole = [
-        { op: 'test', path: '/metadata/labels', value: null },
-        { op: 'add', path: '/metadata/labels', value: labels },
-      ];
-      const each = Object.entries(labels).map(([key, value]) => ({
-        op: 'add',
-        path: `/metadata/labels/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
-        value,
-      }));
-      const what = `label IPPool ${namespace}/${name}`;
-      for (const operations of [whole, each, whole, each]) {
-        const result = await patchPool(name, operations, what);
+      // One of the two forms applies (see labelWrites); labels that appeared or vanished meanwhile make the
+      // other one apply, so each is tried twice.
+      const { whole, each } = labelWrites({ namespace, name }, labels);
+      for (const write of [whole, each, whole, each]) {
+        const result = await send(api, write);
         if (!result.ok) return result;
-        if (result.value !== 'failed') return ok(result.value === 'applied' ? 'labelled' : 'missing');
+        if (result.value !== 'changed') return ok(result.value === 'done' ? 'labelled' : 'missing');
       }
-      return fail({ retry: true, message: `${what}: its labels kept changing under the patch` });
+      return fail({ retry: true, message: `${whole.what}: its labels kept changing under the patch` });
     },
 
     async claim(pool, key, entry) {
-      const path = `/spec/allocations/${key}`;
-      const result = await patchPool(
-        pool,
-        [
-          { op: 'test', path, value: null },
-          { op: 'add', path, value: entry },
-        ],
-        `claim offset ${key} in IPPool ${namespace}/${pool}`,
-      );
+      const result = await send(api, claimWrite({ namespace, name: pool }, key, entry));
       if (!result.ok) return result;
-      return ok(result.value === 'applied' ? 'claimed' : result.value === 'missing' ? 'missing' : 'taken');
+      return ok(result.value === 'done' ? 'claimed' : result.value === 'gone' ? 'missing' : 'taken');
     },
 
     async reassign(pool, key, current, entry) {
-      const path = `/spec/allocations/${key}`;
-      const result = await patchPool(
-        pool,
-        [
-          { op: 'test', path, value: current },
-          { op: 'replace', path, value: entry },
-        ],
-        `update offset ${key} in IPPool ${namespace}/${pool}`,
-      );
+      const result = await send(api, reassignWrite({ namespace, name: pool }, key, current, entry));
       if (!result.ok) return result;
-      return ok(result.value === 'applied' ? 'done' : 'changed');
+      return ok(result.value === 'done' ? 'done' : 'changed');
     },
 
     async release(pool, key, current) {
-      const path = `/spec/allocations/${key}`;
-      const result = await patchPool(
-        pool,
-        [
-          { op: 'test', path, value: current },
-          { op: 'remove', path },
-        ],
-        `release offset ${key} in IPPool ${namespace}/${pool}`,
-      );
+      const result = await send(api, releaseWrite({ namespace, name: pool }, key, current));
       if (!result.ok) return result;
-      return ok(result.value === 'applied' ? 'released' : 'changed');
+      return ok(result.value === 'done' ? 'released' : 'changed');
     },
 
     async readReservation(name) {
       const result = await getIfExists(
-        reservations(name),
+        reservation(name),
         `get OverlappingRangeIPReservation ${namespace}/${name}`,
       );
       if (!result.ok || result.value === undefined) return result as StoreResult<undefined>;
@@ -304,22 +261,16 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async createReservation(name, entry) {
-      const body = { apiVersion, kind: 'OverlappingRangeIPReservation', metadata: { name }, spec: entry };
-      const result = await api.create(reservations(), body);
-      if (result.ok) return ok('created');
-      return isStatus(result.failure, 409)
-        ? ok('exists')
-        : fail(classify(result.failure, `create OverlappingRangeIPReservation ${namespace}/${name}`, server));
+      const result = await send(api, createReservationWrite({ namespace, name }, entry));
+      if (!result.ok) return result;
+      // A create is never `gone`: a 404 is an error (the CRDs not installed).
+      return ok(result.value === 'done' ? 'created' : 'exists');
     },
 
     async deleteReservation(name, resourceVersion) {
-      const result = await api.delete(reservations(name), resourceVersion);
-      if (result.ok) return ok('deleted');
-      if (isObjectNotFound(result.failure)) return ok('gone');
-      if (isStatus(result.failure, 409)) return ok('changed');
-      return fail(
-        classify(result.failure, `delete OverlappingRangeIPReservation ${namespace}/${name}`, server),
-      );
+      const result = await send(api, deleteReservationWrite({ namespace, name }, resourceVersion));
+      if (!result.ok) return result;
+      return ok(result.value === 'done' ? 'deleted' : result.value);
     },
 
     memberFacts: (member) => readMemberFacts(api, member),
@@ -340,20 +291,9 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async takeSlice(name, index, free, node) {
-      const path = `/status/allocations/${index}`;
-      const result = await api.jsonPatch(slicePool(name), [
-        { op: 'test', path, value: free },
-        { op: 'replace', path: `${path}/nodeName`, value: node },
-      ]);
-      if (result.ok) return ok('taken');
-      if (isObjectNotFound(result.failure) || isFailedTest(result.failure)) return ok('changed');
-      return fail(
-        classify(
-          result.failure,
-          `take slice ${free.sliceRange} in NodeSlicePool ${namespace}/${name}`,
-          server,
-        ),
-      );
+      const result = await send(api, takeSliceWrite({ namespace, name }, index, free, node));
+      if (!result.ok) return result;
+      return ok(result.value === 'done' ? 'taken' : 'changed');
     },
   };
 }
