@@ -20,13 +20,12 @@ import {
   sameLayout as isSameLayout,
 } from '../slices/decide.ts';
 import { assign, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
-import { fail, ok, type Result } from '../errors.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 import { send, versionedWrite } from '../store/conditional-write.ts';
-import { classify } from '../store/errors.ts';
 import { group, version } from '../store/ippool.ts';
 import { poolName } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
+import { listEvery } from '../store/paging.ts';
 import { slicePoolOf } from '../ipam/places.ts';
 import { holdLease, newObservation, releaseLease } from './lease.ts';
 
@@ -85,18 +84,6 @@ export function slicedRanges(config: string): SlicedRange[] {
           ],
     );
   });
-}
-
-async function listAll(api: KubeApi, ref: ObjectRef): Promise<Result<Obj[], string>> {
-  const items: Obj[] = [];
-  let token: string | undefined;
-  do {
-    const page = await api.list(ref, { limit: 500, ...(token === undefined ? {} : { continue: token }) });
-    if (!page.ok) return fail(classify(page.failure, `list ${ref.plural}`, api.server).message);
-    items.push(...page.value.items);
-    token = page.value.continue;
-  } while (token !== undefined);
-  return ok(items);
 }
 
 const nameOf = (o: Obj) => (o.metadata as { name?: string } | undefined)?.name ?? '';
@@ -364,9 +351,12 @@ export async function reconcile(
   drain: Drain = { periodMs: 0, emptySince: new Map() },
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { written: [], unassigned: [], retained: [], pending: [], errors: [] };
-  const [nadList, nodeList] = [await listAll(api, nads), await listAll(api, nodes)];
-  if (!nadList.ok) report.errors.push(nadList.error);
-  if (!nodeList.ok) report.errors.push(nodeList.error);
+  const [nadList, nodeList] = [
+    await listEvery(api, nads, `list ${nads.plural}`),
+    await listEvery(api, nodes, `list ${nodes.plural}`),
+  ];
+  if (!nadList.ok) report.errors.push(nadList.error.message);
+  if (!nodeList.ok) report.errors.push(nodeList.error.message);
   if (!nadList.ok || !nodeList.ok) return report;
   const nodeNames = nodeList.value.map(nameOf).sort();
 

@@ -4,9 +4,10 @@
 // made for a pod that existed before the pod list was taken, so "pod gone" can never be a pod that was
 // created while GC was listing.
 
-import { fail, ok, type Result } from '../errors.ts';
-import type { KubeApi, ListPage, Obj, ObjectRef } from '../store/api.ts';
-import { classify, type StoreError } from '../store/errors.ts';
+import { ok, type Result } from '../errors.ts';
+import type { KubeApi, Obj } from '../store/api.ts';
+import type { StoreError } from '../store/errors.ts';
+import { eachPage } from '../store/paging.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
 import { networkNameOf, type SliceLayout } from '../store/names.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
@@ -31,27 +32,6 @@ export type Collected = {
 /** Objects per page: pools are large (up to the 1.5 MiB object limit each), pods and reservations small. */
 const pageSizes = { pools: 10, small: 500 } as const;
 
-async function eachPage(
-  api: KubeApi,
-  ref: ObjectRef,
-  what: string,
-  limit: number,
-  visit: (item: Obj) => void,
-): Promise<Result<void, StoreError>> {
-  let token: string | undefined;
-  do {
-    const page: Awaited<ReturnType<KubeApi['list']>> = await api.list(ref, {
-      limit,
-      ...(token === undefined ? {} : { continue: token }),
-    });
-    if (!page.ok) return fail(classify(page.failure, `list ${what}`, api.server));
-    const { items, continue: next }: ListPage = page.value;
-    for (const item of items) visit(item);
-    token = next;
-  } while (token !== undefined);
-  return ok(undefined);
-}
-
 const meta = (o: Obj) =>
   (o.metadata ?? {}) as {
     name?: string;
@@ -75,14 +55,14 @@ export async function collect(
   const slicesRead = await eachPage(
     api,
     { group, version, plural: 'nodeslicepools' },
-    'NodeSlicePools',
-    pageSizes.small,
+    'list NodeSlicePools',
     (o) => {
       const { name = '', namespace = '' } = meta(o);
       const layouts = slicePools.get(namespace) ?? [];
       layouts.push({ name, allocations: sliceAllocationsOf(o) ?? [] });
       slicePools.set(namespace, layouts);
     },
+    { limit: pageSizes.small },
   );
   if (!slicesRead.ok && slicesRead.error.status !== 404) return slicesRead;
 
@@ -93,8 +73,7 @@ export async function collect(
   const poolsRead = await eachPage(
     api,
     { group, version, plural: 'ippools' },
-    'IPPools',
-    pageSizes.pools,
+    'list IPPools',
     (o) => {
       const pool = rawPool(o);
       const { name = '', namespace = '', annotations } = meta(o);
@@ -119,6 +98,7 @@ export async function collect(
         ...(suspects === undefined ? {} : { suspects }),
       });
     },
+    { limit: pageSizes.pools },
   );
   if (!poolsRead.ok) return poolsRead;
 
@@ -126,8 +106,7 @@ export async function collect(
   const reservationsRead = await eachPage(
     api,
     { group, version, plural: 'overlappingrangeipreservations' },
-    'OverlappingRangeIPReservations',
-    pageSizes.small,
+    'list OverlappingRangeIPReservations',
     (o) => {
       const m = meta(o);
       const spec = (o.spec ?? {}) as { podref?: string; ifname?: string };
@@ -140,6 +119,7 @@ export async function collect(
         createdAt: timeOf(m.creationTimestamp),
       });
     },
+    { limit: pageSizes.small },
   );
   if (!reservationsRead.ok) return reservationsRead;
 
@@ -148,8 +128,7 @@ export async function collect(
   const podsRead = await eachPage(
     api,
     { group: '', version: 'v1', plural: 'pods' },
-    'pods',
-    pageSizes.small,
+    'list pods',
     (o) => {
       const m = meta(o);
       const ref = `${m.namespace ?? ''}/${m.name ?? ''}`;
@@ -164,6 +143,7 @@ export async function collect(
         ...(networkStatus === undefined ? {} : { networkStatus }),
       });
     },
+    { limit: pageSizes.small },
   );
   if (!podsRead.ok) return podsRead;
   if (options.keepers !== true) return ok({ pools, reservations, pods, skipped });
@@ -174,19 +154,25 @@ export async function collect(
   const setsRead = await eachPage(
     api,
     { group: 'apps', version: 'v1', plural: 'statefulsets' },
-    'StatefulSets',
-    pageSizes.small,
+    'list StatefulSets',
     (o) => {
       const { name = '', namespace = '' } = meta(o);
       statefulSets.set(`${namespace}/${name}`, decodeSet(o));
     },
+    { limit: pageSizes.small },
   );
   // The IPAMClaims whose entries are kept. Not listed (no CRD, no right to): their entries are all kept.
   const claims = new Set<string>();
-  const claimsRead = await eachPage(api, claimRef(), 'IPAMClaims', pageSizes.small, (o) => {
-    const { name = '', namespace = '' } = meta(o);
-    claims.add(`${namespace}/${name}`);
-  });
+  const claimsRead = await eachPage(
+    api,
+    claimRef(),
+    'list IPAMClaims',
+    (o) => {
+      const { name = '', namespace = '' } = meta(o);
+      claims.add(`${namespace}/${name}`);
+    },
+    { limit: pageSizes.small },
+  );
   return ok({
     pools,
     reservations,

@@ -9,7 +9,7 @@ import type { Member, MemberFacts } from '../allocator/keeper.ts';
 import { fail, ok, type Result } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
-import type { KubeApi, ListOptions, Obj, ObjectRef } from './api.ts';
+import type { KubeApi, Obj, ObjectRef } from './api.ts';
 import {
   claimWrite,
   createReservationWrite,
@@ -25,6 +25,7 @@ import { classify, isObjectNotFound, isStatus, type StoreError } from './errors.
 import { decodePool, group, newPool, version, type AllocationEntry, type PoolSnapshot } from './ippool.ts';
 import { sliceAllocationsOf } from './nodeslicepool.ts';
 import type { PoolLabels } from './pool-labels.ts';
+import { listEvery } from './paging.ts';
 import { readMemberFacts } from './statefulset.ts';
 import { networksAnnotation, readClaim, readPodNetworks, writeClaimStatus, type Claim } from './ipamclaim.ts';
 
@@ -134,23 +135,6 @@ export function kubeStore(api: KubeApi): IpamStore {
     return isObjectNotFound(result.failure) ? ok(undefined) : fail(classify(result.failure, what, server));
   }
 
-  /** Every object a list names, page by page (500 at a time). */
-  async function listEvery(ref: ObjectRef, options: ListOptions, what: string): Promise<StoreResult<Obj[]>> {
-    const items: Obj[] = [];
-    let token: string | undefined;
-    do {
-      const page = await api.list(ref, {
-        ...options,
-        limit: 500,
-        ...(token === undefined ? {} : { continue: token }),
-      });
-      if (!page.ok) return fail(classify(page.failure, what, server));
-      items.push(...page.value.items);
-      token = page.value.continue;
-    } while (token !== undefined);
-    return ok(items);
-  }
-
   return {
     namespace,
 
@@ -167,9 +151,10 @@ export function kubeStore(api: KubeApi): IpamStore {
 
     async podsOnNode(node) {
       const listed = await listEvery(
+        api,
         { group: '', version: 'v1', plural: 'pods' },
-        { fieldSelector: `spec.nodeName=${node}` },
         `list pods on node ${node}`,
+        { fieldSelector: `spec.nodeName=${node}` },
       );
       if (!listed.ok) return listed;
       return ok(
@@ -193,7 +178,8 @@ export function kubeStore(api: KubeApi): IpamStore {
     },
 
     async listPools() {
-      const listed = await listEvery(pools(), {}, `list IPPools in ${namespace}`);
+      // Pools are large (up to the object size limit each): a few per page.
+      const listed = await listEvery(api, pools(), `list IPPools in ${namespace}`, { limit: 20 });
       if (!listed.ok) return listed;
       const found: PoolListing[] = [];
       for (const item of listed.value) {
