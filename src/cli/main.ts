@@ -5,40 +5,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { homedir, hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadAll } from 'js-yaml';
-import { checkNad, nadsIn, otherObjectsIn, skipReason } from '../config/check-nad.ts';
-import { errnoOf } from '../errors.ts';
-import { runController } from '../controller/controller.ts';
-import { runExporter } from '../exporter/exporter.ts';
-import { collect } from '../gc/collect.ts';
-import { formatIP, parseIP } from '../ip/address.ts';
-import {
-  capacityOf,
-  holdersOf,
-  holdingsOf,
-  poolUsage,
-  table,
-  utilisation,
-  type Holding,
-} from '../ops/inventory.ts';
-import { indexNads } from '../ops/capacity.ts';
-import { readNadRanges } from '../ops/read-nads.ts';
-import { runAgent } from '../agent/agent.ts';
-import { hostFiles } from '../agent/install.ts';
 import { defaultAgentSocket, type LogLevel } from '../config/ipam-config.ts';
-import { defaultFlatFilePaths } from '../config/flat-file.ts';
-import { gcMetrics, push } from '../gc/metrics.ts';
-import { createLogger } from '../log.ts';
-import { connect } from '../store/kube.ts';
-import { planTable, runGc, summary } from '../gc/run.ts';
-import { sandboxCommand } from './sandbox.ts';
-import { apiserverCommand } from './apiserver.ts';
-import { openKubeApi } from '../store/open.ts';
-import { openOperatorApi, type KubectlFlags } from '../store/kubectl-config.ts';
+import type { Holding } from '../ops/inventory.ts';
+import type { KubectlFlags } from '../store/kubectl-config.ts';
 import { durationOption } from './durations.ts';
-import { startMetricsServer } from '../metrics-server.ts';
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import { stopRequested } from './signals.ts';
+
+// Every command loads what it runs when it runs (the `await import`s below), and nothing else: the node
+// agent, on every node, never loads client-node, the GC, the exporter, the embedded API server or the YAML
+// parser it does not use (docs/agent.md, "Memory"; test/unit/cli/agent-modules.test.ts).
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -63,8 +38,17 @@ const program = new Command(
   invokedAs.startsWith('kubectl-') ? `kubectl ${invokedAs.slice('kubectl-'.length)}` : 'whereabouts-ts',
 ).description('Cluster-wide IPAM for Kubernetes secondary networks');
 
-program.addCommand(sandboxCommand(root));
-program.addCommand(apiserverCommand(root));
+/** The commands defined in this file; any other (or none: help) needs the sandbox's and apiserver's. */
+const ownCommands = new Set(['agent', 'gc', 'exporter', 'controller', 'pools', 'ip', 'pod', 'validate']);
+const requested = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+if (requested === undefined || !ownCommands.has(requested)) {
+  const [{ sandboxCommand }, { apiserverCommand }] = await Promise.all([
+    import('./sandbox.ts'),
+    import('./apiserver.ts'),
+  ]);
+  program.addCommand(sandboxCommand(root));
+  program.addCommand(apiserverCommand(root));
+}
 
 const logLevels: readonly LogLevel[] = ['panic', 'error', 'verbose', 'debug'];
 const logLevel = (value: string): LogLevel => {
@@ -79,6 +63,39 @@ async function untilSignalled(stop: () => Promise<void>): Promise<void> {
   await stop();
 }
 
+/**
+ * The node agent's connection: the lean one (src/store/http-api.ts) for every kubeconfig it reads — a token
+ * or token file, a client certificate, the pod's service account — and client-node's (src/store/kube.ts,
+ * loaded only then) for one that needs an exec or auth-provider plugin, or to say what is wrong. Here, not in
+ * src/store/: a dynamic import of kube.ts there would put client-node into the plugin's bundle.
+ */
+async function agentConnection(options: { kubeconfig?: string | undefined; namespace?: string | undefined }) {
+  const [{ httpConnection }, { loadCredentials, needsPlugin }] = await Promise.all([
+    import('../store/http-api.ts'),
+    import('../store/kubeconfig.ts'),
+  ]);
+  const full = async () => (await import('../store/kube.ts')).connect(options);
+  const source = options.kubeconfig ?? process.env.KUBECONFIG;
+  const credentials =
+    (source !== undefined && source !== '') || process.env.KUBERNETES_SERVICE_HOST !== undefined
+      ? loadCredentials(options.kubeconfig, process.env)
+      : undefined;
+  if (credentials === undefined || (!credentials.ok && credentials.error.details.includes(needsPlugin)))
+    return full();
+  if (!credentials.ok) return credentials;
+  return {
+    ok: true as const,
+    value: httpConnection(credentials.value, {
+      namespace: options.namespace,
+      full: async () => {
+        const connection = await full();
+        if (!connection.ok) throw new Error(connection.error.details);
+        return connection.value;
+      },
+    }),
+  };
+}
+
 type AgentFlags = {
   logLevel: LogLevel;
   socket: string;
@@ -91,6 +108,7 @@ type AgentFlags = {
   plugin: string;
   stateDir: string;
   serviceAccountDir: string;
+  poolTrustMs?: number;
 };
 
 /** The plugin the agent installs: the image's, else the one this checkout built. */
@@ -125,12 +143,24 @@ program
     'the projected service-account token, CA and namespace the plugin kubeconfig is made from',
     '/var/run/secrets/kubernetes.io/serviceaccount',
   )
+  .option(
+    '--pool-trust-ms <ms>',
+    "how long a copy of a shared pool from the API server's answer is used before it is read again (default 10000; 0: read it for every batch)",
+    positiveInteger,
+  )
   .action(async (options: AgentFlags) => {
     if (options.nodeName === undefined || options.nodeName === '')
       return program.error('agent: set --node-name or $NODENAME');
     if (options.cniBinDir !== undefined && !existsSync(options.plugin))
       return program.error(`agent: no plugin to install at "${options.plugin}": pass --plugin`);
-    const connection = connect({
+    const [{ runAgent }, { hostFiles }, { defaultFlatFilePaths }, { createLogger }] = await Promise.all([
+      import('../agent/agent.ts'),
+      import('../agent/install.ts'),
+      import('../config/flat-file.ts'),
+      import('../log.ts'),
+    ]);
+    // The lean client (src/store/http-api.ts), unless the kubeconfig needs client-node's exec plugins.
+    const connection = await agentConnection({
       kubeconfig: options.kubeconfig,
       namespace: process.env.WHEREABOUTS_NAMESPACE,
     });
@@ -147,6 +177,7 @@ program
           : [hostFiles(options.cniConfDir).flatFile, ...defaultFlatFilePaths],
       metricsPort: options.metricsPort,
       stateDir: options.stateDir,
+      ...(options.poolTrustMs === undefined ? {} : { poolTrustMs: options.poolTrustMs }),
       ...(installing
         ? {
             install: {
@@ -198,6 +229,11 @@ kubectlOptions(
     }) => {
       if (options.output !== 'table' && options.output !== 'json')
         program.error('--output must be table or json');
+      const [{ openOperatorApi }, { runGc, planTable, summary }, { gcMetrics, push }] = await Promise.all([
+        import('../store/kubectl-config.ts'),
+        import('../gc/run.ts'),
+        import('../gc/metrics.ts'),
+      ]);
       const connection = openOperatorApi(options, process.env, homedir());
       if (!connection.ok) return program.error(`gc: ${connection.error.details}`);
       const started = performance.now();
@@ -259,6 +295,11 @@ program
       gracePeriod: number;
       logLevel: LogLevel;
     }) => {
+      const [{ connect }, { runExporter }, { createLogger }] = await Promise.all([
+        import('../store/kube.ts'),
+        import('../exporter/exporter.ts'),
+        import('../log.ts'),
+      ]);
       const connection = connect({ kubeconfig: options.kubeconfig });
       if (!connection.ok) return program.error(`exporter: ${connection.error.details}`);
       const running = await runExporter({
@@ -309,6 +350,14 @@ program
       metricsPort: number;
       logLevel: LogLevel;
     }) => {
+      const [{ openKubeApi }, { runController }, { createLogger }, { Registry, collectDefaultMetrics }] =
+        await Promise.all([
+          import('../store/open.ts'),
+          import('../controller/controller.ts'),
+          import('../log.ts'),
+          import('prom-client'),
+        ]);
+      const { startMetricsServer } = await import('../metrics-server.ts');
       const api = openKubeApi(options.kubeconfig, process.env);
       if (!api.ok) return program.error(`controller: ${api.error.details}`);
       const running = runController({
@@ -337,6 +386,10 @@ program
  * credentials found as kubectl finds them; exits with the reason on failure.
  */
 async function inventory(flags: KubectlFlags, command: string) {
+  const [{ openOperatorApi }, { collect }] = await Promise.all([
+    import('../store/kubectl-config.ts'),
+    import('../gc/collect.ts'),
+  ]);
   const api = openOperatorApi(flags, process.env, homedir(), 15_000);
   if (!api.ok) return program.error(`${command}: ${api.error.details}`);
   const collected = await collect(api.value, { pods: false });
@@ -363,8 +416,9 @@ const print = (output: string, json: unknown, text: () => string): void => {
   process.stdout.write(output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : text());
 };
 
-const holdingRows = (held: readonly Holding[]) =>
-  table(
+const holdingRows = async (held: readonly Holding[]) => {
+  const { table } = await import('../ops/inventory.ts');
+  return table(
     ['KIND', 'ADDRESS', 'POD', 'INTERFACE', 'OBJECT', 'CONTAINER'],
     held.map((h) => [
       h.kind === 'allocation' && h.keptFor !== undefined ? `allocation (kept for ${h.keptFor})` : h.kind,
@@ -375,11 +429,15 @@ const holdingRows = (held: readonly Holding[]) =>
       h.kind === 'allocation' ? h.containerId : '',
     ]),
   );
+};
 
 outputOption(
   program.command('pools').description('every IPPool: its range, addresses in use against capacity'),
 ).action(async (options: OutputFlags) => {
   const { pools, api } = await inventory(options, 'pools');
+  const [{ capacityOf, poolUsage, table, utilisation }, { indexNads }, { readNadRanges }] = await Promise.all(
+    [import('../ops/inventory.ts'), import('../ops/capacity.ts'), import('../ops/read-nads.ts')],
+  );
   // Capacity as the NADs naming each pool allow (src/ops/capacity.ts); unreadable NADs: the pools' CIDRs.
   const nads = await readNadRanges(api);
   if (!nads.ok) process.stderr.write(`pools: ${nads.error.message}; capacity is each pool's whole CIDR\n`);
@@ -418,13 +476,16 @@ outputOption(
     .description('who holds an address: pool entries and overlapping-range reservations')
     .argument('<address>'),
 ).action(async (text: string, options: OutputFlags) => {
+  const [{ formatIP, parseIP }, { holdersOf }] = await Promise.all([
+    import('../ip/address.ts'),
+    import('../ops/inventory.ts'),
+  ]);
   const address = parseIP(text);
   if (address === undefined) return program.error(`ip: "${text}" is not an IPv4 or IPv6 address`);
   const { pools, reservations } = await inventory(options, 'ip');
   const held = holdersOf(address, pools, reservations);
-  print(options.output, held, () =>
-    held.length === 0 ? `${formatIP(address)} is held by no pod\n` : holdingRows(held),
-  );
+  const rows = await holdingRows(held);
+  print(options.output, held, () => (held.length === 0 ? `${formatIP(address)} is held by no pod\n` : rows));
 });
 
 outputOption(
@@ -435,8 +496,10 @@ outputOption(
 ).action(async (ref: string, options: OutputFlags) => {
   if (!/^[^/]+\/[^/]+$/.test(ref)) return program.error(`pod: "${ref}" must be <namespace>/<name>`);
   const { pools, reservations } = await inventory(options, 'pod');
+  const { holdingsOf } = await import('../ops/inventory.ts');
   const held = holdingsOf(ref, pools, reservations);
-  print(options.output, held, () => (held.length === 0 ? `${ref} holds no address\n` : holdingRows(held)));
+  const rows = await holdingRows(held);
+  print(options.output, held, () => (held.length === 0 ? `${ref} holds no address\n` : rows));
 });
 
 program
@@ -449,7 +512,12 @@ program
     '--flat-file <path>',
     "the nodes' flat file (default: the one the agent installs, which supplies the kubeconfig)",
   )
-  .action((files: string[], options: { flatFile?: string }) => {
+  .action(async (files: string[], options: { flatFile?: string }) => {
+    const [{ loadAll }, { errnoOf }, { checkNad, nadsIn, otherObjectsIn, skipReason }] = await Promise.all([
+      import('js-yaml'),
+      import('../errors.ts'),
+      import('../config/check-nad.ts'),
+    ]);
     const dir = mkdtempSync(join(tmpdir(), 'whereabouts-validate-'));
     let flatFile = options.flatFile;
     if (flatFile === undefined) {

@@ -1,7 +1,10 @@
-// KubeApi over node:http / node:https with one keep-alive agent and a timeout on every request. Used by the
-// plugin: it loads in a few milliseconds, where the full client takes a few hundred on every pod.
+// KubeApi over node:http / node:https with kept-alive connections and a timeout on every request. Used by the
+// plugin: it loads in a few milliseconds, where the full client takes a few hundred on every pod. And by
+// the node agent (`httpConnection` below): its reads, lists and watches need nothing more, and client-node's
+// tree (undici, openid-client, jose, ws, the generated models) would be most of an idle agent's memory
+// (docs/agent.md, "Memory").
 
-import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
 import {
   networkCode,
   pathOf,
@@ -13,16 +16,62 @@ import {
   type Obj,
   type ObjectRef,
 } from './api.ts';
+import { readUntrustedFile } from '../config/untrusted-file.ts';
+import type { WatchFunction } from './informer.ts';
 import { redactServer, type Credentials } from './kubeconfig.ts';
+import type { KubeConnection } from './kube.ts';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 const headerText = (value: string | string[] | undefined): string | undefined =>
   Array.isArray(value) ? value[0] : value;
 
-type Client = { readonly request: typeof import('node:http').request; readonly agent: HttpAgent };
+type Client = {
+  readonly request: typeof import('node:http').request;
+  /** Requests: kept-alive connections, at most `requestConnections` of them. */
+  readonly agent: HttpAgent;
+  /** Watches, each holding its connection for minutes: never counted against the requests' connections. */
+  readonly watchAgent: HttpAgent;
+};
 
-export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): KubeApi {
+/**
+ * Connections of a client's requests at most (watches aside): a burst of 100 concurrent calls from the agent
+ * waits its turn on these instead of opening 100 TLS connections (CPU for the handshakes, memory for each),
+ * as client-node's pool does.
+ */
+export const requestConnections = 8;
+
+/** A token file (the kubelet rotates a projected one) is read again when its copy is older than this, as
+ *  client-go does. */
+const tokenFileRefreshMs = 60_000;
+
+/** The server's answer to one request: its status, its body parsed as JSON (undefined if none or not JSON). */
+export type RawAnswer = {
+  readonly code: number;
+  readonly text: string;
+  readonly body: unknown;
+  readonly headers: IncomingHttpHeaders;
+};
+
+/** One HTTP client for a kubeconfig's server: requests on a few kept-alive connections, and watches. */
+export type HttpClient = {
+  /** One request; a failure to get an answer rejects with the network error. */
+  request(method: Method, path: string, body?: unknown, contentType?: string): Promise<RawAnswer>;
+  /** A watch, with the calling convention of client-node's `Watch.watch` (src/store/informer.ts). */
+  readonly watch: WatchFunction;
+};
+
+/**
+ * How long an open watch may stay silent before it is taken for half-open and ended (the informer opens it
+ * again): client-node's Watch waits as long.
+ */
+export const watchQuietMs = 30_000;
+
+export function httpClient(
+  credentials: Credentials,
+  requestTimeoutMs = 10_000,
+  quietMs = watchQuietMs,
+): HttpClient {
   // Userinfo in the URL is never sent (only host and port are used below) and never shown.
   const url = new URL(credentials.server);
   const secure = url.protocol === 'https:';
@@ -31,21 +80,211 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
   const connect = async (): Promise<Client> => {
     if (!secure) {
       const http = await import('node:http');
-      return { request: http.request, agent: new http.Agent({ keepAlive: true }) };
+      return {
+        request: http.request,
+        agent: new http.Agent({ keepAlive: true, maxSockets: requestConnections }),
+        watchAgent: new http.Agent(),
+      };
     }
     const https = await import('node:https');
-    const agent = new https.Agent({
-      keepAlive: true,
+    const tls = {
       ...(credentials.ca === undefined ? {} : { ca: credentials.ca }),
       ...(credentials.cert === undefined ? {} : { cert: credentials.cert }),
       ...(credentials.key === undefined ? {} : { key: credentials.key }),
       ...(credentials.tlsServerName === undefined ? {} : { servername: credentials.tlsServerName }),
       rejectUnauthorized: !credentials.insecure,
-    });
-    return { request: https.request, agent };
+    };
+    return {
+      request: https.request,
+      agent: new https.Agent({ keepAlive: true, maxSockets: requestConnections, ...tls }),
+      watchAgent: new https.Agent(tls),
+    };
   };
   const prefix = url.pathname.replace(/\/$/, '');
 
+  let token = credentials.token;
+  let tokenReadAt = Date.now();
+  /** The bearer token now: a token file's newest content, at most a minute old. */
+  const currentToken = (): string | undefined => {
+    const file = credentials.tokenFile;
+    if (file !== undefined && Date.now() - tokenReadAt >= tokenFileRefreshMs) {
+      tokenReadAt = Date.now();
+      // Unreadable for a moment (the kubelet swaps the projected volume's files): the last one read.
+      const read = readUntrustedFile(file);
+      const text = read.ok ? read.value.toString('utf8').trim() : '';
+      if (text !== '') token = text;
+    }
+    return token;
+  };
+
+  type Opened = { readonly response: import('node:http').IncomingMessage; readonly abort: () => void };
+  /** Sends a request and resolves with the response once its headers arrived; rejects on a network error. */
+  async function open(
+    method: Method,
+    path: string,
+    payload: string | undefined,
+    contentType: string,
+    timeoutMs: number,
+    watch = false,
+  ): Promise<Opened> {
+    client ??= connect();
+    const { request: send, agent, watchAgent } = await client;
+    const bearer = currentToken();
+    return new Promise((resolve, reject) => {
+      const request = send(
+        {
+          agent: watch ? watchAgent : agent,
+          protocol: url.protocol,
+          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          port: url.port === '' ? undefined : url.port,
+          method,
+          path: `${prefix}${path}`,
+          timeout: timeoutMs,
+          headers: {
+            Accept: 'application/json',
+            'User-Agent': 'whereabouts-ts',
+            ...(bearer === undefined ? {} : { Authorization: `Bearer ${bearer}` }),
+            ...(payload === undefined
+              ? {}
+              : { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) }),
+          },
+        },
+        (response) => {
+          resolve({ response, abort: () => request.destroy() });
+        },
+      );
+      request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+      request.on('error', reject);
+      request.end(payload);
+    });
+  }
+
+  async function request(method: Method, path: string, body?: unknown, contentType = 'application/json') {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const { response } = await open(method, path, payload, contentType, requestTimeoutMs);
+    return new Promise<RawAnswer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ code: response.statusCode ?? 0, text, body: parsed, headers: response.headers });
+      });
+      response.on('error', reject);
+    });
+  }
+
+  /**
+   * A watch as client-node's Watch runs one: `onEvent` per line, `onDone` once (null: the server ended it;
+   * an error: it failed, or no byte came for `quietMs` — a TimeoutError, as client-node names it).
+   * A status other than 200 ends it with an error that carries the status, its Status body and headers.
+   */
+  const watch: WatchFunction = async (path, query, onEvent, onDone) => {
+    const search = new URLSearchParams({ watch: 'true' });
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
+    let done = false;
+    /** Read through a call: `finish` changes it while this function awaits. */
+    const ended = () => done;
+    let abort: () => void = () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (error: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      abort();
+      onDone(error);
+    };
+    const timedOut = () => {
+      finish(Object.assign(new Error('watch timed out'), { name: 'TimeoutError' }));
+    };
+    const quiet = () => {
+      clearTimeout(timer);
+      timer = setTimeout(timedOut, quietMs);
+      timer.unref();
+    };
+    // Aborted by the caller: ended as client-node ends it, with an AbortError.
+    const controller = new AbortController();
+    controller.signal.addEventListener('abort', () => {
+      finish(Object.assign(new Error('watch aborted'), { name: 'AbortError' }));
+    });
+    try {
+      const opened = await open('GET', `${path}?${search.toString()}`, undefined, '', requestTimeoutMs, true);
+      abort = opened.abort;
+      const { response } = opened;
+      if (ended()) {
+        abort();
+        return controller;
+      }
+      if (response.statusCode !== 200) {
+        // Ended before it resolves, as client-node's: the caller never takes a refused watch for an open one.
+        const body = await new Promise<string>((resolve) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            resolve(Buffer.concat(chunks).toString('utf8'));
+          });
+          response.on('error', () => {
+            resolve(Buffer.concat(chunks).toString('utf8'));
+          });
+        });
+        finish(
+          Object.assign(new Error(`watch answered ${String(response.statusCode)}`), {
+            statusCode: response.statusCode,
+            body,
+            headers: response.headers,
+          }),
+        );
+        return controller;
+      }
+      // The request's own timeout covered the connection; from here on, an inactivity timeout.
+      response.socket.setTimeout(0);
+      quiet();
+      let pending = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        quiet();
+        pending += chunk;
+        let newline: number;
+        while (!done && (newline = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          if (line.trim() === '') continue;
+          let event: { type?: unknown; object?: unknown };
+          try {
+            event = JSON.parse(line) as typeof event;
+          } catch {
+            continue; // as client-node: a line that is not JSON is skipped
+          }
+          if (typeof event.type === 'string') onEvent(event.type, (event.object ?? {}) as Obj);
+        }
+      });
+      response.on('end', () => {
+        finish(null);
+      });
+      response.on('close', () => {
+        finish(null);
+      });
+      response.on('error', finish);
+    } catch (e) {
+      finish(e);
+    }
+    return controller;
+  };
+
+  return { request, watch };
+}
+
+/** The KubeApi of `credentials`, on `http` (one connection pool with a caller's other requests) if given. */
+export function httpApi(
+  credentials: Credentials,
+  requestTimeoutMs = 10_000,
+  http: HttpClient = httpClient(credentials, requestTimeoutMs),
+): KubeApi {
   async function send<T>(
     method: Method,
     path: string,
@@ -53,60 +292,17 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
     contentType: string,
     decode: (body: unknown) => T,
   ): Promise<ApiOutcome<T>> {
-    client ??= connect();
-    const { request: open, agent } = await client;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve) => {
-      const request = open(
-        {
-          agent,
-          protocol: url.protocol,
-          hostname: url.hostname.replace(/^\[|\]$/g, ''),
-          port: url.port === '' ? undefined : url.port,
-          method,
-          path: `${prefix}${path}`,
-          timeout: requestTimeoutMs,
-          headers: {
-            Accept: 'application/json',
-            'User-Agent': 'whereabouts-ts',
-            ...(credentials.token === undefined ? {} : { Authorization: `Bearer ${credentials.token}` }),
-            ...(payload === undefined
-              ? {}
-              : { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) }),
-          },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown;
-            try {
-              parsed = text === '' ? undefined : JSON.parse(text);
-            } catch {
-              parsed = undefined;
-            }
-            const code = response.statusCode ?? 0;
-            resolve(
-              code >= 200 && code < 300
-                ? { ok: true, value: decode(parsed) }
-                : {
-                    ok: false,
-                    failure: statusFailure(code, parsed, headerText(response.headers['retry-after'])),
-                  },
-            );
-          });
-          response.on('error', (e) => {
-            resolve({ ok: false, failure: { kind: 'network', code: networkCode(e) } });
-          });
-        },
-      );
-      request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-      request.on('error', (e) => {
-        resolve({ ok: false, failure: { kind: 'network', code: networkCode(e) } });
-      });
-      request.end(payload);
-    });
+    try {
+      const answer = await http.request(method, path, body, contentType);
+      return answer.code >= 200 && answer.code < 300
+        ? { ok: true, value: decode(answer.body) }
+        : {
+            ok: false,
+            failure: statusFailure(answer.code, answer.body, headerText(answer.headers['retry-after'])),
+          };
+    } catch (e) {
+      return { ok: false, failure: { kind: 'network', code: networkCode(e) } };
+    }
   }
 
   const object = (body: unknown): Obj => (typeof body === 'object' && body !== null ? (body as Obj) : {});
@@ -131,9 +327,9 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
     },
     list: (ref: ObjectRef, options: ListOptions = {}) => {
       const query = new URLSearchParams();
-      if (options.limit !== undefined) query.set('limit', String(options.limit));
-      if (options.continue !== undefined) query.set('continue', options.continue);
-      if (options.fieldSelector !== undefined) query.set('fieldSelector', options.fieldSelector);
+      // Every selector and option the caller gives (labelSelector too), under the API's own names.
+      for (const [key, value] of Object.entries(options as Record<string, unknown>))
+        if (typeof value === 'string' || typeof value === 'number') query.set(key, String(value));
       const suffix = query.size === 0 ? '' : `?${query.toString()}`;
       return send('GET', `${pathOf(ref)}${suffix}`, undefined, '', (body): ListPage => {
         const list = object(body) as { items?: Obj[]; metadata?: { continue?: string } };
@@ -141,5 +337,138 @@ export function httpApi(credentials: Credentials, requestTimeoutMs = 10_000): Ku
         return { items: list.items ?? [], ...(next === undefined || next === '' ? {} : { continue: next }) };
       });
     },
+  };
+}
+
+/** What client-node throws for an answer that is not 2xx (its ApiException): the status, body and headers. */
+class ApiAnswerError extends Error {
+  readonly code: number;
+  readonly body: string;
+  readonly headers: IncomingHttpHeaders;
+  constructor(answer: RawAnswer) {
+    const status = answer.body as { message?: unknown } | undefined;
+    super(`HTTP ${String(answer.code)}${typeof status?.message === 'string' ? `: ${status.message}` : ''}`);
+    this.code = answer.code;
+    this.body = answer.text;
+    this.headers = answer.headers;
+  }
+}
+
+/** The names of a client-node call's parameters that are the path, not the query. */
+const pathParameters = new Set(['group', 'version', 'plural', 'namespace', 'name', 'body']);
+
+/** The query of a client-node call's parameters (`_continue` is the API's `continue`). */
+function queryOf(parameters: Record<string, unknown>): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(parameters)) {
+    if (pathParameters.has(key)) continue;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+    query.set(key === '_continue' ? 'continue' : key, String(value));
+  }
+  return query.size === 0 ? '' : `?${query.toString()}`;
+}
+
+/** What makes a connection's `kubeConfig` a lean one: src/store/informer.ts watches through it. */
+export const leanWatch = Symbol.for('whereabouts-ts.leanWatch');
+
+export type HttpConnectionOptions = {
+  readonly requestTimeoutMs?: number;
+  /** The namespace of pools and reservations, instead of the kubeconfig's. */
+  readonly namespace?: string | undefined;
+  /**
+   * The full client-node connection, loaded on first use: for the client-node calls the lean one does not
+   * implement (none of the agent's; a caller that needs another gets it, at client-node's cost in memory).
+   */
+  readonly full: () => Promise<KubeConnection>;
+};
+
+/**
+ * A KubeConnection without client-node, for the node agent: the KubeApi of `httpApi`, and in place of
+ * client-node's objects, lean ones that implement what the agent calls — `core.readNamespacedPod`, the pod
+ * and custom-object lists, and the informers' watches through `kubeConfig` (src/store/informer.ts). Any
+ * other `core` or `custom` call loads client-node and runs there; `kubeConfig` is no client-node KubeConfig
+ * (reading anything else from it throws).
+ */
+export function httpConnection(credentials: Credentials, options: HttpConnectionOptions): KubeConnection {
+  const namespace =
+    options.namespace !== undefined && options.namespace !== '' ? options.namespace : credentials.namespace;
+  const timeoutMs = options.requestTimeoutMs ?? 10_000;
+  const http = httpClient(credentials, timeoutMs);
+  const api = httpApi({ ...credentials, namespace }, timeoutMs, http);
+  /** A GET of `path`, its parsed body; what is not 2xx throws as client-node throws. */
+  const read = async (path: string): Promise<unknown> => {
+    const answer = await http.request('GET', path);
+    if (answer.code < 200 || answer.code > 299) throw new ApiAnswerError(answer);
+    return answer.body;
+  };
+  type P = Record<string, unknown> & { namespace?: string; name?: string };
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  const custom = (p: P, withNamespace: boolean, withName = false) =>
+    pathOf({
+      group: text(p.group),
+      version: text(p.version),
+      plural: text(p.plural),
+      ...(withNamespace ? { namespace: text(p.namespace) } : {}),
+      ...(withName ? { name: text(p.name) } : {}),
+    });
+  const core = (plural: string, p: P, withNamespace: boolean, withName = false) =>
+    pathOf({
+      group: '',
+      version: 'v1',
+      plural,
+      ...(withNamespace ? { namespace: text(p.namespace) } : {}),
+      ...(withName ? { name: text(p.name) } : {}),
+    });
+
+  let full: Promise<KubeConnection> | undefined;
+  /** `lean`, and for any other method a call of client-node's, loaded on first use. */
+  const orFull = (lean: Record<string, (p?: P) => Promise<unknown>>, part: 'core' | 'custom'): unknown =>
+    new Proxy(lean, {
+      get: (target, property) => {
+        if (typeof property !== 'string' || property === 'then') return undefined;
+        if (Object.hasOwn(target, property)) return target[property];
+        return async (...args: unknown[]) => {
+          full ??= options.full();
+          const client = (await full)[part] as unknown as Record<string, (...a: unknown[]) => unknown>;
+          const method = client[property];
+          if (typeof method !== 'function') throw new TypeError(`${part}.${property} is not a function`);
+          return method.apply(client, args);
+        };
+      },
+    });
+
+  const kubeConfig = new Proxy(
+    { [leanWatch]: http.watch },
+    {
+      get: (target, property) => {
+        if (property === leanWatch) return target[leanWatch];
+        if (typeof property !== 'string' || property === 'then' || property === 'toJSON') return undefined;
+        throw new TypeError(
+          `kubeConfig.${property}: the agent's lean connection has no client-node KubeConfig (src/store/http-api.ts)`,
+        );
+      },
+    },
+  ) as unknown as KubeConnection['kubeConfig'];
+
+  return {
+    ...api,
+    kubeConfig,
+    core: orFull(
+      {
+        readNamespacedPod: (p = {}) => read(core('pods', p, true, true)),
+        listPodForAllNamespaces: (p = {}) => read(`${core('pods', p, false)}${queryOf(p)}`),
+        listNamespacedPod: (p = {}) => read(`${core('pods', p, true)}${queryOf(p)}`),
+        listNode: (p = {}) => read(`${core('nodes', p, false)}${queryOf(p)}`),
+      },
+      'core',
+    ) as KubeConnection['core'],
+    custom: orFull(
+      {
+        getNamespacedCustomObject: (p = {}) => read(custom(p, true, true)),
+        listClusterCustomObject: (p = {}) => read(`${custom(p, false)}${queryOf(p)}`),
+        listNamespacedCustomObject: (p = {}) => read(`${custom(p, true)}${queryOf(p)}`),
+      },
+      'custom',
+    ) as KubeConnection['custom'],
   };
 }

@@ -11,8 +11,12 @@
 // `fresh()` says whether the cache can be trusted now: true from a complete list, and while the watch is
 // open or being re-opened after a normal end; false from the first failure until a list or watch succeeds
 // again. `synced` resolves after the first complete list only — never on a failure.
+//
+// The watch itself is client-node's Watch for a client-node KubeConfig (loaded only then), and our own over
+// node:http for the lean connection the node agent runs on (src/store/http-api.ts), whose `kubeConfig`
+// carries it — or whatever `watch` the caller passes.
 
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 
 type Obj = Record<string, unknown>;
 
@@ -37,8 +41,37 @@ export type InformerFailure = {
   readonly retryInMs: number;
 };
 
+/**
+ * One watch, with the calling convention of client-node's `Watch.watch`: `onEvent` for every event (ERROR
+ * and BOOKMARK included), `onDone` once when it ends (null: the server ended it; else the error, a
+ * `TimeoutError` after a quiet spell, an error with `statusCode` for a status other than 200). Resolves
+ * once the request is sent, with what aborts it.
+ */
+export type WatchFunction = (
+  path: string,
+  query: Readonly<Record<string, string | boolean | undefined>>,
+  onEvent: (type: string, object: Obj) => void,
+  onDone: (error: unknown) => void,
+) => Promise<{ abort(): void }>;
+
+/** The key under which a lean connection's `kubeConfig` carries its WatchFunction (src/store/http-api.ts). */
+const leanWatch = Symbol.for('whereabouts-ts.leanWatch');
+
+/** The watch `options` ask for: theirs, the lean connection's, else client-node's Watch (loaded now). */
+async function watchFunction(options: InformerOptions): Promise<WatchFunction> {
+  if (options.watch !== undefined) return options.watch;
+  const lean = (options.kubeConfig as unknown as Record<symbol, unknown>)[leanWatch];
+  if (typeof lean === 'function') return lean as WatchFunction;
+  // Through kube.ts, which imports client-node's parts by name: a bundle keeps only those.
+  const { clientNodeWatch } = await import('./kube.ts');
+  return clientNodeWatch(options.kubeConfig);
+}
+
 export type InformerOptions = {
+  /** The API server and credentials of the watch: client-node's, or a lean connection's (see above). */
   readonly kubeConfig: KubeConfig;
+  /** The watch to run instead of the one `kubeConfig` gives. */
+  readonly watch?: WatchFunction;
   /** The collection's REST path (`/api/v1/pods`, `/apis/<group>/<version>/namespaces/<ns>/<plural>`). */
   readonly path: string;
   /** One page of the same collection, with the same selectors: client-node's list call. */
@@ -146,11 +179,11 @@ export function startInformer(options: InformerOptions): Informer {
   const initialMs = options.backoff?.initialMs ?? 250;
   const maxMs = options.backoff?.maxMs ?? 30_000;
   const pageSize = options.pageSize ?? 500;
-  const watcher = new Watch(options.kubeConfig);
+  let watcher: Promise<WatchFunction> | undefined;
   let resourceVersion = '';
   let stopped = false;
   let fresh = false;
-  let controller: AbortController | undefined;
+  let controller: { abort(): void } | undefined;
   let wake: (() => void) | undefined;
   let freshWaiters: ((fresh: boolean) => void)[] = [];
   let resolveSynced: () => void = () => undefined;
@@ -218,7 +251,7 @@ export function startInformer(options: InformerOptions): Informer {
       let settled = false;
       let events = 0;
       const opened = Date.now();
-      let own: AbortController | undefined;
+      let own: { abort(): void } | undefined;
       const finish = (
         end: { kind: 'ended' } | { kind: 'expired' } | { kind: 'failed'; failure: Failure },
       ) => {
@@ -234,43 +267,45 @@ export function startInformer(options: InformerOptions): Informer {
         ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
         ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
       };
-      watcher
-        .watch(
-          options.path,
-          query,
-          (type: string, object: Obj) => {
-            if (settled || stopped) return;
-            if (type === 'ERROR') {
-              const status = object as { code?: unknown; message?: unknown };
-              if (status.code === 410) finish({ kind: 'expired' });
-              else
-                finish({
-                  kind: 'failed',
-                  failure: new Failure(
-                    `watch error ${String(status.code)}: ${String(status.message)}`,
-                    typeof status.code === 'number' ? status.code : undefined,
-                  ),
-                });
-              return;
-            }
-            const version = metaOf(object).resourceVersion;
-            if (type !== 'BOOKMARK') {
-              events++;
-              apply(type, object);
-            }
-            if (version !== undefined && version !== '') resourceVersion = version;
-          },
-          (err: unknown) => {
-            const name = (err as { name?: unknown } | null)?.name;
-            // A normal end, or the client's inactivity timeout on an open watch (the connection may be
-            // half-open): resume. A timeout before the server answered at all is a failure.
-            if (err === null || err === undefined || (name === 'TimeoutError' && own !== undefined))
-              finish({ kind: 'ended' });
-            else {
-              const failure = failureOf(err);
-              finish(failure.code === 410 ? { kind: 'expired' } : { kind: 'failed', failure });
-            }
-          },
+      (watcher ??= watchFunction(options))
+        .then((watch) =>
+          watch(
+            options.path,
+            query,
+            (type: string, object: Obj) => {
+              if (settled || stopped) return;
+              if (type === 'ERROR') {
+                const status = object as { code?: unknown; message?: unknown };
+                if (status.code === 410) finish({ kind: 'expired' });
+                else
+                  finish({
+                    kind: 'failed',
+                    failure: new Failure(
+                      `watch error ${String(status.code)}: ${String(status.message)}`,
+                      typeof status.code === 'number' ? status.code : undefined,
+                    ),
+                  });
+                return;
+              }
+              const version = metaOf(object).resourceVersion;
+              if (type !== 'BOOKMARK') {
+                events++;
+                apply(type, object);
+              }
+              if (version !== undefined && version !== '') resourceVersion = version;
+            },
+            (err: unknown) => {
+              const name = (err as { name?: unknown } | null)?.name;
+              // A normal end, or the client's inactivity timeout on an open watch (the connection may be
+              // half-open): resume. A timeout before the server answered at all is a failure.
+              if (err === null || err === undefined || (name === 'TimeoutError' && own !== undefined))
+                finish({ kind: 'ended' });
+              else {
+                const failure = failureOf(err);
+                finish(failure.code === 410 ? { kind: 'expired' } : { kind: 'failed', failure });
+              }
+            },
+          ),
         )
         .then(
           (c) => {

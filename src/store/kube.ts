@@ -13,6 +13,7 @@ import {
   setHeaderOptions,
   type Middleware,
   type RequestContext,
+  Watch,
 } from '@kubernetes/client-node';
 import { dirname } from 'node:path';
 import { CniCode, errnoOf, fail, ipamError, ok, type Result } from '../errors.ts';
@@ -27,6 +28,7 @@ import {
   type ObjectRef,
 } from './api.ts';
 import { readKubeconfig, redactServer, withoutUserinfo } from './kubeconfig.ts';
+import type { WatchFunction } from './informer.ts';
 
 export type ConnectOptions = {
   /** A kubeconfig file; else $KUBECONFIG, else the in-cluster service account. */
@@ -131,6 +133,12 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
     }
     return { ok: false, failure: { kind: 'network', code: redactServer(networkCode(e)) } };
   }
+}
+
+/** client-node's Watch on `kubeConfig`, for src/store/informer.ts. */
+export function clientNodeWatch(kubeConfig: KubeConfig): WatchFunction {
+  const watcher = new Watch(kubeConfig);
+  return (path, query, onEvent, onDone) => watcher.watch(path, query, onEvent, onDone);
 }
 
 export function connect(options: ConnectOptions = {}): Result<KubeConnection> {

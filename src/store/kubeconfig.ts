@@ -13,6 +13,8 @@ export type Credentials = {
   readonly server: string;
   readonly namespace: string;
   readonly token?: string;
+  /** Where `token` was read: a long-running client reads it again, as the kubelet rotates it. */
+  readonly tokenFile?: string;
   readonly ca?: Buffer;
   readonly cert?: Buffer;
   readonly key?: Buffer;
@@ -148,6 +150,12 @@ export function credentialsFromText(text: string, path: string): Result<Credenti
     typeof user.token === 'string' ? ok(undefined) : material(path, user.tokenFile, undefined);
   if (!tokenFile.ok) return tokenFile;
   const token = typeof user.token === 'string' ? user.token : tokenFile.value?.toString('utf8').trim();
+  const tokenPath =
+    typeof user.token !== 'string' && typeof user.tokenFile === 'string' && user.tokenFile !== ''
+      ? isAbsolute(user.tokenFile)
+        ? user.tokenFile
+        : join(dirname(path), user.tokenFile)
+      : undefined;
   const ca = material(path, cluster['certificate-authority'], cluster['certificate-authority-data']);
   if (!ca.ok) return ca;
   const cert = material(path, user['client-certificate'], user['client-certificate-data']);
@@ -160,6 +168,7 @@ export function credentialsFromText(text: string, path: string): Result<Credenti
       context.namespace === undefined || context.namespace === '' ? defaultNamespace : context.namespace,
     insecure: cluster['insecure-skip-tls-verify'] === true,
     ...(token === undefined ? {} : { token }),
+    ...(tokenPath === undefined ? {} : { tokenFile: tokenPath }),
     ...(ca.value === undefined ? {} : { ca: ca.value }),
     ...(cert.value === undefined ? {} : { cert: cert.value }),
     ...(key.value === undefined ? {} : { key: key.value }),
@@ -183,6 +192,7 @@ function inCluster(env: Readonly<Record<string, string | undefined>>): Result<Cr
       server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
       namespace,
       token,
+      tokenFile: join(serviceAccount, 'token'),
       ca,
       insecure: false,
     });
