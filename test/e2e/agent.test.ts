@@ -74,6 +74,22 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
       },
     });
 
+  /** 198.19.0.0/24 in /28 slices (NodeSlicePool `sliced`), served by the agent at `agentSocket`. */
+  const slicedConf = (agentSocket: string) =>
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'sliced',
+      type: 'macvlan',
+      ipam: {
+        type: 'whereabouts',
+        range: '198.19.0.0/24',
+        node_slice_size: '/28',
+        agent_socket: agentSocket,
+        kubernetes: { kubeconfig: cluster.kubeconfig },
+        log_level: 'error',
+      },
+    });
+
   const env = (command: string, pod: string) => podEnv(command, pod, undefined, cluster.namespace);
   const cni = (command: string, pod: string) => execute(plugin, env(command, pod), conf());
   const allocations = async (pool = '198.18.0.0-22') =>
@@ -436,23 +452,10 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
       [{ nodeName: 'node-1', sliceRange: '198.19.0.0/28' }],
       cluster.namespace,
     );
-    const slicedConf = JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'sliced',
-      type: 'macvlan',
-      ipam: {
-        type: 'whereabouts',
-        range: '198.19.0.0/24',
-        node_slice_size: '/28',
-        agent_socket: socket,
-        kubernetes: { kubeconfig: cluster.kubeconfig },
-        log_level: 'error',
-      },
-    });
     const pool = 'node-1-198.19.0.0-28';
     for (const name of ['stays', 'goes']) {
       await createPod(name, 'node-1');
-      expect((await execute(plugin, env('ADD', name), slicedConf)).code).toBe(0);
+      expect((await execute(plugin, env('ADD', name), slicedConf(socket))).code).toBe(0);
     }
     await running.stop();
     running = undefined;
@@ -550,21 +553,8 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
         cluster.namespace,
       );
       const socketOf = (i: number) => (i % 3 === 0 ? socket : join(dir, `node-${(i % 3) + 1}.sock`));
-      const slicedConf = (i: number) =>
-        JSON.stringify({
-          cniVersion: '1.0.0',
-          name: 'sliced',
-          type: 'macvlan',
-          ipam: {
-            type: 'whereabouts',
-            range: '198.19.0.0/24',
-            node_slice_size: '/28',
-            agent_socket: socketOf(i),
-            kubernetes: { kubeconfig: cluster.kubeconfig },
-            log_level: 'error',
-          },
-        });
-      const run = (command: string, i: number) => execute(plugin, env(command, `s${i}`), slicedConf(i));
+      const run = (command: string, i: number) =>
+        execute(plugin, env(command, `s${i}`), slicedConf(socketOf(i)));
       await createPod('s0', 'node-1');
       const added = await Promise.all(Array.from({ length: 60 }, (_, i) => run('ADD', i)));
       expect(added.filter((r) => r.code !== 0)).toEqual([]);
