@@ -132,3 +132,6 @@ export function managerOf(fieldManager: string | null, userAgent: string | undef
   const agent = (userAgent ?? '').split('/')[0]?.trim() ?? '';
   return agent === '' ? 'unknown' : agent.slice(0, 128);
 }
+
+/** Who writes, and through which part of the object: for managedFields and the status subresource. */
+export type Writer = { readonly manager: string; readonly subresource: 'status' | undefined };

@@ -1,5 +1,6 @@
 // Kubernetes Status bodies exactly as the API server writes them (apimachinery errors.go), so clients see
-// the same codes, reasons and messages as against a real cluster.
+// the same codes, reasons and messages as against a real cluster; and `Failure`, which request handling
+// throws (`raise`) to answer with one.
 
 export type Status = {
   readonly kind: 'Status';
@@ -142,3 +143,16 @@ export const success = (r: Resource, name: string, uid: string): Status => ({
   details: { name, group: r.group, kind: r.plural, uid },
   code: 200,
 });
+
+/** Thrown inside request handling to answer with an error; caught in one place, turned into the response. */
+export class Failure extends Error {
+  readonly error: HttpError;
+  constructor(error: HttpError) {
+    super(error.status.message);
+    this.error = error;
+  }
+}
+
+export const raise = (error: HttpError): never => {
+  throw new Failure(error);
+};
