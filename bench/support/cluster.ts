@@ -2,8 +2,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubeconfigFor } from '../../src/apiserver/kubeconfig.ts';
-import { startApiServer, type ApiServer } from '../../src/apiserver/server.ts';
+import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
+import { startApiServer, type ApiServer } from '../../src/dev-apiserver/server.ts';
 
 export const crdDirectory = join(import.meta.dirname, '..', '..', 'crds');
 

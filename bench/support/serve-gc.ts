@@ -2,8 +2,8 @@
 // 100,000 allocations, and 100,000 pods, of which the pods of 10% of the allocations are gone (replaced by
 // unrelated pods, so the pod count stays 100,000). Writes a kubeconfig to argv[2] and prints "ready".
 import { writeFileSync } from 'node:fs';
-import { kubeconfigFor } from '../../src/apiserver/kubeconfig.ts';
-import { startApiServer } from '../../src/apiserver/server.ts';
+import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
+import { startApiServer } from '../../src/dev-apiserver/server.ts';
 import { networkStatusAnnotation } from '../../src/gc/network-status.ts';
 import { crdDirectory } from './cluster.ts';
 

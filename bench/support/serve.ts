@@ -3,8 +3,8 @@
 // when its stdin closes. Lines on stdin, each answered with one line: `latency <ms> <extra write ms>` sets
 // the latency switches, `reset` clears the counters, `stats` prints them as JSON, `pools` the pools' specs.
 import { writeFileSync } from 'node:fs';
-import { kubeconfigFor } from '../../src/apiserver/kubeconfig.ts';
-import { startApiServer } from '../../src/apiserver/server.ts';
+import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
+import { startApiServer } from '../../src/dev-apiserver/server.ts';
 import { crdDirectory } from './cluster.ts';
 
 const server = await startApiServer({ crdDirectories: [crdDirectory] });

@@ -1,4 +1,4 @@
-// `whereabouts-ts apiserver`: the embedded API server (src/apiserver/) with this project's CRDs, on its own,
+// `whereabouts-ts apiserver`: the embedded API server (src/dev-apiserver/) with this project's CRDs, on its own,
 // for trying the plugin and kubectl by hand without a cluster — and the process the sandbox runs it in, so
 // that the simulated nodes cannot starve it of CPU. It writes a kubeconfig (plain HTTP, no token) and prints
 // its path; it keeps everything in memory and forgets it on exit.
@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { kubeconfigFor } from '../apiserver/kubeconfig.ts';
-import { startApiServer } from '../apiserver/server.ts';
+import { kubeconfigFor } from '../dev-apiserver/kubeconfig.ts';
+import { startApiServer } from '../dev-apiserver/server.ts';
 import { stopRequested } from './signals.ts';
 
 /** Resolves when stdin ends or fails: the parent that started this server has gone. */

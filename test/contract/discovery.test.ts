@@ -1,4 +1,4 @@
-// The discovery documents kubectl reads before anything else (src/apiserver/discovery.ts), checked against
+// The discovery documents kubectl reads before anything else (src/dev-apiserver/discovery.ts), checked against
 // the embedded server and a real kube-apiserver alike: the fields kubectl uses to resolve `ippools`,
 // `net-attach-def` or `po` to a resource must be what the real server says, or kubectl against
 // `whereabouts-ts apiserver` would behave differently from kubectl against a cluster.

@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { kubeconfigFor } from '../../src/apiserver/kubeconfig.ts';
+import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
 import type { Peers } from '../../kube/binaries.ts';
 import { builtPeers, describeWhenBuilt, peersBuilt } from '../support/built.ts';
 import { createPod, emptyNamespace, onEveryServer, type Cluster } from '../support/cluster.ts';

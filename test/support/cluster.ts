@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubeconfigFor } from '../../src/apiserver/kubeconfig.ts';
-import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/apiserver/server.ts';
+import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/dev-apiserver/server.ts';
 import type { Obj } from '../../src/store/api.ts';
 import { connect, type KubeConnection } from '../../src/store/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';

@@ -2,7 +2,7 @@
 // callers sent them before they shared this module), what the patches do to an object (applied with the
 // embedded API server's JSON patch, which has kube-apiserver's semantics), and how every answer is sorted.
 
-import { applyJsonPatch } from '../../../src/apiserver/json-patch.ts';
+import { applyJsonPatch } from '../../../src/dev-apiserver/json-patch.ts';
 import type { ApiFailure, ApiOutcome, KubeApi, Obj, ObjectRef } from '../../../src/store/api.ts';
 import {
   annotationWrite,

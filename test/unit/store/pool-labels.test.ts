@@ -1,7 +1,7 @@
 // The labels of node slice pools: valid label values for any node or network name (hashed when the name is
 // not one), and a selector that picks exactly one node's pools.
 
-import { matches, parseSelector, type Selector } from '../../../src/apiserver/selectors.ts';
+import { matches, parseSelector, type Selector } from '../../../src/dev-apiserver/selectors.ts';
 import {
   hasLabels,
   labelValue,

@@ -1,4 +1,4 @@
-import { applyJsonPatch, applyMergePatch } from '../../../src/apiserver/json-patch.ts';
+import { applyJsonPatch, applyMergePatch } from '../../../src/dev-apiserver/json-patch.ts';
 
 const doc = () => ({
   spec: { range: '10.0.0.0/24', allocations: { '1': { id: 'a', podref: 'ns/a' } } },
