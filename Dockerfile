@@ -26,6 +26,7 @@ RUN npm run build
 # Run: Node.js and nothing else (no shell, no package manager).
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 COPY --from=build /src/dist/whereabouts-ts.mjs /usr/local/lib/whereabouts-ts/whereabouts-ts.mjs
+COPY --from=build /src/dist/cli-chunks/ /usr/local/lib/whereabouts-ts/cli-chunks/
 COPY --from=build /src/dist/whereabouts /usr/local/lib/whereabouts-ts/whereabouts
 COPY --from=build /src/dist/whereabouts-ts-plugin /usr/local/lib/whereabouts-ts/whereabouts-ts-plugin
 COPY --chmod=755 deploy/image/whereabouts-ts /usr/local/bin/whereabouts-ts

@@ -5,8 +5,9 @@
 // the executable the runtime runs: it hands each call to the node agent and execs the plugin beside it when
 // there is none. Without Go (a user with Node alone), `dist/whereabouts` is a copy of the plugin itself and
 // the build says so; in CI (CI=true) a missing Go fails the build.
-// Also bundles the whereabouts-ts command line into one ES module, `dist/whereabouts-ts.mjs`, which the
-// image runs on its Node runtime (see the Dockerfile).
+// Also bundles the whereabouts-ts command line into ES modules, `dist/whereabouts-ts.mjs` and the chunks it
+// loads from `dist/cli-chunks/`, which the image runs on its Node runtime (see the Dockerfile): split, so
+// that each command loads only its own code (the node agent, on every node, about 1.5 of 3.7 MiB).
 
 import { execFileSync } from 'node:child_process';
 import {
@@ -14,6 +15,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -31,6 +33,8 @@ const standalone = join(dist, 'whereabouts-ts-plugin');
 /** The forwarder: what the runtime runs as `whereabouts`. */
 const executable = join(dist, 'whereabouts');
 const cli = join(dist, 'whereabouts-ts.mjs');
+/** The command line's chunks, named by content: a new build's sit beside a running process's until it is done. */
+const cliChunks = join(dist, 'cli-chunks');
 /** Intermediate files are this build's own: builds running at once (one working tree, several people) never
  *  remove or half-overwrite each other's; each result is renamed into place whole. */
 const own = (path: string) => `${path}.${process.pid}.partial`;
@@ -56,9 +60,14 @@ await build({
   logLevel: 'warning',
 });
 
+const cliOut = own(join(dist, 'cli'));
+rmSync(cliOut, { recursive: true, force: true });
 await build({
-  entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-  outfile: own(cli),
+  entryPoints: { 'whereabouts-ts': join(root, 'src', 'cli', 'main.ts') },
+  outdir: cliOut,
+  splitting: true,
+  chunkNames: 'cli-chunks/[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   target: 'node24',
@@ -83,14 +92,25 @@ await build({
   },
   logLevel: 'warning',
 });
-// One character that is not ASCII and V8 holds the whole source twice as large (see above): refuse it.
-const nonAscii = /[\u0080-\u00ff]/.exec(readFileSync(own(cli), 'latin1'));
-if (nonAscii !== null) {
-  console.error(`build: ${cli} holds a character that is not ASCII, at offset ${nonAscii.index}`);
-  process.exit(1);
+const chunks = readdirSync(join(cliOut, 'cli-chunks'));
+for (const file of [
+  join(cliOut, 'whereabouts-ts.mjs'),
+  ...chunks.map((c) => join(cliOut, 'cli-chunks', c)),
+]) {
+  // One character that is not ASCII and V8 holds the whole source twice as large (see above): refuse it.
+  const nonAscii = /[\u0080-\u00ff]/.exec(readFileSync(file, 'latin1'));
+  if (nonAscii !== null) {
+    console.error(`build: ${file} holds a character that is not ASCII, at offset ${nonAscii.index}`);
+    process.exit(1);
+  }
 }
-chmodSync(own(cli), 0o755);
-renameSync(own(cli), cli);
+// The chunks first (new names beside the old ones), then the entry that names them; then the old chunks go.
+mkdirSync(cliChunks, { recursive: true });
+for (const chunk of chunks) renameSync(join(cliOut, 'cli-chunks', chunk), join(cliChunks, chunk));
+chmodSync(join(cliOut, 'whereabouts-ts.mjs'), 0o755);
+renameSync(join(cliOut, 'whereabouts-ts.mjs'), cli);
+for (const old of readdirSync(cliChunks)) if (!chunks.includes(old)) rmSync(join(cliChunks, old));
+rmSync(cliOut, { recursive: true, force: true });
 renameSync(own(bundle), bundle);
 
 const blob = own(join(dist, 'sea-prep.blob'));
