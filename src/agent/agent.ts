@@ -1,7 +1,7 @@
-// The node agent, assembled: one warm client-node connection, what it knows of the pools (its own node's
-// slice pools watched, the pools it is writing held briefly: src/agent/pool-cache.ts), group commit, the
-// allocation service on the unix socket, the node's record of its attachments, fast release when a pod of
-// this node is deleted, and /metrics, /healthz and /readyz.
+// The node agent, assembled: one warm connection (the lean client, src/store/http-api.ts), what it knows of
+// the pools (its own node's slice pools watched, the pools it is writing held briefly:
+// src/agent/pool-cache.ts), group commit, the allocation service on the unix socket, the node's record of
+// its attachments, fast release when a pod of this node is deleted, and /metrics, /healthz and /readyz.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';

@@ -1,4 +1,5 @@
-// The agent's store: reads from a watch cache of the pools, and group commit for writes. While one patch of
+// The agent's store: reads from what the agent knows of the pools (src/agent/pool-cache.ts: its node's slice
+// pools watched, copies of the pools it writes), and group commit for writes. While one patch of
 // a pool is in flight, the claims and releases of that pool that arrive queue up; when it returns, they all
 // go as one JSON patch — each still with its own `test` — so a burst of N allocations on a node costs a few
 // writes instead of N. If the combined patch fails its tests (some offset was taken meanwhile), each item is
@@ -14,7 +15,7 @@
 // in between, such a choice would loop on the queue's own "taken" answer and starve the event loop.
 //
 // The cache may lag behind the API server (a write by the standalone plugin, another node or GC that the
-// watch has not delivered yet). Two rules keep that from misleading a caller:
+// watch has not delivered yet, or that came after the copy). Two rules keep that from misleading a caller:
 // - A write that answers "changed"/"taken" (or no answer) proves the cache may be older than the pool: the
 //   pool's reads go to the API server until one of them is back in the cache. Only forgetting the pool is not
 //   enough — a lagging watch's next event (older than the write that failed) would put the stale state back,
@@ -48,7 +49,7 @@ import {
 } from '../store/ippool.ts';
 import type { IpamStore, StoreResult } from '../store/store.ts';
 
-/** The pools as the watch last saw them, by name; `undefined` for a pool the cache cannot vouch for. */
+/** The pools as the agent last knew them, by name; `undefined` for a pool the cache cannot vouch for. */
 export type PoolCache = {
   get(name: string): Record<string, unknown> | undefined;
   /** Records our own committed write before the watch reports it, so our next read sees it. */
