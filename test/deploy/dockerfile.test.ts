@@ -162,7 +162,9 @@ describe('the Dockerfile', () => {
   test("the command line's chunks go beside its entry, where its imports look for them", () => {
     const entry = copiesOf(final).find((c) => c.sources.some((s) => s.endsWith('/dist/whereabouts-ts.mjs')));
     const chunks = copiesOf(final).find((c) => c.sources.some((s) => /\/dist\/cli-chunks\/?$/.test(s)));
-    expect(chunks?.destination.replace(/\/$/, '')).toBe(`${posix.dirname(entry?.destination ?? '?')}/cli-chunks`);
+    expect(chunks?.destination.replace(/\/$/, '')).toBe(
+      `${posix.dirname(entry?.destination ?? '?')}/cli-chunks`,
+    );
     // The entry imports its chunks by that relative path.
     expect(readFileSync(bundledCli, 'utf8')).toMatch(/from\s*"\.\/cli-chunks\//);
   });
