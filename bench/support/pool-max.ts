@@ -151,12 +151,12 @@ export async function poolMax(kubeconfig: string, family: Family): Promise<PoolM
   });
   const read = async (): Promise<Obj> => {
     const got = await api.get(ref);
-    if (!got.ok) throw new Error(`get IPPool ${name}: ${JSON.stringify(got.failure)}`);
+    if (!got.ok) throw new Error(`get IPPool ${name}: ${JSON.stringify(got.error)}`);
     return got.value;
   };
   const remove = async () => {
     const removed = await api.delete(ref);
-    if (!removed.ok) throw new Error(`delete IPPool ${name}: ${JSON.stringify(removed.failure)}`);
+    if (!removed.ok) throw new Error(`delete IPPool ${name}: ${JSON.stringify(removed.error)}`);
   };
   /**
    * Creates the pool with n entries: true when the server stored it (then it is left in place), false when
@@ -165,7 +165,7 @@ export async function poolMax(kubeconfig: string, family: Family): Promise<PoolM
   const create = async (n: number): Promise<boolean> => {
     const created = await api.create(collection, body(n));
     if (created.ok) return true;
-    const f = created.failure;
+    const f = created.error;
     if (f.kind === 'status' && f.code === 500 && f.message.includes('request is too large')) return false;
     throw new Error(`create IPPool with ${n} entries: ${JSON.stringify(f)}`);
   };
@@ -236,7 +236,7 @@ export async function poolMax(kubeconfig: string, family: Family): Promise<PoolM
     { op: 'test', path, value: null },
     { op: 'add', path, value: entryOf(owners[owners.length - 1] as Owner) },
   ]);
-  const refused = claimed.ok ? undefined : claimed.failure;
+  const refused = claimed.ok ? undefined : claimed.error;
   const classified =
     refused === undefined
       ? undefined

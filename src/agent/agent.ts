@@ -4,12 +4,11 @@
 // its attachments, fast release when a pod of this node is deleted, and /metrics, /healthz and /readyz.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { V1Pod } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { errnoOf } from '../errors.ts';
 import { releaseAt, type ReleaseSite } from '../ipam/transaction.ts';
 import { claimPodRef, isRetained, memberOf, unwanted } from '../allocator/keeper.ts';
-import { claimGroup, claimVersion } from '../store/ipamclaim.ts';
+import { claimGroup, claimVersion, decodeClaim } from '../store/ipamclaim.ts';
 import { deadlineIn, retrying } from '../ipam/retry.ts';
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
@@ -24,6 +23,8 @@ import { install, installKubeconfig, pluginKubeconfigPath, type InstallOptions }
 import { watchNodeSlicePools } from './node-slice-pools.ts';
 import { agentPools } from './pool-cache.ts';
 import { startAgent, type Agent, type Served } from './server.ts';
+import { metaOf } from '../store/object-meta.ts';
+import { decodePod, isDone } from '../store/pod.ts';
 
 export type RunAgentOptions = {
   readonly connection: KubeConnection;
@@ -59,12 +60,6 @@ type Holding = ReleaseSite & { readonly a: StoredAllocation };
 type PodNow =
   | { readonly gone: true }
   | { readonly gone: false; readonly uid: string; readonly done: boolean; readonly node: string };
-
-/** Whether a pod is done with its addresses while it still exists: Terminating, with a terminal phase. */
-function isDone(pod: V1Pod): boolean {
-  const phase = pod.status?.phase;
-  return pod.metadata?.deletionTimestamp != null && (phase === 'Succeeded' || phase === 'Failed');
-}
 
 export type RunningAgent = { readonly agent: Agent; readonly metricsUrl: string; stop(): Promise<void> };
 
@@ -293,13 +288,8 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     const deadline = Date.now() + podReadDeadlineMs;
     for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 2_000)) {
       try {
-        const pod = await connection.core.readNamespacedPod({ namespace, name });
-        return {
-          gone: false,
-          uid: pod.metadata?.uid ?? '',
-          done: isDone(pod),
-          node: pod.spec?.nodeName ?? '',
-        };
+        const pod = decodePod(await connection.core.readNamespacedPod({ namespace, name }));
+        return { gone: false, uid: pod.meta.uid, done: isDone(pod), node: pod.node };
       } catch (e) {
         if ((e as { code?: unknown }).code === 404) return { gone: true };
         if (Date.now() + pauseMs > deadline || stopping.signal.aborted) {
@@ -479,15 +469,15 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
       });
     },
     onChange: (change, o) => {
-      const meta = (o as V1Pod).metadata;
-      const [namespace, name, uid] = [meta?.namespace, meta?.name, meta?.uid ?? ''];
-      if (namespace === undefined || name === undefined) return;
+      const facts = decodePod(o);
+      const { namespace, name, uid } = facts.meta;
+      if (namespace === '' || name === '') return;
       const pod = { namespace, name, uid };
       if (change === 'deleted') {
         releasing.delete(uid);
         // What a release when Terminating left, if anything.
         inBackground({ pod: `${namespace}/${name}` }, () => releasePod(pod));
-      } else if (isDone(o) && !releasing.has(uid)) {
+      } else if (isDone(facts) && !releasing.has(uid)) {
         releasing.add(uid);
         inBackground({ pod: `${namespace}/${name}` }, () => releasePod(pod));
       }
@@ -519,11 +509,9 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     },
     onChange: (change, o) => {
       if (change !== 'deleted') return;
-      const meta = (o.metadata ?? {}) as { namespace?: string; name?: string };
-      const status = (o.status ?? {}) as { ownerPod?: unknown };
-      const [namespace = '', name = ''] = [meta.namespace, meta.name];
-      if (typeof status.ownerPod !== 'string' || pods.get(`${namespace}/${status.ownerPod}`) === undefined)
-        return;
+      const { namespace, name } = metaOf(o);
+      const { ownerPod } = decodeClaim(o);
+      if (ownerPod === '' || pods.get(`${namespace}/${ownerPod}`) === undefined) return;
       const podRef = claimPodRef(namespace, name);
       inBackground({ claim: `${namespace}/${name}` }, async () => {
         const recorded = records.list().filter((r) => r.podRef === podRef);

@@ -135,9 +135,9 @@ export function groupCommitStore(
     const since = distrusted.get(name);
     const result = await api.get({ group, version, plural: 'ippools', namespace: inner.namespace, name });
     if (!result.ok) {
-      return isObjectNotFound(result.failure)
+      return isObjectNotFound(result.error)
         ? ok(undefined)
-        : fail(classify(result.failure, `get IPPool ${inner.namespace}/${name}`, api.server));
+        : fail(classify(result.error, `get IPPool ${inner.namespace}/${name}`, api.server));
     }
     const snapshot = decodePool(result.value);
     // An undecodable pool: the plain store's read gives the error a user can act on.
@@ -204,7 +204,7 @@ export function groupCommitStore(
         await Promise.all(items.map((item) => single(pool, item)));
         return;
       }
-      if (isTooLarge(result.failure)) {
+      if (isTooLarge(result.error)) {
         // The pool would outgrow the API server's object limit (nothing was written): alone, the releases
         // shrink it — so they go first — and each claim gets its own answer, at once, fitting or not.
         stats.fallbacks++;

@@ -15,14 +15,12 @@ import { group, version } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
 import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import type { IpamStore } from '../store/store.ts';
+import { versionOf as resourceVersionOf } from '../store/object-meta.ts';
 
 type Obj = Record<string, unknown>;
 
-const metaOf = (o: Obj) => (o.metadata ?? {}) as { name?: unknown; resourceVersion?: unknown };
-const versionOf = (o: Obj | undefined): bigint => {
-  const rv = o === undefined ? undefined : metaOf(o).resourceVersion;
-  return typeof rv === 'string' && /^\d+$/.test(rv) ? BigInt(rv) : 0n;
-};
+/** A state's place in the object's history; 0 for none (or one that is not a number: never trusted as later). */
+const versionOf = (o: Obj | undefined): bigint => (o === undefined ? 0n : (resourceVersionOf(o) ?? 0n));
 
 export type WatchedNodeSlicePools = {
   readonly synced: Promise<void>;

@@ -19,14 +19,10 @@ import type { KubeConnection } from '../store/kube.ts';
 import { group, version } from '../store/ippool.ts';
 import { nodeSelector } from '../store/pool-labels.ts';
 import type { PoolCache } from './group-commit.ts';
+import { metaOf, versionOf } from '../store/object-meta.ts';
 
 type Obj = Record<string, unknown>;
 
-const versionOf = (o: Obj): bigint | undefined => {
-  const rv = (o.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
-  return typeof rv === 'string' && /^\d+$/.test(rv) ? BigInt(rv) : undefined;
-};
-const nameOf = (o: Obj): string => (o.metadata as { name?: string } | undefined)?.name ?? '';
 /** Whether `o` is not older than `held` (by resourceVersion; when either has none, the newer arrival wins). */
 const notOlder = (o: Obj, held: Obj | undefined): boolean => {
   if (held === undefined) return true;
@@ -91,7 +87,7 @@ export function agentPools(connection: KubeConnection, log: Logger, options: Age
     pageSize: 20,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     onChange: (change, o) => {
-      const name = nameOf(o);
+      const { name } = metaOf(o);
       if (change === 'deleted') watched.delete(name);
       else if (notOlder(o, watched.get(name))) watched.set(name, o);
     },
@@ -129,7 +125,7 @@ export function agentPools(connection: KubeConnection, log: Logger, options: Age
     held: () => ({ watched: watched.size, copies: copies.size }),
     get: (name) => (informer.fresh() ? watched.get(name) : undefined) ?? copyOf(name),
     put: (name, object) => {
-      if (nameOf(object) !== name) return;
+      if (metaOf(object).name !== name) return;
       if (watched.has(name)) {
         if (notOlder(object, watched.get(name))) watched.set(name, object);
         return;

@@ -28,6 +28,7 @@ import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
 import { listEvery } from '../store/paging.ts';
 import { slicePoolOf } from '../ipam/places.ts';
 import { holdLease, newObservation, releaseLease } from './lease.ts';
+import { keyOf, metaOf } from '../store/object-meta.ts';
 
 /** One sliced range of one network: what its NodeSlicePool must describe. */
 export type SlicedRange = {
@@ -86,8 +87,6 @@ export function slicedRanges(config: string): SlicedRange[] {
   });
 }
 
-const nameOf = (o: Obj) => (o.metadata as { name?: string } | undefined)?.name ?? '';
-
 /** What a Warning event is about, why, and under which fixed name (a repeat is refused as existing). */
 type Warning = {
   readonly name: string;
@@ -120,11 +119,9 @@ async function warningEvent(api: KubeApi, where: string, w: Warning): Promise<st
       count: 1,
     },
   );
-  if (created.ok || (created.failure.kind === 'status' && created.failure.code === 409)) return undefined;
+  if (created.ok || (created.error.kind === 'status' && created.error.code === 409)) return undefined;
   return `cannot record the event ${w.reason} about ${w.involvedObject.name ?? ''}: ${
-    created.failure.kind === 'status'
-      ? `${created.failure.code} ${created.failure.message}`
-      : created.failure.code
+    created.error.kind === 'status' ? `${created.error.code} ${created.error.message}` : created.error.code
   }`;
 }
 
@@ -213,7 +210,7 @@ async function retainedSlices(
     if (a.nodeName === '' || live.has(a.nodeName) || slice === undefined) continue;
     const name = poolName(slice, s.networkName, a.nodeName);
     const read = await api.get({ ...ippools(namespace), name });
-    const gone = !read.ok && read.failure.kind === 'status' && read.failure.code === 404;
+    const gone = !read.ok && read.error.kind === 'status' && read.error.code === 404;
     if (!read.ok && !gone) report.errors.push(`${s.pool}: cannot read IPPool ${name}; its slice stays`);
     const held = read.ok
       ? Object.keys(((read.value.spec ?? {}) as { allocations?: object }).allocations ?? {}).length
@@ -262,7 +259,7 @@ async function oldPools(
     const slice = parseCidr(a.sliceRange);
     if (a.nodeName === '' || slice === undefined) continue;
     const read = await api.get({ ...ippools(namespace), name: poolName(slice, networkName, a.nodeName) });
-    if (!read.ok && !(read.failure.kind === 'status' && read.failure.code === 404)) return undefined;
+    if (!read.ok && !(read.error.kind === 'status' && read.error.code === 404)) return undefined;
     if (read.ok)
       held += Object.keys(((read.value.spec ?? {}) as { allocations?: object }).allocations ?? {}).length;
   }
@@ -281,8 +278,7 @@ async function oldPools(
 function claimsOf(nadList: readonly Obj[]): Map<string, Claim<SlicedRange>[]> {
   const claims = new Map<string, Claim<SlicedRange>[]>();
   for (const nad of nadList) {
-    const meta = (nad.metadata ?? {}) as { namespace?: string; name?: string };
-    const id = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
+    const id = keyOf(nad);
     for (const s of slicedRanges(((nad.spec ?? {}) as { config?: string }).config ?? ''))
       claims.set(s.pool, [
         ...(claims.get(s.pool) ?? []),
@@ -358,13 +354,13 @@ export async function reconcile(
   if (!nadList.ok) report.errors.push(nadList.error.message);
   if (!nodeList.ok) report.errors.push(nodeList.error.message);
   if (!nadList.ok || !nodeList.ok) return report;
-  const nodeNames = nodeList.value.map(nameOf).sort();
+  const nodeNames = nodeList.value.map((o) => metaOf(o).name).sort();
 
   for (const [pool, claims] of claimsOf(nadList.value)) {
     const ref = { ...slicePools(namespace), name: pool };
     const read = await api.get(ref);
     const existing = read.ok ? read.value : undefined;
-    if (!read.ok && !(read.failure.kind === 'status' && read.failure.code === 404)) {
+    if (!read.ok && !(read.error.kind === 'status' && read.error.code === 404)) {
       report.errors.push(`${pool}: cannot read the NodeSlicePool`);
       continue;
     }
@@ -417,7 +413,7 @@ export async function reconcile(
       continue;
     }
     if (sameLayout && JSON.stringify(current) === JSON.stringify(next.allocations)) continue;
-    const rv = (existing.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
+    const rv = metaOf(existing).resourceVersion;
     const patched = await send(
       api,
       versionedWrite(

@@ -8,6 +8,7 @@
 
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 import { send, versionedWrite } from '../store/conditional-write.ts';
+import { metaOf } from '../store/object-meta.ts';
 
 export type LeaseOptions = {
   readonly namespace: string;
@@ -53,7 +54,7 @@ export async function holdLease(api: KubeApi, options: LeaseOptions): Promise<bo
   };
   const read = await api.get(ref);
   if (!read.ok) {
-    if (read.failure.kind !== 'status' || read.failure.code !== 404) return false;
+    if (read.error.kind !== 'status' || read.error.code !== 404) return false;
     const created = await api.create(leases(options.namespace), {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -64,7 +65,7 @@ export async function holdLease(api: KubeApi, options: LeaseOptions): Promise<bo
   }
   const lease = read.value;
   const spec = (lease.spec ?? {}) as LeaseSpec;
-  const rv = (lease.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
+  const rv = metaOf(lease).resourceVersion;
   const record = JSON.stringify([
     spec.holderIdentity,
     spec.renewTime,
@@ -101,7 +102,7 @@ export async function releaseLease(api: KubeApi, options: LeaseOptions): Promise
   const lease: Obj = read.value;
   const spec = (lease.spec ?? {}) as LeaseSpec;
   if (spec.holderIdentity !== options.identity) return;
-  const rv = (lease.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '';
+  const rv = metaOf(lease).resourceVersion;
   await send(
     api,
     versionedWrite(

@@ -19,6 +19,7 @@ import { addressesOf, usageOf, utilisation, type PoolUsage } from '../ops/invent
 import { group, rawPool, version } from '../store/ippool.ts';
 import { startInformer, type Informer, type InformerFailure, type ListAnswer } from '../store/informer.ts';
 import type { KubeConnection } from '../store/kube.ts';
+import { keyOf, metaOf } from '../store/object-meta.ts';
 
 export type ExporterOptions = {
   readonly connection: KubeConnection;
@@ -36,8 +37,6 @@ export type ExporterOptions = {
 export type RunningExporter = { readonly url: string; stop(): Promise<void> };
 
 type Obj = Record<string, unknown>;
-const metaOf = (o: Obj) => (o.metadata ?? {}) as { name?: string; namespace?: string };
-const keyOf = (o: Obj) => `${metaOf(o).namespace ?? ''}/${metaOf(o).name ?? ''}`;
 type Resource = { readonly group: string; readonly version: string; readonly plural: string };
 const whereabouts = (plural: string): Resource => ({ group, version, plural });
 const nadResource: Resource = {
@@ -240,7 +239,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
         shapes.delete(key);
         return;
       }
-      const { name = '', namespace = '' } = metaOf(o);
+      const { name, namespace } = metaOf(o);
       const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
       // Retained entries (sticky_ips) are counted apart too: held for a StatefulSet member with no pod now.
       const retained = Object.values(pool.entries).filter(
@@ -255,7 +254,7 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
     connection,
     whereabouts('overlappingrangeipreservations'),
     (type, o) => {
-      if (type === 'set') reservations.set(keyOf(o), metaOf(o).namespace ?? '');
+      if (type === 'set') reservations.set(keyOf(o), metaOf(o).namespace);
       else reservations.delete(keyOf(o));
     },
     failed('overlappingrangeipreservations'),
@@ -270,8 +269,8 @@ export async function runExporter(options: ExporterOptions): Promise<RunningExpo
       if (type === 'delete') layouts.delete(keyOf(o));
       else
         layouts.set(keyOf(o), {
-          namespace: metaOf(o).namespace ?? '',
-          name: metaOf(o).name ?? '',
+          namespace: metaOf(o).namespace,
+          name: metaOf(o).name,
           range: ((o.spec ?? {}) as { range?: string }).range ?? '',
           allocations: sliceAllocationsOf(o) ?? [],
         });

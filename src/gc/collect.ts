@@ -5,7 +5,7 @@
 // created while GC was listing.
 
 import { ok, type Result } from '../errors.ts';
-import type { KubeApi, Obj } from '../store/api.ts';
+import type { KubeApi } from '../store/api.ts';
 import type { StoreError } from '../store/errors.ts';
 import { eachPage } from '../store/paging.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
@@ -16,6 +16,8 @@ import { claimRef } from '../store/ipamclaim.ts';
 import type { SetState } from '../allocator/keeper.ts';
 import { networkStatusAnnotation } from './network-status.ts';
 import { suspectsAnnotation, type PodState, type PoolState, type ReservationState } from './plan.ts';
+import { metaOf } from '../store/object-meta.ts';
+import { decodePod } from '../store/pod.ts';
 
 export type Collected = {
   readonly pools: PoolState[];
@@ -32,17 +34,7 @@ export type Collected = {
 /** Objects per page: pools are large (up to the 1.5 MiB object limit each), pods and reservations small. */
 const pageSizes = { pools: 10, small: 500 } as const;
 
-const meta = (o: Obj) =>
-  (o.metadata ?? {}) as {
-    name?: string;
-    namespace?: string;
-    resourceVersion?: string;
-    creationTimestamp?: string | Date;
-    annotations?: Record<string, string>;
-  };
-
-const timeOf = (value: string | Date | undefined): number =>
-  value === undefined ? 0 : new Date(value).getTime();
+const timeOf = (value: string | undefined): number => (value === undefined ? 0 : new Date(value).getTime());
 
 /** `pods: false`: pools and reservations only (the operator commands need no pods); `keepers`: GC's StatefulSets and IPAMClaims too. */
 export async function collect(
@@ -57,7 +49,7 @@ export async function collect(
     { group, version, plural: 'nodeslicepools' },
     'list NodeSlicePools',
     (o) => {
-      const { name = '', namespace = '' } = meta(o);
+      const { name, namespace } = metaOf(o);
       const layouts = slicePools.get(namespace) ?? [];
       layouts.push({ name, allocations: sliceAllocationsOf(o) ?? [] });
       slicePools.set(namespace, layouts);
@@ -76,7 +68,7 @@ export async function collect(
     'list IPPools',
     (o) => {
       const pool = rawPool(o);
-      const { name = '', namespace = '', annotations } = meta(o);
+      const { name, namespace, annotations } = metaOf(o);
       if (pool === undefined) {
         skipped.push(`${namespace}/${name}`);
         return;
@@ -108,14 +100,14 @@ export async function collect(
     { group, version, plural: 'overlappingrangeipreservations' },
     'list OverlappingRangeIPReservations',
     (o) => {
-      const m = meta(o);
+      const m = metaOf(o);
       const spec = (o.spec ?? {}) as { podref?: string; ifname?: string };
       reservations.push({
-        namespace: m.namespace ?? '',
-        name: m.name ?? '',
+        namespace: m.namespace,
+        name: m.name,
         podRef: spec.podref ?? '',
         ifName: spec.ifname ?? '',
-        resourceVersion: m.resourceVersion ?? '',
+        resourceVersion: m.resourceVersion,
         createdAt: timeOf(m.creationTimestamp),
       });
     },
@@ -130,14 +122,14 @@ export async function collect(
     { group: '', version: 'v1', plural: 'pods' },
     'list pods',
     (o) => {
-      const m = meta(o);
-      const ref = `${m.namespace ?? ''}/${m.name ?? ''}`;
+      const pod = decodePod(o);
+      const m = pod.meta;
+      const ref = `${m.namespace}/${m.name}`;
       if (!referenced.has(ref)) return;
-      const status = (o.status ?? {}) as { phase?: string };
       const networkStatus = m.annotations?.[networkStatusAnnotation];
       const { statefulSet } = decodePodOwner(o);
       pods.set(ref, {
-        phase: status.phase ?? 'Pending',
+        phase: pod.phase,
         ...(statefulSet === undefined ? {} : { statefulSet }),
         createdAt: timeOf(m.creationTimestamp),
         ...(networkStatus === undefined ? {} : { networkStatus }),
@@ -156,7 +148,7 @@ export async function collect(
     { group: 'apps', version: 'v1', plural: 'statefulsets' },
     'list StatefulSets',
     (o) => {
-      const { name = '', namespace = '' } = meta(o);
+      const { name, namespace } = metaOf(o);
       statefulSets.set(`${namespace}/${name}`, decodeSet(o));
     },
     { limit: pageSizes.small },
@@ -168,7 +160,7 @@ export async function collect(
     claimRef(),
     'list IPAMClaims',
     (o) => {
-      const { name = '', namespace = '' } = meta(o);
+      const { name, namespace } = metaOf(o);
       claims.add(`${namespace}/${name}`);
     },
     { limit: pageSizes.small },

@@ -19,6 +19,7 @@ import { broadcastOf, formatCidr, networkOf, normalise, parseCidr, type Cidr } f
 import { makeRange, rangeCapacity, rangeOffers, type Range } from '../ip/range.ts';
 import { withinSlice } from '../slices/layout.ts';
 import { poolName } from '../store/names.ts';
+import { keyOf } from '../store/object-meta.ts';
 
 /** One range of a NAD's Whereabouts config: where that NAD's addresses come from. */
 export type NadRange = {
@@ -41,8 +42,7 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
  */
 export function nadRangesOf(nad: unknown): NadRange[] {
   if (!isObject(nad)) return [];
-  const meta = (nad.metadata ?? {}) as { namespace?: string; name?: string };
-  const id = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
+  const id = keyOf(nad);
   const text = isObject(nad.spec) ? nad.spec.config : undefined;
   let config: unknown;
   try {

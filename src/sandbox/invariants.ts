@@ -6,6 +6,7 @@
 import { formatIP, ipOf, parseIP } from '../ip/address.ts';
 import { decodeEntry, rawPool } from '../store/ippool.ts';
 import { reservationName } from '../store/names.ts';
+import { metaOf } from '../store/object-meta.ts';
 
 /** A pod the sandbox believes runs, with the addresses (no prefix) its ADDs answered, per interface. */
 export type RunningPod = {
@@ -61,7 +62,7 @@ export function checkInvariants(
   let allocations = 0;
   for (const object of pools) {
     const pool = rawPool(object);
-    const name = ((object.metadata ?? {}) as { name?: string }).name ?? '?';
+    const name = metaOf(object).name || '?';
     if (pool === undefined) {
       violations.push(`IPPool ${name} has no valid spec.range`);
       continue;
@@ -100,7 +101,7 @@ export function checkInvariants(
   // the pod that holds it.
   const reserved = new Set<string>();
   for (const object of reservations) {
-    const name = ((object.metadata ?? {}) as { name?: string }).name ?? '';
+    const { name } = metaOf(object);
     const spec = (object.spec ?? {}) as { podref?: string; containerid?: string };
     reserved.add(name);
     if (spec.containerid !== undefined && uncertain.has(spec.containerid)) continue;

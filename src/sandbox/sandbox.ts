@@ -19,6 +19,7 @@ import { renderView, type PoolRow, type SandboxEvent } from './view.ts';
 import { normalise, parseCidr } from '../ip/cidr.ts';
 import { makeRange, rangeCapacity } from '../ip/range.ts';
 import { decodeEntry, rawPool } from '../store/ippool.ts';
+import { metaOf } from '../store/object-meta.ts';
 
 export type Network = {
   readonly name: string;
@@ -592,7 +593,7 @@ async function listObjects(url: string, plural: string): Promise<Record<string, 
 }
 
 function poolRow(object: Record<string, unknown>): PoolRow {
-  const name = ((object.metadata ?? {}) as { name?: string }).name ?? '';
+  const { name } = metaOf(object);
   const range = ((object.spec ?? {}) as { range?: string }).range ?? '';
   const pool = rawPool(object);
   const cidr = parseCidr(range);

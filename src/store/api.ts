@@ -3,6 +3,8 @@
 // components) and `http-api.ts` (node:http with a minimal kubeconfig reader, for the plugin, which starts
 // once per pod and cannot afford to load the full client). The store's logic is written once, against this.
 
+import type { Result } from '../errors.ts';
+
 export type ObjectRef = {
   readonly group: string;
   readonly version: string;
@@ -29,8 +31,8 @@ export type ApiFailure =
     }
   | { readonly kind: 'network'; readonly code: string };
 
-export type ApiOutcome<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly failure: ApiFailure };
+/** What an API call gives: the project's one Result shape, with the failure as the API server gave it. */
+export type ApiOutcome<T> = Result<T, ApiFailure>;
 
 export type Obj = Record<string, unknown>;
 

@@ -66,7 +66,7 @@ export type ReservationEntry = { podref: string; ifname?: string; containerid?: 
 /** Sorts the API server's answer to `write` (see the top of this file). */
 export function answerOf(write: ConditionalWrite, outcome: ApiOutcome<unknown>, server: string): WriteResult {
   if (outcome.ok) return ok('done');
-  const f = outcome.failure;
+  const f = outcome.error;
   if (write.verb !== 'create' && isObjectNotFound(f)) return ok('gone');
   if (write.verb === 'patch' ? isFailedTest(f) : isStatus(f, 409)) return ok('changed');
   return fail(classify(f, write.what, server));

@@ -298,10 +298,10 @@ export function httpApi(
         ? { ok: true, value: decode(answer.body) }
         : {
             ok: false,
-            failure: statusFailure(answer.code, answer.body, headerText(answer.headers['retry-after'])),
+            error: statusFailure(answer.code, answer.body, headerText(answer.headers['retry-after'])),
           };
     } catch (e) {
-      return { ok: false, failure: { kind: 'network', code: networkCode(e) } };
+      return { ok: false, error: { kind: 'network', code: networkCode(e) } };
     }
   }
 

@@ -17,6 +17,7 @@
 // carries it — or whatever `watch` the caller passes.
 
 import type { KubeConfig } from '@kubernetes/client-node';
+import { keyOf, metaOf } from './object-meta.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -104,10 +105,6 @@ export type Informer = {
   resourceVersion(): string;
   stop(): void;
 };
-
-const metaOf = (o: Obj) =>
-  (o.metadata ?? {}) as { name?: string; namespace?: string; resourceVersion?: string };
-export const keyOf = (o: Obj): string => `${metaOf(o).namespace ?? ''}/${metaOf(o).name ?? ''}`;
 
 class Failure extends Error {
   readonly code: number | undefined;
@@ -292,7 +289,7 @@ export function startInformer(options: InformerOptions): Informer {
                 events++;
                 apply(type, object);
               }
-              if (version !== undefined && version !== '') resourceVersion = version;
+              if (version !== '') resourceVersion = version;
             },
             (err: unknown) => {
               const name = (err as { name?: unknown } | null)?.name;

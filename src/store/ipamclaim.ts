@@ -21,14 +21,23 @@ export const claimRef = (namespace?: string, name?: string): ObjectRef => ({
   ...(name === undefined ? {} : { name }),
 });
 
-/** An IPAMClaim's spec: the network (a CNI config's `name`) and the pod interface it was made for. */
-export type Claim = { readonly network: string; readonly interface: string };
+/**
+ * An IPAMClaim: the network (a CNI config's `name`) and the pod interface it was made for (its spec), and the
+ * pod that last got its address (`status.ownerPod`, '' when none yet).
+ */
+export type Claim = { readonly network: string; readonly interface: string; readonly ownerPod: string };
+
+const objectAt = (object: Obj, key: string): Obj => {
+  const value = object[key];
+  return typeof value === 'object' && value !== null ? (value as Obj) : {};
+};
 
 export function decodeClaim(object: Obj): Claim {
-  const spec = (typeof object.spec === 'object' && object.spec !== null ? object.spec : {}) as Obj;
+  const [spec, status] = [objectAt(object, 'spec'), objectAt(object, 'status')];
   return {
     network: typeof spec.network === 'string' ? spec.network : '',
     interface: typeof spec.interface === 'string' ? spec.interface : '',
+    ownerPod: typeof status.ownerPod === 'string' ? status.ownerPod : '',
   };
 }
 
@@ -40,9 +49,9 @@ export async function readClaim(
 ): Promise<Result<Claim | undefined, StoreError>> {
   const got = await api.get(claimRef(namespace, name));
   if (got.ok) return ok(decodeClaim(got.value));
-  return isObjectNotFound(got.failure)
+  return isObjectNotFound(got.error)
     ? ok(undefined)
-    : fail(classify(got.failure, `get IPAMClaim ${namespace}/${name}`, api.server));
+    : fail(classify(got.error, `get IPAMClaim ${namespace}/${name}`, api.server));
 }
 
 /** Writes the claim's status: the addresses it holds and the pod that last got them. */
@@ -56,9 +65,9 @@ export async function writeClaimStatus(
     { op: 'add', path: '/status', value: { ips: status.ips, ownerPod: status.ownerPod } },
   ]);
   if (patched.ok) return ok('written');
-  return isObjectNotFound(patched.failure)
+  return isObjectNotFound(patched.error)
     ? ok('gone')
-    : fail(classify(patched.failure, `write the status of IPAMClaim ${namespace}/${name}`, api.server));
+    : fail(classify(patched.error, `write the status of IPAMClaim ${namespace}/${name}`, api.server));
 }
 
 /** The pod's `k8s.v1.cni.cncf.io/networks` annotation; undefined when the pod or the annotation is absent. */
@@ -70,9 +79,9 @@ export async function readPodNetworks(
 ): Promise<Result<string | undefined, StoreError>> {
   const got = await api.get({ group: '', version: 'v1', plural: 'pods', namespace, name });
   if (!got.ok)
-    return isObjectNotFound(got.failure)
+    return isObjectNotFound(got.error)
       ? ok(undefined)
-      : fail(classify(got.failure, `get pod ${namespace}/${name}`, api.server));
+      : fail(classify(got.error, `get pod ${namespace}/${name}`, api.server));
   const metadata = (typeof got.value.metadata === 'object' ? got.value.metadata : {}) as Obj;
   const annotations = (typeof metadata.annotations === 'object' ? metadata.annotations : {}) as Obj;
   const value = annotations[annotation];

@@ -6,6 +6,7 @@ import type { Allocation, Owner } from '../allocator/allocation.ts';
 import type { Family } from '../ip/address.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { PoolLabels } from './pool-labels.ts';
+import { metaOf } from './object-meta.ts';
 
 export const group = 'whereabouts.cni.cncf.io';
 export const version = 'v1alpha1';
@@ -84,7 +85,7 @@ export function decodeEntry(pool: RawPool, key: string, value: unknown): StoredA
 
 /** Reads an IPPool object; undefined when its `spec.range` is not a CIDR (a damaged object). */
 export function decodePool(object: Record<string, unknown>): PoolSnapshot | undefined {
-  const metadata = (object.metadata ?? {}) as { name?: string; resourceVersion?: string; labels?: unknown };
+  const metadata = metaOf(object);
   const pool = rawPool(object);
   if (pool === undefined) return undefined;
   const allocations: StoredAllocation[] = [];
@@ -95,18 +96,12 @@ export function decodePool(object: Record<string, unknown>): PoolSnapshot | unde
     else allocations.push(allocation);
   }
   return {
-    name: metadata.name ?? '',
-    resourceVersion: metadata.resourceVersion ?? '',
+    name: metadata.name,
+    resourceVersion: metadata.resourceVersion,
     base: pool.base,
     family: pool.family,
     allocations,
     unreadableKeys,
-    labels: labelsOf(metadata.labels),
+    labels: metadata.labels ?? {},
   };
-}
-
-/** The string-valued entries of `metadata.labels`, whatever its shape. */
-function labelsOf(labels: unknown): PoolLabels {
-  if (typeof labels !== 'object' || labels === null) return {};
-  return Object.fromEntries(Object.entries(labels).filter(([, v]) => typeof v === 'string'));
 }

@@ -128,10 +128,10 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
       const retryAfter = (headers as Record<string, unknown>)['retry-after'];
       return {
         ok: false,
-        failure: statusFailure(e.code, body, typeof retryAfter === 'string' ? retryAfter : undefined),
+        error: statusFailure(e.code, body, typeof retryAfter === 'string' ? retryAfter : undefined),
       };
     }
-    return { ok: false, failure: { kind: 'network', code: redactServer(networkCode(e)) } };
+    return { ok: false, error: { kind: 'network', code: redactServer(networkCode(e)) } };
   }
 }
 

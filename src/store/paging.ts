@@ -24,7 +24,7 @@ export async function eachPage(
       ...options,
       ...(token === undefined ? {} : { continue: token }),
     });
-    if (!page.ok) return fail(classify(page.failure, what, api.server));
+    if (!page.ok) return fail(classify(page.error, what, api.server));
     for (const item of page.value.items) visit(item);
     token = page.value.continue;
   } while (token !== undefined);

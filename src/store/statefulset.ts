@@ -51,12 +51,12 @@ export async function readMemberFacts(
 ): Promise<Result<MemberFacts, StoreError>> {
   const { namespace, set: name, ordinal } = member;
   const set = await api.get({ group: 'apps', version: 'v1', plural: 'statefulsets', namespace, name });
-  if (!set.ok && !isObjectNotFound(set.failure))
-    return fail(classify(set.failure, `get StatefulSet ${namespace}/${name}`, api.server));
+  if (!set.ok && !isObjectNotFound(set.error))
+    return fail(classify(set.error, `get StatefulSet ${namespace}/${name}`, api.server));
   const podName = `${name}-${ordinal}`;
   const pod = await api.get({ group: '', version: 'v1', plural: 'pods', namespace, name: podName });
-  if (!pod.ok && !isObjectNotFound(pod.failure))
-    return fail(classify(pod.failure, `get pod ${namespace}/${podName}`, api.server));
+  if (!pod.ok && !isObjectNotFound(pod.error))
+    return fail(classify(pod.error, `get pod ${namespace}/${podName}`, api.server));
   return ok({
     set: set.ok ? decodeSet(set.value) : 'absent',
     pod: pod.ok ? decodePodOwner(pod.value) : 'absent',

@@ -28,6 +28,7 @@ import type { PoolLabels } from './pool-labels.ts';
 import { listEvery } from './paging.ts';
 import { readMemberFacts } from './statefulset.ts';
 import { networksAnnotation, readClaim, readPodNetworks, writeClaimStatus, type Claim } from './ipamclaim.ts';
+import { keyOf, metaOf } from './object-meta.ts';
 
 export type StoreResult<T> = Result<T, StoreError>;
 
@@ -132,7 +133,7 @@ export function kubeStore(api: KubeApi): IpamStore {
   async function getIfExists(ref: ObjectRef, what: string): Promise<StoreResult<Obj | undefined>> {
     const result = await api.get(ref);
     if (result.ok) return ok(result.value);
-    return isObjectNotFound(result.failure) ? ok(undefined) : fail(classify(result.failure, what, server));
+    return isObjectNotFound(result.error) ? ok(undefined) : fail(classify(result.error, what, server));
   }
 
   return {
@@ -144,9 +145,7 @@ export function kubeStore(api: KubeApi): IpamStore {
 
     async probe() {
       const result = await api.list(pools(), { limit: 1 });
-      return result.ok
-        ? ok(undefined)
-        : fail(classify(result.failure, `list IPPools in ${namespace}`, server));
+      return result.ok ? ok(undefined) : fail(classify(result.error, `list IPPools in ${namespace}`, server));
     },
 
     async podsOnNode(node) {
@@ -157,12 +156,7 @@ export function kubeStore(api: KubeApi): IpamStore {
         { fieldSelector: `spec.nodeName=${node}` },
       );
       if (!listed.ok) return listed;
-      return ok(
-        listed.value.map((pod) => {
-          const meta = (pod.metadata ?? {}) as { namespace?: string; name?: string; uid?: string };
-          return { ref: `${meta.namespace ?? ''}/${meta.name ?? ''}`, uid: meta.uid ?? '' };
-        }),
-      );
+      return ok(listed.value.map((pod) => ({ ref: keyOf(pod), uid: metaOf(pod).uid })));
     },
 
     async readPool(name) {
@@ -193,9 +187,9 @@ export function kubeStore(api: KubeApi): IpamStore {
     async createPool(name, subnet, labels) {
       const result = await api.create(pools(), newPool(name, subnet, labels));
       if (result.ok) return ok('created');
-      return isStatus(result.failure, 409)
+      return isStatus(result.error, 409)
         ? ok('exists')
-        : fail(classify(result.failure, `create IPPool ${namespace}/${name}`, server));
+        : fail(classify(result.error, `create IPPool ${namespace}/${name}`, server));
     },
 
     async labelPool(name, labels) {
@@ -234,7 +228,6 @@ export function kubeStore(api: KubeApi): IpamStore {
         `get OverlappingRangeIPReservation ${namespace}/${name}`,
       );
       if (!result.ok || result.value === undefined) return result as StoreResult<undefined>;
-      const metadata = (result.value.metadata ?? {}) as { resourceVersion?: string };
       const spec = (result.value.spec ?? {}) as Partial<ReservationEntry>;
       return ok({
         spec: {
@@ -242,7 +235,7 @@ export function kubeStore(api: KubeApi): IpamStore {
           ...(spec.ifname === undefined ? {} : { ifname: spec.ifname }),
           ...(spec.containerid === undefined ? {} : { containerid: spec.containerid }),
         },
-        resourceVersion: metadata.resourceVersion ?? '',
+        resourceVersion: metaOf(result.value).resourceVersion,
       });
     },
 

@@ -100,17 +100,17 @@ onEveryServer((start) => {
       metadata: { name },
       spec: { network, interface: iface },
     });
-    if (!made.ok) throw new Error(JSON.stringify(made.failure));
+    if (!made.ok) throw new Error(JSON.stringify(made.error));
     claims.add(name);
   }
   const deleteClaim = async (name: string) => {
     const deleted = await cluster.connection().delete(claimRef(cluster.namespace, name));
-    if (!deleted.ok) throw new Error(JSON.stringify(deleted.failure));
+    if (!deleted.ok) throw new Error(JSON.stringify(deleted.error));
     claims.delete(name);
   };
   const claimStatus = async (name: string) => {
     const got = await cluster.connection().get(claimRef(cluster.namespace, name));
-    if (!got.ok) throw new Error(JSON.stringify(got.failure));
+    if (!got.ok) throw new Error(JSON.stringify(got.error));
     return got.value.status as { ips: string[]; ownerPod: string } | undefined;
   };
   /** A virt-launcher pod on node-1 whose network-selection elements are `networks`. */

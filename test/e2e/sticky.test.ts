@@ -97,9 +97,9 @@ onEveryServer((start) => {
     namespace: cluster.namespace,
     ...(name === undefined ? {} : { name }),
   });
-  const answered = async <T>(call: Promise<{ ok: true; value: T } | { ok: false; failure: unknown }>) => {
+  const answered = async <T>(call: Promise<{ ok: true; value: T } | { ok: false; error: unknown }>) => {
     const outcome = await call;
-    if (!outcome.ok) throw new Error(JSON.stringify(outcome.failure));
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome.error));
     return outcome.value;
   };
   async function createSet(name: string, replicas: number): Promise<void> {

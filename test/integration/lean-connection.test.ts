@@ -212,7 +212,7 @@ test('a token file is read again once a minute, as the kubelet rotates it', asyn
     cluster.server.acceptToken('second');
     writeFileSync(tokenFile, 'second\n');
     clock = now + 30_000;
-    expect(await api.list(ref)).toMatchObject({ ok: false, failure: { code: 401 } });
+    expect(await api.list(ref)).toMatchObject({ ok: false, error: { code: 401 } });
     clock = now + 61_000;
     expect((await api.list(ref)).ok).toBe(true);
   } finally {

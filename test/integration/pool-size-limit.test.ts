@@ -58,12 +58,12 @@ async function fullPool(cluster: Cluster): Promise<{ entries: number; stored: Ob
   const fits = async (padding: number): Promise<boolean> => {
     const created = await api.create(collection, poolBody(entries, padding));
     if (!created.ok) {
-      const f = created.failure;
+      const f = created.error;
       if (f.kind === 'status' && f.code === 500) return false;
       throw new Error(`create IPPool: ${JSON.stringify(f)}`);
     }
     const removed = await api.delete({ ...collection, name });
-    if (!removed.ok) throw new Error(`delete IPPool: ${JSON.stringify(removed.failure)}`);
+    if (!removed.ok) throw new Error(`delete IPPool: ${JSON.stringify(removed.error)}`);
     return true;
   };
   // The server stores the JSON sent and a little more (uid, timestamps; etcd adds its key and framing):
@@ -77,7 +77,7 @@ async function fullPool(cluster: Cluster): Promise<{ entries: number; stored: Ob
     else high = middle;
   }
   const created = await api.create(collection, poolBody(entries, low));
-  if (!created.ok) throw new Error(`create IPPool: ${JSON.stringify(created.failure)}`);
+  if (!created.ok) throw new Error(`create IPPool: ${JSON.stringify(created.error)}`);
   return { entries, stored: created.value };
 }
 

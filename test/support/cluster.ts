@@ -147,7 +147,7 @@ export async function realCluster(plane: ControlPlane, prefix = 'test'): Promise
       const version = group === 'whereabouts.cni.cncf.io' ? 'v1alpha1' : 'v1';
       const namespaced = !['nodes', 'namespaces'].includes(plural);
       const listed = await api.list({ group, version, plural, ...(namespaced ? { namespace } : {}) });
-      if (!listed.ok) throw new Error(`list ${plural}: ${JSON.stringify(listed.failure)}`);
+      if (!listed.ok) throw new Error(`list ${plural}: ${JSON.stringify(listed.error)}`);
       return new Map(listed.value.items.map((o) => [(o.metadata as { name: string }).name, o] as const));
     },
     request: (method, path, body, contentType) => plane.request(method, path, body, contentType),

@@ -258,7 +258,7 @@ describe('the answers', () => {
     { podref: 'ns/a' },
   );
   const deleteWrite = deleteReservationWrite({ namespace: 'kube-system', name: '10.0.0.5' }, '7');
-  const failed = (failure: ApiFailure): ApiOutcome<unknown> => ({ ok: false, failure });
+  const failed = (failure: ApiFailure): ApiOutcome<unknown> => ({ ok: false, error: failure });
 
   const sorted = (write: ConditionalWrite, outcome: ApiOutcome<unknown>) => {
     const r = answerOf(write, outcome, 'https://k');
@@ -316,7 +316,7 @@ describe('the answers', () => {
       list: () => Promise.reject(new Error('unused')),
       jsonPatch: (ref, ops) => {
         calls.push(['patch', ref, ops]);
-        return Promise.resolve({ ok: false, failure: failedTest });
+        return Promise.resolve({ ok: false, error: failedTest });
       },
       create: (ref, body) => {
         calls.push(['create', ref, body]);
@@ -324,13 +324,13 @@ describe('the answers', () => {
       },
       delete: (ref, rv) => {
         calls.push(['delete', ref, rv]);
-        return Promise.resolve({ ok: false, failure: notFound });
+        return Promise.resolve({ ok: false, error: notFound });
       },
     };
     expect(await send(api, patchWrite)).toEqual({ ok: true, value: 'changed' });
     expect(await send(api, createWrite)).toEqual({ ok: true, value: 'done' });
     expect(await send(api, deleteWrite)).toEqual({ ok: true, value: 'gone' });
-    expect(await request(api, patchWrite)).toEqual({ ok: false, failure: failedTest });
+    expect(await request(api, patchWrite)).toEqual({ ok: false, error: failedTest });
     expect(calls).toEqual([
       ['patch', patchWrite.ref, patchWrite.ops],
       ['create', createWrite.ref, createWrite.body],
