@@ -15,6 +15,7 @@ import { silentLogger } from '../../src/log.ts';
 import type { IpamStore } from '../../src/store/store.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { podEnv } from '../support/exec.ts';
+import { networkConf } from '../support/config.ts';
 import { poolsOf } from '../support/pools.ts';
 
 let cluster: TestCluster;
@@ -69,17 +70,10 @@ async function holdingAgent(options: { drainTimeoutMs?: number } = {}): Promise<
 }
 
 const conf = () =>
-  JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'net',
-    type: 'macvlan',
-    ipam: {
-      type: 'whereabouts',
-      range: '198.18.0.0/24',
-      agent_socket: socket,
-      kubernetes: { kubeconfig: cluster.kubeconfig },
-      log_level: 'error',
-    },
+  networkConf({
+    range: '198.18.0.0/24',
+    agent_socket: socket,
+    kubernetes: { kubeconfig: cluster.kubeconfig },
   });
 const env = (command: string, pod: string) => podEnv(command, pod, undefined, cluster.namespace);
 

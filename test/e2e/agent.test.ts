@@ -8,8 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
-import { silentLogger } from '../../src/log.ts';
+import type { RunningAgent } from '../../src/agent/agent.ts';
+import { runTestAgent } from '../support/agent.ts';
 import { slicePoolLabels } from '../../src/store/pool-labels.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import {
@@ -22,6 +22,7 @@ import {
   type TestCluster,
 } from '../support/cluster.ts';
 import { execute, pluginPath as plugin, podEnv } from '../support/exec.ts';
+import { networkConf } from '../support/config.ts';
 import { poolsIn, reservationsIn, writeNodeSlicePool } from '../support/pools.ts';
 import { until, whenServed } from '../support/wait.ts';
 
@@ -33,19 +34,7 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
   let dir: string;
   let socket: string;
   const startAgent = (node: string, socketPath: string, stateDir?: string) =>
-    runAgent({
-      connection: cluster.connection(),
-      socketPath,
-      nodeName: node,
-      log: silentLogger,
-      flatFilePaths: [],
-      // The networks of these tests name the cluster's kubeconfig, as the flat file names the agent's.
-      kubeconfig: cluster.kubeconfig,
-      metricsPort: 0,
-      ...(stateDir === undefined ? {} : { stateDir }),
-      // Tries again quickly after a failed list or watch: the tests wait for it.
-      watchBackoff: { initialMs: 100, maxMs: 1_000 },
-    });
+    runTestAgent(cluster, socketPath, { nodeName: node, ...(stateDir === undefined ? {} : { stateDir }) });
   beforeEach(async () => {
     cluster = await start();
     dir = mkdtempSync(join(tmpdir(), 'wb-agent-'));
@@ -61,34 +50,23 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
   const embedded = () => cluster as TestCluster;
 
   const conf = () =>
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'net',
-      type: 'macvlan',
-      ipam: {
-        type: 'whereabouts',
-        range: '198.18.0.0/22',
-        agent_socket: socket,
-        kubernetes: { kubeconfig: cluster.kubeconfig },
-        log_level: 'error',
-      },
+    networkConf({
+      range: '198.18.0.0/22',
+      agent_socket: socket,
+      kubernetes: { kubeconfig: cluster.kubeconfig },
     });
 
   /** 198.19.0.0/24 in /28 slices (NodeSlicePool `sliced`), served by the agent at `agentSocket`. */
   const slicedConf = (agentSocket: string) =>
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'sliced',
-      type: 'macvlan',
-      ipam: {
-        type: 'whereabouts',
+    networkConf(
+      {
         range: '198.19.0.0/24',
         node_slice_size: '/28',
         agent_socket: agentSocket,
         kubernetes: { kubeconfig: cluster.kubeconfig },
-        log_level: 'error',
       },
-    });
+      'sliced',
+    );
 
   const env = (command: string, pod: string) => podEnv(command, pod, undefined, cluster.namespace);
   const cni = (command: string, pod: string) => execute(plugin, env(command, pod), conf());

@@ -15,6 +15,7 @@ import { startAgent, type Agent } from '../../src/agent/server.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { execute, killAll, pluginPath as forwarder, podEnv } from '../support/exec.ts';
+import { networkConf } from '../support/config.ts';
 import { poolsOf } from '../support/pools.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -102,17 +103,10 @@ describe('the built forwarder, with the TypeScript plugin beside it', () => {
   });
 
   const conf = (agentSocket = socket) =>
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'net',
-      type: 'macvlan',
-      ipam: {
-        type: 'whereabouts',
-        range: '198.18.0.0/24',
-        agent_socket: agentSocket,
-        kubernetes: { kubeconfig: cluster.kubeconfig },
-        log_level: 'error',
-      },
+    networkConf({
+      range: '198.18.0.0/24',
+      agent_socket: agentSocket,
+      kubernetes: { kubeconfig: cluster.kubeconfig },
     });
   const env = (command: string, pod: string) => podEnv(command, pod, undefined, cluster.namespace);
   const holders = () =>

@@ -8,12 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { claimPodRef } from '../../src/allocator/keeper.ts';
-import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
+import type { RunningAgent } from '../../src/agent/agent.ts';
+import { runTestAgent } from '../support/agent.ts';
 import { runGc } from '../../src/gc/run.ts';
-import { silentLogger } from '../../src/log.ts';
 import { claimRef } from '../../src/store/ipamclaim.ts';
 import { emptyNamespace, onEveryServer, type Cluster } from '../support/cluster.ts';
 import { execute, pluginPath as plugin } from '../support/exec.ts';
+import { networkConf } from '../support/config.ts';
 import { poolsIn } from '../support/pools.ts';
 import { until, whenServed } from '../support/wait.ts';
 
@@ -27,16 +28,7 @@ onEveryServer((start) => {
     cluster = await start();
     dir = mkdtempSync(join(tmpdir(), 'wb-claims-'));
     socket = join(dir, 'agent.sock');
-    running = await runAgent({
-      connection: cluster.connection(),
-      socketPath: socket,
-      nodeName: 'node-1',
-      log: silentLogger,
-      flatFilePaths: [],
-      kubeconfig: cluster.kubeconfig,
-      metricsPort: 0,
-      watchBackoff: { initialMs: 100, maxMs: 1_000 },
-    });
+    running = await runTestAgent(cluster, socket);
   });
   afterEach(async () => {
     await running?.stop();
@@ -49,19 +41,15 @@ onEveryServer((start) => {
 
   /** Two networks: `net` (198.18.0.0/24) and `other` (198.19.0.0/24), both with sticky_ips. */
   const conf = (network: 'net' | 'other') =>
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      name: network,
-      type: 'macvlan',
-      ipam: {
-        type: 'whereabouts',
+    networkConf(
+      {
         range: network === 'net' ? '198.18.0.0/24' : '198.19.0.0/24',
         sticky_ips: true,
         agent_socket: socket,
         kubernetes: { kubeconfig: cluster.kubeconfig },
-        log_level: 'error',
       },
-    });
+      network,
+    );
   const env = (command: string, pod: string, sandbox: string, ifName: string) => ({
     CNI_COMMAND: command,
     CNI_CONTAINERID: sandbox,

@@ -7,15 +7,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { retainedId } from '../../src/allocator/keeper.ts';
-import { runAgent, type RunningAgent } from '../../src/agent/agent.ts';
+import type { RunningAgent } from '../../src/agent/agent.ts';
+import { runTestAgent } from '../support/agent.ts';
 import { runPlugin } from '../../src/cni/plugin.ts';
 import { runGc } from '../../src/gc/run.ts';
 import { httpApi } from '../../src/store/http-api.ts';
 import { loadCredentials } from '../../src/store/kubeconfig.ts';
 import { kubeStore } from '../../src/store/store.ts';
-import { silentLogger } from '../../src/log.ts';
 import { emptyNamespace, onEveryServer, type Cluster } from '../support/cluster.ts';
 import { execute, pluginPath as plugin, podEnv } from '../support/exec.ts';
+import { networkConf } from '../support/config.ts';
 import { poolsIn } from '../support/pools.ts';
 import { until, whenServed } from '../support/wait.ts';
 
@@ -30,16 +31,7 @@ onEveryServer((start) => {
     cluster = await start();
     dir = mkdtempSync(join(tmpdir(), 'wb-sticky-'));
     socket = join(dir, 'agent.sock');
-    running = await runAgent({
-      connection: cluster.connection(),
-      socketPath: socket,
-      nodeName: 'node-1',
-      log: silentLogger,
-      flatFilePaths: [],
-      kubeconfig: cluster.kubeconfig,
-      metricsPort: 0,
-      watchBackoff: { initialMs: 100, maxMs: 1_000 },
-    });
+    running = await runTestAgent(cluster, socket);
   });
   afterEach(async () => {
     await running?.stop();
@@ -51,18 +43,11 @@ onEveryServer((start) => {
   });
 
   const conf = (sticky = true) =>
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'net',
-      type: 'macvlan',
-      ipam: {
-        type: 'whereabouts',
-        range: '198.18.0.0/24',
-        sticky_ips: sticky,
-        agent_socket: socket,
-        kubernetes: { kubeconfig: cluster.kubeconfig },
-        log_level: 'error',
-      },
+    networkConf({
+      range: '198.18.0.0/24',
+      sticky_ips: sticky,
+      agent_socket: socket,
+      kubernetes: { kubeconfig: cluster.kubeconfig },
     });
   const cni = async (command: string, pod: string, sandbox: string, sticky = true) => {
     const out = await execute(plugin, podEnv(command, pod, sandbox, cluster.namespace), conf(sticky));

@@ -24,3 +24,15 @@ export const owner = (pod: string, ifName = 'net1', containerId = `sandbox-${pod
   podRef: `default/${pod}`,
   ifName,
 });
+
+/**
+ * A network's CNI config as a runtime hands it to the plugin (stdin): macvlan with Whereabouts IPAM, quiet
+ * logging, and `ipam`'s keys — typically a range, the agent socket and the cluster's kubeconfig.
+ */
+export const networkConf = (ipam: Record<string, unknown>, name = 'net'): string =>
+  JSON.stringify({
+    cniVersion: '1.0.0',
+    name,
+    type: 'macvlan',
+    ipam: { type: 'whereabouts', log_level: 'error', ...ipam },
+  });
