@@ -65,40 +65,41 @@ function decodeAttachment(value: unknown): Attachment | undefined {
   };
 }
 
-/** The records in `stateDir` (kept across restarts), or in memory when there is none. */
+/**
+ * The records in `stateDir` (kept across restarts), or in memory only when there is none. The files are read
+ * once, here; after that they are written through and every lookup is answered from memory, so that a pod's
+ * deletion or a DEL costs no directory scan.
+ */
 export function attachmentRecords(stateDir: string | undefined): AttachmentRecords {
-  if (stateDir === undefined) {
-    const held = new Map<string, Attachment>();
-    return {
-      add: (a) => held.set(fileName(a.containerId, a.ifName), a),
-      remove: (containerId, ifName) => held.delete(fileName(containerId, ifName)),
-      get: (containerId, ifName) => held.get(fileName(containerId, ifName)),
-      list: () => [...held.values()],
-    };
-  }
-  const dir = join(stateDir, 'attachments');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const read = (name: string): Attachment | undefined => {
-    try {
-      return decodeAttachment(JSON.parse(readFileSync(join(dir, name), 'utf8')));
-    } catch {
-      return undefined; // gone meanwhile, or torn by a power cut
+  const held = new Map<string, Attachment>();
+  const dir = stateDir === undefined ? undefined : join(stateDir, 'attachments');
+  if (dir !== undefined) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+      try {
+        const record = decodeAttachment(JSON.parse(readFileSync(join(dir, name), 'utf8')));
+        if (record !== undefined) held.set(fileName(record.containerId, record.ifName), record);
+      } catch {
+        // torn by a power cut: the cluster GC covers what it described
+      }
     }
-  };
+  }
   return {
     add(attachment) {
-      const path = join(dir, fileName(attachment.containerId, attachment.ifName));
-      writeFileSync(`${path}.tmp`, JSON.stringify(attachment), { mode: 0o600 });
-      renameSync(`${path}.tmp`, path);
+      const name = fileName(attachment.containerId, attachment.ifName);
+      if (dir !== undefined) {
+        const path = join(dir, name);
+        writeFileSync(`${path}.tmp`, JSON.stringify(attachment), { mode: 0o600 });
+        renameSync(`${path}.tmp`, path);
+      }
+      held.set(name, attachment);
     },
     remove(containerId, ifName) {
-      rmSync(join(dir, fileName(containerId, ifName)), { force: true });
+      const name = fileName(containerId, ifName);
+      if (dir !== undefined) rmSync(join(dir, name), { force: true });
+      held.delete(name);
     },
-    get: (containerId, ifName) => read(fileName(containerId, ifName)),
-    list() {
-      return readdirSync(dir)
-        .filter((name) => name.endsWith('.json'))
-        .flatMap((name) => read(name) ?? []);
-    },
+    get: (containerId, ifName) => held.get(fileName(containerId, ifName)),
+    list: () => [...held.values()],
   };
 }
