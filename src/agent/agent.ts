@@ -129,6 +129,12 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
   }
   const records = attachmentRecords(options.stateDir);
   /**
+   * The attachments recorded before this agent started: the only ones the start-up reconcile decides on.
+   * An ADD it serves meanwhile is recorded too, but its pod was there a moment ago — not a pod that went
+   * while no agent ran.
+   */
+  const recordedBefore = new Set(records.list().map((r) => `${r.containerId}/${r.ifName}`));
+  /**
    * Keeps the node's record in step with what the plugin was told: an ADD's pools; a DEL ends the record
    * unless the network keeps addresses beyond a DEL (`sticky_ips`), whose record the pod's or the claim's
    * deletion settles.
@@ -419,6 +425,7 @@ export async function runAgent(options: RunAgentOptions): Promise<RunningAgent> 
     await completeOldRecords();
     let released = 0;
     for (const record of records.list()) {
+      if (!recordedBefore.has(`${record.containerId}/${record.ifName}`)) continue;
       const held = await holdingsOf([record]);
       if (held === undefined) continue;
       if (held.length === 0) {

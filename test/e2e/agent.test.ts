@@ -392,6 +392,23 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     expect(await metric('whereabouts_agent_foreign_attachments_total', '')).toBe(1);
   });
 
+  if (kind === 'embedded')
+    test('the start-up reconcile decides only on what was recorded before: an ADD served meanwhile keeps its address', async () => {
+      await running?.stop();
+      const { server } = embedded();
+      // The pod list fails until the test lets it: the agent serves, but its reconcile waits for that list.
+      server.faults.errorRates = { 429: 1 };
+      server.faults.retryAfterSeconds = 1;
+      server.faults.appliesTo = (r) => r.verb === 'list' && r.def.plural === 'pods';
+      running = await startAgent('node-1', socket, join(dir, 'state'));
+      // No Pod object: a reconcile that took this attachment for one left from before would release it.
+      expect((await cni('ADD', 'fresh')).code).toBe(0);
+      expect(await ready()).toBe(false);
+      server.faults.errorRates = {};
+      await until('the agent is ready (reconciled)', ready);
+      expect(await holders()).toEqual([ref('fresh')]);
+    });
+
   test("upgraded from an agent whose records name no pools (it watched them all): nothing is lost, every pod's address still released", async () => {
     await running?.stop();
     running = undefined;
