@@ -7,7 +7,11 @@
 
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errnoOf } from '../errors.ts';
 import type { ReleaseSite } from '../ipam/transaction.ts';
+import type { Logger } from '../log.ts';
+import { isObject } from '../store/decode.ts';
+import type { Served } from './server.ts';
 
 /** One container interface: who holds it, and where. */
 export type Attachment = {
@@ -39,8 +43,8 @@ const fileName = (containerId: string, ifName: string) =>
   `${encodeURIComponent(containerId)}_${encodeURIComponent(ifName)}.json`;
 
 const isSite = (value: unknown): value is ReleaseSite => {
-  if (typeof value !== 'object' || value === null) return false;
-  const site = value as Record<string, unknown>;
+  if (!isObject(value)) return false;
+  const site = value;
   return (
     typeof site.pool === 'string' &&
     (site.family === 4 || site.family === 6) &&
@@ -50,8 +54,8 @@ const isSite = (value: unknown): value is ReleaseSite => {
 
 /** A record as read back from a file: anything else is skipped (the cluster GC covers what it described). */
 function decodeAttachment(value: unknown): Attachment | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Record<string, unknown>;
+  if (!isObject(value)) return undefined;
+  const r = value;
   if (typeof r.podRef !== 'string' || typeof r.containerId !== 'string' || typeof r.ifName !== 'string')
     return undefined;
   if (r.sites !== undefined && !(Array.isArray(r.sites) && r.sites.every(isSite))) return undefined;
@@ -101,5 +105,26 @@ export function attachmentRecords(stateDir: string | undefined): AttachmentRecor
     },
     get: (containerId, ifName) => held.get(fileName(containerId, ifName)),
     list: () => [...held.values()],
+  };
+}
+
+/**
+ * Keeps the node's record in step with what the plugin was told, for every request served successfully: an
+ * ADD's pools; a DEL ends the record unless the network keeps addresses beyond a DEL (`sticky_ips`), whose
+ * record the pod's or the claim's deletion settles.
+ */
+export function recordServed(records: AttachmentRecords, log: Logger): (served: Served) => void {
+  return ({ env, held, exitCode }) => {
+    if (exitCode !== 0) return;
+    const containerId = env.CNI_CONTAINERID ?? '';
+    const ifName = env.CNI_IFNAME ?? '';
+    try {
+      if (env.CNI_COMMAND === 'ADD' && held !== undefined)
+        records.add({ podRef: held.podRef, containerId, ifName, sites: held.sites, sticky: held.sticky });
+      if (env.CNI_COMMAND === 'DEL' && records.get(containerId, ifName)?.sticky !== true)
+        records.remove(containerId, ifName);
+    } catch (e) {
+      log.error('cannot update the attachment record', { error: errnoOf(e) ?? String(e) });
+    }
   };
 }

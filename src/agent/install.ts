@@ -26,6 +26,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { renderKubeconfig } from '../store/kubeconfig.ts';
 import { errnoOf, fail, ok, type Result } from '../errors.ts';
+import type { Logger } from '../log.ts';
 
 /** Our temporary files end in this; the only files the installer ever deletes. */
 const temporarySuffix = '.whereabouts-ts.tmp';
@@ -275,4 +276,19 @@ export function install(options: InstallOptions): Result<InstallReport, InstallE
   );
   if (!nodeName.ok) return nodeName;
   return ok({ plugin, kubeconfig: kubeconfig.value, flatFile: flatFile.value, nodeName: nodeName.value });
+}
+
+/**
+ * Rewrites the plugin kubeconfig whenever the projected token or CA has changed, looked at every `everyMs`;
+ * returns what stops it.
+ */
+export function keepKubeconfigFresh(options: InstallOptions, everyMs: number, log: Logger): () => void {
+  const timer = setInterval(() => {
+    const refreshed = installKubeconfig(options);
+    if (!refreshed.ok) log.error('cannot refresh the plugin kubeconfig', { ...refreshed.error });
+    else if (refreshed.value === 'written') log.verbose('rewrote the plugin kubeconfig: token or CA changed');
+  }, everyMs);
+  return () => {
+    clearInterval(timer);
+  };
 }

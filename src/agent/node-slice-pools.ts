@@ -13,20 +13,21 @@ import type { SliceAllocation } from '../slices/layout.ts';
 import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
 import { group, version } from '../store/ippool.ts';
 import type { KubeConnection } from '../store/kube.ts';
-import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
-import type { IpamStore } from '../store/store.ts';
+import { decodeNodeSlicePool } from '../store/nodeslicepool.ts';
+import type { SliceStore } from '../store/slice-store.ts';
 import { versionOf as resourceVersionOf } from '../store/object-meta.ts';
 
-type Obj = Record<string, unknown>;
+import type { JsonObject } from '../store/decode.ts';
 
 /** A state's place in the object's history; 0 for none (or one that is not a number: never trusted as later). */
-const versionOf = (o: Obj | undefined): bigint => (o === undefined ? 0n : (resourceVersionOf(o) ?? 0n));
+const versionOf = (o: JsonObject | undefined): bigint =>
+  o === undefined ? 0n : (resourceVersionOf(o) ?? 0n);
 
 export type WatchedNodeSlicePools = {
   readonly synced: Promise<void>;
   readonly informer: Pick<Informer, 'fresh'>;
   /** The store with its slice reads answered from the watch where it vouches for them. */
-  serve(store: IpamStore): IpamStore;
+  serve<S extends SliceStore>(store: S): S;
   stop(): void;
 };
 
@@ -43,16 +44,16 @@ export function watchNodeSlicePools(
 ): WatchedNodeSlicePools {
   const { namespace } = connection;
   const informer = startInformer({
-    kubeConfig: connection.kubeConfig,
+    watch: connection.watch,
     path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/nodeslicepools`,
-    list: async (page) =>
-      (await connection.custom.listNamespacedCustomObject({
+    list: (page) =>
+      connection.custom.listNamespacedCustomObject({
         group,
         version,
         namespace,
         plural: 'nodeslicepools',
         ...page,
-      })) as Obj,
+      }),
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     onFailure: (failure) => {
       log.error('the NodeSlicePool watch failed; slices are read from the API server until it is back', {
@@ -77,7 +78,8 @@ export function watchNodeSlicePools(
       if (versionOf(object) <= before) return undefined;
       written.delete(name);
     }
-    return sliceAllocationsOf(object); // malformed: the API server's read reports it
+    const pool = decodeNodeSlicePool(object);
+    return pool.ok ? [...pool.value.allocations] : undefined; // malformed: the API server's read reports it
   }
 
   return {
@@ -89,9 +91,9 @@ export function watchNodeSlicePools(
         const slices = watched(name);
         return slices === undefined ? store.readSlices(name) : ok(slices);
       },
-      takeSlice: async (name, index, free, node) => {
+      assignSlice: async (name, index, free, node) => {
         written.set(name, versionOf(informer.get(`${namespace}/${name}`)));
-        return store.takeSlice(name, index, free, node);
+        return store.assignSlice(name, index, free, node);
       },
     }),
     stop: () => {

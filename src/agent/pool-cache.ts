@@ -21,10 +21,10 @@ import { nodeSelector } from '../store/pool-labels.ts';
 import type { PoolCache } from './group-commit.ts';
 import { metaOf, versionOf } from '../store/object-meta.ts';
 
-type Obj = Record<string, unknown>;
+import { objectAt, type JsonObject } from '../store/decode.ts';
 
 /** Whether `o` is not older than `held` (by resourceVersion; when either has none, the newer arrival wins). */
-const notOlder = (o: Obj, held: Obj | undefined): boolean => {
+const notOlder = (o: JsonObject, held: JsonObject | undefined): boolean => {
   if (held === undefined) return true;
   const [a, b] = [versionOf(held), versionOf(o)];
   return a === undefined || b === undefined || b >= a;
@@ -56,9 +56,9 @@ export type AgentPoolsOptions = {
 export const defaultTrustMs = 10_000;
 
 /** A copy of a cached pool with its allocations changed by `change` (the cached object is never mutated). */
-export function withAllocations(pool: Obj, change: (allocations: Obj) => void): Obj {
-  const spec = (pool.spec ?? {}) as { allocations?: Obj };
-  const allocations = { ...(spec.allocations ?? {}) };
+export function withAllocations(pool: JsonObject, change: (allocations: JsonObject) => void): JsonObject {
+  const spec = objectAt(pool, 'spec');
+  const allocations = { ...objectAt(spec, 'allocations') };
   change(allocations);
   return { ...pool, spec: { ...spec, allocations } };
 }
@@ -66,23 +66,23 @@ export function withAllocations(pool: Obj, change: (allocations: Obj) => void): 
 export function agentPools(connection: KubeConnection, log: Logger, options: AgentPoolsOptions): AgentPools {
   const now = options.now ?? (() => performance.now());
   const trustMs = options.trustMs ?? defaultTrustMs;
-  const watched = new Map<string, Obj>();
+  const watched = new Map<string, JsonObject>();
   /** Copies from answers, with when the API server sent them. */
-  const copies = new Map<string, { readonly object: Obj; readonly at: number }>();
+  const copies = new Map<string, { readonly object: JsonObject; readonly at: number }>();
   const labelSelector = nodeSelector(options.node);
   const informer = startInformer({
-    kubeConfig: connection.kubeConfig,
+    watch: connection.watch,
     path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(connection.namespace)}/ippools`,
     labelSelector,
-    list: async (page) =>
-      (await connection.custom.listNamespacedCustomObject({
+    list: (page) =>
+      connection.custom.listNamespacedCustomObject({
         group,
         version,
         namespace: connection.namespace,
         plural: 'ippools',
         labelSelector,
         ...page,
-      })) as Obj,
+      }),
     // Pools are large (up to the object size limit each): a few per page.
     pageSize: 20,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
@@ -106,7 +106,7 @@ export function agentPools(connection: KubeConnection, log: Logger, options: Age
   });
 
   /** The copy of a pool, while it is trusted; an untrusted one is forgotten. */
-  const copyOf = (name: string): Obj | undefined => {
+  const copyOf = (name: string): JsonObject | undefined => {
     const copy = copies.get(name);
     if (copy === undefined) return undefined;
     if (now() - copy.at <= trustMs) return copy.object;

@@ -3,7 +3,3 @@ export type Owner = { readonly containerId: string; readonly podRef: string; rea
 
 /** An address held by an owner. The address is absolute, in the family of its range. */
 export type Allocation = Owner & { readonly address: bigint };
-
-/** Key of the (pod, interface) pair that ADD is idempotent over, as in Whereabouts. */
-export const attachmentKey = (owner: Pick<Owner, 'podRef' | 'ifName'>): string =>
-  `${owner.podRef}\u0000${owner.ifName}`;

@@ -1,12 +1,28 @@
+// Choosing an address for an owner in one pool, from the pool's index (src/allocator/pool-index.ts): the
+// one it holds already, a free one, or a requested one. Only a choice: the transaction claims it with a
+// conditional write (src/ipam/transaction.ts), and chooses again when another writer was first. Pure.
+
 import { formatCidr } from '../ip/cidr.ts';
 import { formatIP, ipOf } from '../ip/address.ts';
-import { firstFreeIn, lowestFree, pickAmongLowest, type FreeSet } from '../ip/free-set.ts';
+import { firstFreeIn, pickAmongLowest, type FreeSet } from '../ip/free-set.ts';
 import type { Interval } from '../ip/interval.ts';
 import { rangeCapacity, usableAddresses, type Range } from '../ip/range.ts';
 import type { Allocation, Owner } from './allocation.ts';
-import { heldBy, type PoolIndex } from './pool-index.ts';
+import { heldBy, holderOf, type PoolIndex } from './pool-index.ts';
 
-/** What the allocator decided for one owner in one pool. */
+/**
+ * How many of the lowest free addresses a writer chooses among at first (`spread`): wide enough in large
+ * pools that a burst of concurrent writers rarely collides, a sixteenth of the pool so that it stays compact.
+ * After a collision the transaction doubles it, up to `maxWindow`.
+ */
+export function initialWindow(range: Range): number {
+  const sixteenth = rangeCapacity(range) / 16n;
+  return sixteenth < 64n ? 64 : sixteenth > 4096n ? 4096 : Number(sixteenth);
+}
+
+export const maxWindow = 65_536;
+
+/** What the allocator decided for one owner in one pool (`assign`, `assignRequested`). */
 export type Assignment =
   /** The (pod, interface) already holds this allocation: ADD is idempotent and returns it. */
   | { readonly kind: 'held'; readonly allocation: Allocation }
@@ -17,8 +33,6 @@ export type Assignment =
 
 /** Chooses among the free addresses; undefined when none is free. */
 export type Picker = (free: FreeSet) => bigint | undefined;
-
-export const lowest: Picker = lowestFree;
 
 /** A random choice among the `width` lowest free addresses (see `pickAmongLowest`). */
 export const spread =
@@ -47,7 +61,7 @@ const exhausted = (index: PoolIndex, range: Range): string => {
       : `among its pick_addresses (${formatIP(ipOf(family, range.first))} to ${formatIP(ipOf(family, range.last))})`;
   return (
     `no free address in ${formatCidr(range.subnet)} ${among}: all ${rangeCapacity(range)} assignable ` +
-    `addresses are taken (${index.byAddress.size} allocations in the pool)`
+    `addresses are taken (${index.allocations.length} allocations in the pool)`
   );
 };
 
@@ -69,7 +83,7 @@ export function assign(index: PoolIndex, owner: Owner, pick: Picker): Assignment
  * `range_end` or inside an exclusion — those only steer automatic choice — but must be a usable address
  * of the subnet and not held by anyone else.
  */
-export function claim(index: PoolIndex, owner: Owner, address: bigint): Assignment {
+export function assignRequested(index: PoolIndex, owner: Owner, address: bigint): Assignment {
   const { subnet } = index.range;
   const text = formatIP(ipOf(subnet.family, address));
   const held = heldBy(index, owner);
@@ -87,7 +101,7 @@ export function claim(index: PoolIndex, owner: Owner, address: bigint): Assignme
       reason: `requested address ${text} is not a usable address of ${formatCidr(subnet)}`,
     };
   }
-  const holder = index.byAddress.get(address);
+  const holder = holderOf(index, address);
   if (holder !== undefined) {
     return {
       kind: 'unavailable',

@@ -1,18 +1,21 @@
-import { freeSetOf, give, take, type FreeSet } from '../ip/free-set.ts';
+// The index of one pool as one read of it shows it: its allocations in address order, and the range's free
+// addresses. The transaction builds one from every snapshot it reads (src/ipam/transaction.ts
+// `allocateRange`) and drops it after that round; nothing keeps an index across reads. Pure.
+
+import { freeSetOf, take, type FreeSet } from '../ip/free-set.ts';
 import { compareBigint } from '../ip/interval.ts';
 import type { Range } from '../ip/range.ts';
-import { attachmentKey, type Allocation } from './allocation.ts';
+import type { Allocation } from './allocation.ts';
 
 /**
- * What the allocator needs to know about one pool: its allocations by address and by (pod, interface),
- * and the range's free addresses. Built from a pool snapshot, or kept current by a watch cache through
- * `recordAllocated` / `recordReleased`.
+ * What the allocator needs to know about one pool: its allocations and the range's free addresses. Built
+ * from a snapshot by `indexPool` for the few questions one round asks (what the attachment holds, who holds
+ * an address, what is free), so it keeps no maps: building one per read is the cost of every ADD.
  */
 export type PoolIndex = {
   readonly range: Range;
-  readonly byAddress: Map<bigint, Allocation>;
-  /** Allocations per (pod, interface), ascending by address; more than one only in pools damaged by races. */
-  readonly byAttachment: Map<string, Allocation[]>;
+  /** The pool's allocations, ascending by address. */
+  readonly allocations: readonly Allocation[];
   readonly free: FreeSet;
 };
 
@@ -25,52 +28,44 @@ export function indexPool(
   allocations: Iterable<Allocation>,
   blocked: Iterable<bigint> = [],
 ): PoolIndex {
-  const byAddress = new Map<bigint, Allocation>();
-  const byAttachment = new Map<string, Allocation[]>();
-  for (const allocation of [...allocations].sort((a, b) => compareBigint(a.address, b.address))) {
-    addToMaps(byAddress, byAttachment, allocation);
-  }
-  return { range, byAddress, byAttachment, free: freeSetOf(range, [...byAddress.keys(), ...blocked]) };
+  const sorted = ascending([...allocations]);
+  const taken: bigint[] = sorted.map((a) => a.address);
+  for (const address of blocked) taken.push(address);
+  return { range, allocations: sorted, free: freeSetOf(range, taken) };
 }
 
-function addToMaps(
-  byAddress: PoolIndex['byAddress'],
-  byAttachment: PoolIndex['byAttachment'],
-  allocation: Allocation,
-): void {
-  byAddress.set(allocation.address, allocation);
-  const key = attachmentKey(allocation);
-  const held = byAttachment.get(key);
-  if (held === undefined) {
-    byAttachment.set(key, [allocation]);
-    return;
-  }
-  const after = held.findIndex((a) => a.address > allocation.address);
-  held.splice(after < 0 ? held.length : after, 0, allocation);
+/** The allocations ascending by address; a decoded pool mostly is already (its keys are offsets). */
+function ascending(allocations: Allocation[]): Allocation[] {
+  for (let i = 1; i < allocations.length; i++)
+    if ((allocations[i] as Allocation).address < (allocations[i - 1] as Allocation).address)
+      return allocations.sort((a, b) => compareBigint(a.address, b.address));
+  return allocations;
 }
 
 /** The allocation a (pod, interface) holds in this pool: the lowest if a damaged pool holds several. */
 export const heldBy = (
   index: PoolIndex,
   attachment: { podRef: string; ifName: string },
-): Allocation | undefined => index.byAttachment.get(attachmentKey(attachment))?.[0];
+): Allocation | undefined =>
+  index.allocations.find((a) => a.podRef === attachment.podRef && a.ifName === attachment.ifName);
 
-export function recordAllocated(index: PoolIndex, allocation: Allocation): void {
-  recordReleased(index, allocation.address);
-  addToMaps(index.byAddress, index.byAttachment, allocation);
-  take(index.free, allocation.address);
+/** The allocation of this pool at `address`, if any. */
+export function holderOf(index: PoolIndex, address: bigint): Allocation | undefined {
+  const { allocations } = index;
+  let low = 0;
+  let high = allocations.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >>> 1;
+    const at = (allocations[mid] as Allocation).address;
+    if (at < address) low = mid + 1;
+    else if (at > address) high = mid - 1;
+    else return allocations[mid];
+  }
+  return undefined;
 }
 
-export function recordReleased(index: PoolIndex, address: bigint): void {
-  const allocation = index.byAddress.get(address);
-  if (allocation === undefined) return;
-  index.byAddress.delete(address);
-  const key = attachmentKey(allocation);
-  const remaining = (index.byAttachment.get(key) ?? []).filter((a) => a.address !== address);
-  if (remaining.length === 0) index.byAttachment.delete(key);
-  else index.byAttachment.set(key, remaining);
-  give(index.free, index.range, address);
-}
-
-/** Marks an address as unavailable without an allocation of this pool (see `blocked` above). */
+/**
+ * Marks an address as unavailable for the rest of this round without an allocation of this pool (see
+ * `blocked` above): the transaction found its cluster-wide reservation taken by another attachment.
+ */
 export const recordBlocked = (index: PoolIndex, address: bigint): void => void take(index.free, address);

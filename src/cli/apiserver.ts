@@ -9,7 +9,8 @@ import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { kubeconfigFor } from '../dev-apiserver/kubeconfig.ts';
 import { startApiServer } from '../dev-apiserver/server.ts';
-import { stopRequested } from './signals.ts';
+import { parts } from '../lifecycle.ts';
+import { runUntilStopped, stopRequested } from './signals.ts';
 
 /** Resolves when stdin ends or fails: the parent that started this server has gone. */
 function stdinEnded(): Promise<void> {
@@ -68,13 +69,19 @@ export function apiserverCommand(root: string): Command {
       // Listening for Ctrl-C before anything is printed: whoever reads the kubeconfig line may signal at once.
       // Repeats are ignored rather than fatal, so the kubeconfig is always removed.
       const stop = Promise.race([stopRequested(), ...(flags.stopOnStdinEnd ? [stdinEnded()] : [])]);
+      const started = parts();
       const server = await startApiServer({
         crdDirectories: [flags.crds],
         port: flags.port,
         host: flags.host,
       });
+      started.started('API server', () => server.close());
       const ownDir =
         flags.kubeconfig === undefined ? mkdtempSync(join(tmpdir(), 'whereabouts-apiserver-')) : undefined;
+      if (ownDir !== undefined)
+        started.started('kubeconfig', () => {
+          rmSync(ownDir, { recursive: true, force: true });
+        });
       const kubeconfig = flags.kubeconfig ?? join(ownDir as string, 'kubeconfig');
       writeFileSync(kubeconfig, kubeconfigFor(server.url, { namespace: flags.namespace }), { mode: 0o600 });
       process.stdout.write(
@@ -89,9 +96,7 @@ export function apiserverCommand(root: string): Command {
           '',
         ].join('\n'),
       );
-      await stop;
-      await server.close();
-      if (ownDir !== undefined) rmSync(ownDir, { recursive: true, force: true });
+      await runUntilStopped('apiserver', started, stop);
     });
 }
 

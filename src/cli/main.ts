@@ -9,7 +9,8 @@ import { defaultAgentSocket, type LogLevel } from '../config/ipam-config.ts';
 import type { Holding } from '../ops/inventory.ts';
 import type { KubectlFlags } from '../store/kubectl-config.ts';
 import { durationOption } from './durations.ts';
-import { stopRequested } from './signals.ts';
+import { parts } from '../lifecycle.ts';
+import { runUntilStopped } from './signals.ts';
 
 // Every command loads what it runs when it runs (the `await import`s below), and nothing else: the node
 // agent, on every node, never loads client-node, the GC, the exporter, the embedded API server or the YAML
@@ -57,24 +58,25 @@ const logLevel = (value: string): LogLevel => {
   return level;
 };
 
-/** Runs until SIGTERM (the kubelet stopping the pod) or SIGINT, then stops cleanly. */
-async function untilSignalled(stop: () => Promise<void>): Promise<void> {
-  await stopRequested();
-  await stop();
-}
-
 /**
- * The node agent's connection: the lean one (src/store/http-api.ts) for every kubeconfig it reads — a token
- * or token file, a client certificate, the pod's service account — and client-node's (src/store/kube.ts,
- * loaded only then) for one that needs an exec or auth-provider plugin, or to say what is wrong. Here, not in
- * src/store/: a dynamic import of kube.ts there would put client-node into the plugin's bundle.
+ * The connection of the node agent and the slice controller: the lean one (src/store/http-api.ts) for every
+ * kubeconfig it reads — a token or token file, a client certificate, the pod's service account — and
+ * client-node's (src/store/kube.ts, loaded only then) for one that needs an exec or auth-provider plugin, or
+ * to say what is wrong. Here, not in src/store/: a dynamic import of kube.ts there would put client-node into
+ * the plugin's bundle.
  */
-async function agentConnection(options: { kubeconfig?: string | undefined; namespace?: string | undefined }) {
+async function leanConnection(options: {
+  kubeconfig?: string | undefined;
+  namespace?: string | undefined;
+  requestTimeoutMs?: number;
+}) {
   const [{ httpConnection }, { loadCredentials, needsPlugin }] = await Promise.all([
     import('../store/http-api.ts'),
     import('../store/kubeconfig.ts'),
   ]);
   const full = async () => (await import('../store/kube.ts')).connect(options);
+  const timeout =
+    options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs };
   const source = options.kubeconfig ?? process.env.KUBECONFIG;
   const credentials =
     (source !== undefined && source !== '') || process.env.KUBERNETES_SERVICE_HOST !== undefined
@@ -86,6 +88,7 @@ async function agentConnection(options: { kubeconfig?: string | undefined; names
   return {
     ok: true as const,
     value: httpConnection(credentials.value, {
+      ...timeout,
       namespace: options.namespace,
       full: async () => {
         const connection = await full();
@@ -160,7 +163,7 @@ program
       import('../log.ts'),
     ]);
     // The lean client (src/store/http-api.ts), unless the kubeconfig needs client-node's exec plugins.
-    const connection = await agentConnection({
+    const connection = await leanConnection({
       kubeconfig: options.kubeconfig,
       namespace: process.env.WHEREABOUTS_NAMESPACE,
     });
@@ -193,8 +196,10 @@ program
           }
         : {}),
     }).catch((e: unknown) => program.error(`agent: ${e instanceof Error ? e.message : String(e)}`));
+    const started = parts();
+    started.started('agent', () => running.stop());
     process.stdout.write(`agent ready: socket ${options.socket}, metrics ${running.metricsUrl}\n`);
-    await untilSignalled(() => running.stop());
+    await runUntilStopped('agent', started);
   });
 
 kubectlOptions(
@@ -309,8 +314,10 @@ program
         scanIntervalMs: options.scanInterval,
         graceMs: options.gracePeriod,
       });
+      const started = parts();
+      started.started('exporter', () => running.stop());
       process.stdout.write(`exporter ready: metrics ${running.url}/metrics\n`);
-      await untilSignalled(() => running.stop());
+      await runUntilStopped('exporter', started);
     },
   );
 
@@ -350,34 +357,35 @@ program
       metricsPort: number;
       logLevel: LogLevel;
     }) => {
-      const [{ openKubeApi }, { runController }, { createLogger }, { Registry, collectDefaultMetrics }] =
-        await Promise.all([
-          import('../store/open.ts'),
-          import('../controller/controller.ts'),
-          import('../log.ts'),
-          import('prom-client'),
-        ]);
+      const [{ runController }, { createLogger }, { Registry, collectDefaultMetrics }] = await Promise.all([
+        import('../controller/controller.ts'),
+        import('../log.ts'),
+        import('prom-client'),
+      ]);
       const { startMetricsServer } = await import('../metrics-server.ts');
-      const api = openKubeApi(options.kubeconfig, process.env);
-      if (!api.ok) return program.error(`controller: ${api.error.details}`);
-      const running = runController({
-        api: api.value,
-        namespace: process.env.WHEREABOUTS_NAMESPACE ?? api.value.namespace,
+      const connection = await leanConnection({ kubeconfig: options.kubeconfig, requestTimeoutMs: 30_000 });
+      if (!connection.ok) return program.error(`controller: ${connection.error.details}`);
+      const started = parts();
+      // The probes' endpoint (and the process metrics): a replica that stops answering is restarted. Up first,
+      // down last.
+      const readiness = { notReady: (): string | undefined => 'starting' };
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      const health = await startMetricsServer(registry, options.metricsPort, () => readiness.notReady());
+      started.started('health endpoint', () => health.close());
+      const controller = runController({
+        connection: connection.value,
+        namespace: process.env.WHEREABOUTS_NAMESPACE ?? connection.value.namespace,
         identity: options.identity ?? process.env.POD_NAME ?? hostname(),
         log: createLogger({ level: options.logLevel }),
         intervalMs: options.interval,
         drainMs: options.sliceDrain,
         leaseSeconds: Math.ceil(options.leaseDuration / 1000),
       });
-      // The probes' endpoint (and the process metrics): a replica that stops answering is restarted.
-      const registry = new Registry();
-      collectDefaultMetrics({ register: registry });
-      const health = await startMetricsServer(registry, options.metricsPort, () => running.notReady());
+      readiness.notReady = () => controller.notReady();
+      started.started('controller', () => controller.stop());
       process.stdout.write(`controller running: health ${health.url}/healthz\n`);
-      await untilSignalled(async () => {
-        await running.stop();
-        await health.close();
-      });
+      await runUntilStopped('controller', started);
     },
   );
 

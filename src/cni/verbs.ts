@@ -1,4 +1,6 @@
-// What each CNI verb does once the environment and the configuration have been read and checked.
+// What each CNI verb does once the environment and the configuration have been read and checked. Each verb
+// takes the roles of the store it uses (src/store/store.ts): the transaction's pools, reservations and
+// slices, the directory of pods and owners where a verb asks about them, the probe for STATUS alone.
 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -20,24 +22,26 @@ import {
   type Disposition,
   type ReleaseSite,
   type TransactionContext,
+  type TransactionStore,
 } from '../ipam/transaction.ts';
 import { isObject } from '../config/json.ts';
-import { placesOf, type Place } from '../ipam/places.ts';
+import { placesOf, type Place, type PlaceContext } from '../ipam/places.ts';
 import type { RangeConfig } from '../config/ipam-config.ts';
 import { storeFailure } from '../store/errors.ts';
 import { networkNameOf } from '../store/names.ts';
 import type { Logger } from '../log.ts';
-import type { IpamStore } from '../store/store.ts';
+import type { Directory, IpamStore, PoolStore, Probe, ReservationStore, SliceStore } from '../store/store.ts';
 import type { Invocation } from './environment.ts';
 import { addResult, type AddResult } from './result.ts';
 
 /** How long each verb may take, all retries included. The runtime's own timeout is longer. */
 export const deadlines = { ADD: 60_000, DEL: 45_000, CHECK: 20_000, GC: 60_000, STATUS: 10_000 } as const;
 
-export type VerbContext = {
+/** One verb's invocation, with the roles of the store it uses (`S`): every one when the plugin runs a verb. */
+export type VerbContext<S = IpamStore> = {
   readonly loaded: Loaded;
   readonly invocation: Invocation;
-  readonly store: IpamStore;
+  readonly store: S;
   readonly log: Logger;
   /** Environment, for NODENAME. */
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -56,15 +60,21 @@ export type Held = {
   readonly sticky: boolean;
 };
 
-const transaction = (ctx: VerbContext): TransactionContext => ({
+/** Where the verb finds a range's pools, within the verb's deadline. */
+const placeContext = (ctx: VerbContext<SliceStore>): PlaceContext => ({
   store: ctx.store,
-  log: ctx.log,
   deadline: deadlineIn(ctx.deadlineMs),
   ...(ctx.loaded.config.nodeSliceSize === undefined ? {} : { node: nodeName(ctx) }),
 });
 
+const transaction = (ctx: VerbContext<TransactionStore>): TransactionContext => ({
+  ...placeContext(ctx),
+  store: ctx.store,
+  log: ctx.log,
+});
+
 /** Every pool of every range of the config (with node slices: of every slice the node holds). */
-async function allPlaces(ctx: VerbContext, t: TransactionContext): Promise<Result<Place[]>> {
+async function allPlaces(ctx: VerbContext<unknown>, t: PlaceContext): Promise<Result<Place[]>> {
   const places: Place[] = [];
   for (const index of ctx.loaded.config.ranges.keys()) {
     const found = await placesOf(t, ctx.loaded.config, index);
@@ -74,7 +84,7 @@ async function allPlaces(ctx: VerbContext, t: TransactionContext): Promise<Resul
   return ok(places);
 }
 
-export async function add(ctx: VerbContext): Promise<Result<AddResult>> {
+export async function add(ctx: VerbContext<TransactionStore & Directory>): Promise<Result<AddResult>> {
   const { loaded, invocation } = ctx;
   const checked = checkForAdd(loaded);
   if (!checked.ok) return checked;
@@ -118,7 +128,7 @@ type ClaimOwner = {
   readonly pod: string;
 };
 
-async function claimOf(ctx: VerbContext, podRef: string): Promise<Result<ClaimOwner | undefined>> {
+async function claimOf(ctx: VerbContext<Directory>, podRef: string): Promise<Result<ClaimOwner | undefined>> {
   const [namespace = '', pod = ''] = podRef.split('/');
   const deadline = deadlineIn(Math.min(ctx.deadlineMs / 3, 10_000));
   const annotation = await retrying(deadline, () => ctx.store.podNetworks(namespace, pod));
@@ -154,7 +164,7 @@ async function claimOf(ctx: VerbContext, podRef: string): Promise<Result<ClaimOw
  * cannot be read, the address is released as without `sticky_ips`, and the log says so. An IPAMClaim's
  * address is never released by DEL, of either pod of a migration (src/ipam/transaction.ts `releaseIn`).
  */
-export async function del(ctx: VerbContext): Promise<Result<undefined>> {
+export async function del(ctx: VerbContext<TransactionStore & Directory>): Promise<Result<undefined>> {
   const { loaded, invocation } = ctx;
   const owner: Owner = {
     containerId: invocation.containerId,
@@ -166,7 +176,7 @@ export async function del(ctx: VerbContext): Promise<Result<undefined>> {
   return released.ok ? ok(undefined) : released;
 }
 
-async function stickyDisposition(ctx: VerbContext, podRef: string): Promise<Disposition> {
+async function stickyDisposition(ctx: VerbContext<Directory>, podRef: string): Promise<Disposition> {
   const member = memberOf(podRef);
   if (member === undefined) return 'release';
   const facts = await retrying(deadlineIn(Math.min(ctx.deadlineMs / 3, 10_000)), () =>
@@ -185,7 +195,9 @@ async function stickyDisposition(ctx: VerbContext, podRef: string): Promise<Disp
 }
 
 /** What DEL of a config ADD refuses works with: the config's release-only reading instead of the config. */
-export type RefusedDelContext = Omit<VerbContext, 'loaded'> & { readonly release: ReleaseOnly };
+export type RefusedDelContext = Omit<VerbContext<PoolStore & ReservationStore>, 'loaded'> & {
+  readonly release: ReleaseOnly;
+};
 
 /**
  * DEL of a config ADD refuses — a pod created under Whereabouts, which accepted it, must still be deletable.
@@ -233,10 +245,10 @@ function previousAddresses(netConf: Readonly<Record<string, unknown>>): Set<stri
 }
 
 /** CHECK: the container's interface still holds one address per range, and prevResult shows each. */
-export async function check(ctx: VerbContext): Promise<Result<undefined>> {
+export async function check(ctx: VerbContext<PoolStore & SliceStore>): Promise<Result<undefined>> {
   const { loaded, invocation, store } = ctx;
   const previous = previousAddresses(loaded.netConf);
-  const t = transaction(ctx);
+  const t = placeContext(ctx);
   for (const index of loaded.config.ranges.keys()) {
     const places = await placesOf(t, loaded.config, index);
     if (!places.ok) return places;
@@ -266,7 +278,7 @@ export async function check(ctx: VerbContext): Promise<Result<undefined>> {
 }
 
 /** Whereabouts' node name lookup: NODENAME, else `<configuration_path>/nodename`, else the host name. */
-export const nodeName = (ctx: VerbContext): string =>
+export const nodeName = (ctx: Pick<VerbContext<unknown>, 'env' | 'loaded'>): string =>
   nodeNameFrom(ctx.env, ctx.loaded.config.configurationPath);
 
 function nodeNameFrom(env: VerbContext['env'], dir: string | undefined): string {
@@ -311,7 +323,7 @@ function validAttachments(netConf: Readonly<Record<string, unknown>>): Result<At
  * runtime only knows its own node's attachments: an allocation of a pod on another node, or of a pod the
  * API no longer knows (whose node cannot be told), is left to the cluster GC. Continues past failures.
  */
-export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
+export async function gc(ctx: VerbContext<TransactionStore & Directory>): Promise<Result<undefined>> {
   const { loaded, store, log } = ctx;
   const valid = validAttachments(loaded.netConf);
   if (!valid.ok) return valid;
@@ -321,7 +333,7 @@ export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
   if (!pods.ok) return fail(storeFailure(pods.error));
   const onNode = new Set(pods.value.map((p) => p.ref));
   const stale: Owner[] = [];
-  const places = await allPlaces(ctx, transaction(ctx));
+  const places = await allPlaces(ctx, placeContext(ctx));
   if (!places.ok) return places;
   for (const { pool: name } of places.value) {
     const pool = await store.readPool(name);
@@ -352,7 +364,7 @@ export async function gc(ctx: VerbContext): Promise<Result<undefined>> {
 }
 
 /** STATUS: ready when the API server answers and serves the whereabouts resources. */
-export async function status(ctx: VerbContext): Promise<Result<undefined>> {
+export async function status(ctx: VerbContext<Probe>): Promise<Result<undefined>> {
   const probed = await ctx.store.probe();
   if (probed.ok) return ok(undefined);
   return fail(ipamError(CniCode.NotAvailable, probed.error.message));

@@ -58,16 +58,22 @@ export function otherObjectsIn(document: unknown): string[] {
   return [`${typeof document.kind === 'string' ? document.kind : 'an object without kind'} ${where}`];
 }
 
+/** A plugin config whose `ipam` is Whereabouts'. */
+export type WhereaboutsPlugin = Record<string, unknown> & { readonly ipam: Record<string, unknown> };
+
+const usesWhereabouts = (plugin: Record<string, unknown>): plugin is WhereaboutsPlugin =>
+  isObject(plugin.ipam) && plugin.ipam.type === 'whereabouts';
+
 /**
  * The plugin configs of a parsed `spec.config` that use Whereabouts: the config itself, or each plugin of a
  * conflist (with the list's `cniVersion` and `name`, as libcni passes them).
  */
-export function whereaboutsPlugins(config: unknown): Record<string, unknown>[] {
+export function whereaboutsPlugins(config: unknown): WhereaboutsPlugin[] {
   if (!isObject(config)) return [];
   const plugins: Record<string, unknown>[] = Array.isArray(config.plugins)
     ? config.plugins.filter(isObject).map((p) => ({ ...p, cniVersion: config.cniVersion, name: config.name }))
     : [config];
-  return plugins.filter((p) => isObject(p.ipam) && p.ipam.type === 'whereabouts');
+  return plugins.filter(usesWhereabouts);
 }
 
 const nadId = (nad: Nad) => `${nad.metadata?.namespace ?? 'default'}/${nad.metadata?.name ?? '?'}`;
@@ -204,7 +210,7 @@ export function checkNad(nad: Nad, flatFilePaths: readonly string[]): NadCheck[]
     const plugin = typeof p.type === 'string' ? p.type : '?';
     // Keys the plugin rejects on their own come first, as its loader reads them first; the rest of the
     // config is then checked without them.
-    const keys = badKeys(p.ipam as Record<string, unknown>);
+    const keys = badKeys(p.ipam);
     const cleaned = { ...p, ipam: keys.rest };
     const loaded = loadConfig({ stdin: JSON.stringify(cleaned), cniArgs: undefined, flatFilePaths });
     if (loaded.ok) {

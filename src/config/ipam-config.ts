@@ -1,4 +1,7 @@
-import type { Family, IP } from '../ip/address.ts';
+// The IPAM configuration every verb works from, after the NAD, the flat file, CNI_ARGS and runtimeConfig
+// were merged and checked (src/config/load.ts, src/config/validate.ts): types only, nothing here decodes.
+
+import type { IP } from '../ip/address.ts';
 import type { Cidr } from '../ip/cidr.ts';
 import type { Range } from '../ip/range.ts';
 
@@ -68,6 +71,3 @@ export type IpamConfig = {
   readonly logFile?: string;
   readonly logLevel: LogLevel;
 };
-
-export const rangeFamilies = (config: IpamConfig): Set<Family> =>
-  new Set(config.ranges.map((r) => r.range.subnet.family));

@@ -12,22 +12,25 @@ import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { Logger } from '../log.ts';
 import {
   decideLayout,
-  describeClaims,
-  type Claim,
+  describeRequests,
+  type LayoutRequest,
   type Layout,
   type LayoutDecision,
   type OldPools,
   sameLayout as isSameLayout,
 } from '../slices/decide.ts';
-import { assign, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
+import { assignSlices, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
 import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
 import { send, versionedWrite } from '../store/conditional-write.ts';
-import { group, version } from '../store/ippool.ts';
+import { decodePool, group, version, type PoolSnapshot } from '../store/ippool.ts';
 import { poolName } from '../store/names.ts';
-import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
-import { listEvery } from '../store/paging.ts';
-import { slicePoolOf } from '../ipam/places.ts';
+import { decodeNad } from '../store/nad.ts';
+import { decodeNodeSlicePool, sliceLayoutOf } from '../store/nodeslicepool.ts';
+import { nodeSlicePoolOf } from '../ipam/places.ts';
 import { holdLease, newObservation, releaseLease } from './lease.ts';
+import { readSources, slicePoolsRef, watchSources, type Sources } from './sources.ts';
+import { parts } from '../lifecycle.ts';
+import type { KubeConnection } from '../store/kube.ts';
 import { keyOf, metaOf } from '../store/object-meta.ts';
 
 /** One sliced range of one network: what its NodeSlicePool must describe. */
@@ -42,15 +45,6 @@ export type SlicedRange = {
   readonly networkName: string;
 };
 
-const nads: ObjectRef = { group: 'k8s.cni.cncf.io', version: 'v1', plural: 'network-attachment-definitions' };
-const nodes: ObjectRef = { group: '', version: 'v1', plural: 'nodes' };
-const slicePools = (namespace: string): ObjectRef => ({
-  group,
-  version,
-  plural: 'nodeslicepools',
-  namespace,
-});
-
 /** The sliced ranges of a NAD's config; none when it is not a whereabouts config with `node_slice_size`. */
 export function slicedRanges(config: string): SlicedRange[] {
   let parsed: unknown;
@@ -60,7 +54,7 @@ export function slicedRanges(config: string): SlicedRange[] {
     return [];
   }
   return whereaboutsPlugins(parsed).flatMap((plugin) => {
-    const ipam = plugin.ipam as Obj;
+    const ipam = plugin.ipam;
     if (ipam.node_slice_size === undefined) return [];
     // The plugin's own loader and checks; the kubeconfig it requires is no concern of the controller.
     const loaded = loadConfig({
@@ -75,7 +69,7 @@ export function slicedRanges(config: string): SlicedRange[] {
         ? []
         : [
             {
-              pool: slicePoolOf(c, i),
+              pool: nodeSlicePoolOf(c, i),
               range: r.range.subnet,
               slicePrefix: r.slicePrefix,
               sliceSize: `/${r.slicePrefix}`,
@@ -194,6 +188,9 @@ export type Drain = {
 
 const ippools = (namespace: string): ObjectRef => ({ group, version, plural: 'ippools', namespace });
 
+/** The entries an IPPool holds, readable or not: any entry keeps its slice. */
+const entriesOf = (pool: PoolSnapshot): number => pool.allocations.length + pool.unreadableKeys.length;
+
 /** The slices of nodes that are gone which stay with them for now; an error leaves a slice retained. */
 async function retainedSlices(
   api: KubeApi,
@@ -212,11 +209,11 @@ async function retainedSlices(
     const read = await api.get({ ...ippools(namespace), name });
     const gone = !read.ok && read.error.kind === 'status' && read.error.code === 404;
     if (!read.ok && !gone) report.errors.push(`${s.pool}: cannot read IPPool ${name}; its slice stays`);
-    const held = read.ok
-      ? Object.keys(((read.value.spec ?? {}) as { allocations?: object }).allocations ?? {}).length
-      : 0;
+    const pool = read.ok ? decodePool(read.value) : undefined;
+    if (pool?.ok === false) report.errors.push(`${s.pool}: ${pool.error}; its slice stays`);
+    const held = pool?.ok === true ? entriesOf(pool.value) : 0;
     const now = (drain.now ?? Date.now)();
-    if (held === 0 && (read.ok || gone)) {
+    if (held === 0 && (pool?.ok === true || gone)) {
       const since = drain.emptySince.get(name) ?? now;
       drain.emptySince.set(name, since);
       if (now - since >= drain.periodMs) {
@@ -231,12 +228,10 @@ async function retainedSlices(
 }
 
 const layoutOf = (pool: Obj): Layout | undefined => {
-  const spec = (pool.spec ?? {}) as { range?: unknown; sliceSize?: unknown };
-  const range = typeof spec.range === 'string' ? parseCidr(spec.range) : undefined;
-  const size = typeof spec.sliceSize === 'string' ? Number(spec.sliceSize.replace(/^\//, '')) : NaN;
-  return range === undefined || !Number.isInteger(size)
-    ? undefined
-    : { range: formatCidr(normalise(range)), slicePrefix: size };
+  const layout = sliceLayoutOf(pool);
+  return layout.ok
+    ? { range: formatCidr(normalise(layout.value.range)), slicePrefix: layout.value.slicePrefix }
+    : undefined;
 };
 
 const describeLayout = (l: Layout) => `${l.range} in /${l.slicePrefix}`;
@@ -255,13 +250,15 @@ async function oldPools(
   drain: Drain,
 ): Promise<OldPools | undefined> {
   let held = 0;
-  for (const a of sliceAllocationsOf(existing) ?? []) {
+  const decoded = decodeNodeSlicePool(existing);
+  for (const a of decoded.ok ? decoded.value.allocations : []) {
     const slice = parseCidr(a.sliceRange);
     if (a.nodeName === '' || slice === undefined) continue;
     const read = await api.get({ ...ippools(namespace), name: poolName(slice, networkName, a.nodeName) });
     if (!read.ok && !(read.error.kind === 'status' && read.error.code === 404)) return undefined;
-    if (read.ok)
-      held += Object.keys(((read.value.spec ?? {}) as { allocations?: object }).allocations ?? {}).length;
+    const ippool = read.ok ? decodePool(read.value) : undefined;
+    if (ippool?.ok === false) return undefined; // a damaged pool is one that cannot be read
+    if (ippool !== undefined) held += entriesOf(ippool.value);
   }
   const key = `nodeslicepool/${pool}`;
   if (held > 0) {
@@ -274,19 +271,21 @@ async function oldPools(
   return { held, drained: now - since >= drain.periodMs };
 }
 
-/** The NADs' claims on NodeSlicePools, by pool name, each pool's in the order of the NADs' names. */
-function claimsOf(nadList: readonly Obj[]): Map<string, Claim<SlicedRange>[]> {
-  const claims = new Map<string, Claim<SlicedRange>[]>();
+/** The NADs' layout requests for NodeSlicePools, by pool name, each pool's in the order of the NADs' names. */
+function requestsOf(nadList: readonly Obj[]): Map<string, LayoutRequest<SlicedRange>[]> {
+  const requests = new Map<string, LayoutRequest<SlicedRange>[]>();
   for (const nad of nadList) {
     const id = keyOf(nad);
-    for (const s of slicedRanges(((nad.spec ?? {}) as { config?: string }).config ?? ''))
-      claims.set(s.pool, [
-        ...(claims.get(s.pool) ?? []),
+    // A config that is not a string names no network (as the CNI plugin would refuse it).
+    const decoded = decodeNad(nad);
+    for (const s of decoded.ok ? slicedRanges(decoded.value.config) : [])
+      requests.set(s.pool, [
+        ...(requests.get(s.pool) ?? []),
         { nad: id, layout: { range: formatCidr(s.range), slicePrefix: s.slicePrefix }, value: s },
       ]);
   }
-  for (const list of claims.values()) list.sort((a, b) => (a.nad < b.nad ? -1 : a.nad > b.nad ? 1 : 0));
-  return claims;
+  for (const list of requests.values()) list.sort((a, b) => (a.nad < b.nad ? -1 : a.nad > b.nad ? 1 : 0));
+  return requests;
 }
 
 /** Reports (and records as a Warning event) a layout that is not applied: a conflict or a pending change. */
@@ -298,7 +297,7 @@ async function reportHeld(
   report: ReconcileReport,
 ): Promise<void> {
   if (d.kind === 'conflict') {
-    const message = `NADs claim this network with different layouts, none is applied: ${describeClaims(d.claims)}`;
+    const message = `NADs claim this network with different layouts, none is applied: ${describeRequests(d.requests)}`;
     report.errors.push(`${pool}: ${message}`);
     const failed = await poolEvent(
       api,
@@ -314,7 +313,7 @@ async function reportHeld(
     if (failed !== undefined) report.errors.push(failed);
     return;
   }
-  const change = `layout change from ${describeLayout(d.existing)} to ${describeLayout(d.claim.layout)} pending`;
+  const change = `layout change from ${describeLayout(d.existing)} to ${describeLayout(d.request.layout)} pending`;
   const why =
     d.old === undefined
       ? 'the old slice pools could not be read'
@@ -329,7 +328,7 @@ async function reportHeld(
     {
       reason: 'NodeSliceLayoutChangePending',
       action: 'ChangeNodeSliceLayout',
-      message: `${change} (${d.claim.nad}): the slices stay as they are until the pools of the current slices are empty — drain the network's pods; then the new slices are assigned`,
+      message: `${change} (${d.request.nad}): the slices stay as they are until the pools of the current slices are empty — drain the network's pods; then the new slices are assigned`,
     },
     'layout-change-pending',
   );
@@ -338,45 +337,47 @@ async function reportHeld(
 
 /**
  * One pass over every sliced network: create or update its NodeSlicePools. Without a `drain`, the slices
- * of nodes that are gone are freed as soon as their pools are empty.
+ * of nodes that are gone are freed as soon as their pools are empty. The NADs, nodes and NodeSlicePools come
+ * from `sources`: by default read from the API server now; a running controller's informers' caches
+ * (src/controller/sources.ts).
  */
 export async function reconcile(
   api: KubeApi,
   namespace: string,
   log: Logger,
   drain: Drain = { periodMs: 0, emptySince: new Map() },
+  sources: Sources = readSources(api, namespace),
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { written: [], unassigned: [], retained: [], pending: [], errors: [] };
-  const [nadList, nodeList] = [
-    await listEvery(api, nads, `list ${nads.plural}`),
-    await listEvery(api, nodes, `list ${nodes.plural}`),
-  ];
-  if (!nadList.ok) report.errors.push(nadList.error.message);
-  if (!nodeList.ok) report.errors.push(nodeList.error.message);
+  const [nadList, nodeList] = [await sources.nads(), await sources.nodes()];
+  if (!nadList.ok) report.errors.push(nadList.error);
+  if (!nodeList.ok) report.errors.push(nodeList.error);
   if (!nadList.ok || !nodeList.ok) return report;
   const nodeNames = nodeList.value.map((o) => metaOf(o).name).sort();
 
-  for (const [pool, claims] of claimsOf(nadList.value)) {
-    const ref = { ...slicePools(namespace), name: pool };
-    const read = await api.get(ref);
-    const existing = read.ok ? read.value : undefined;
-    if (!read.ok && !(read.error.kind === 'status' && read.error.code === 404)) {
-      report.errors.push(`${pool}: cannot read the NodeSlicePool`);
+  for (const [pool, requests] of requestsOf(nadList.value)) {
+    const ref = { ...slicePoolsRef(namespace), name: pool };
+    const read = await sources.slicePool(pool);
+    if (!read.ok) {
+      report.errors.push(read.error);
       continue;
     }
+    // Its state since this controller's last write has not arrived yet: the pass its arrival starts decides.
+    if (read.value === 'pending') continue;
+    const existing = read.value;
     // Which layout: the NADs' (when they agree), but a changed one only once the old slices are drained.
     const existingLayout = existing === undefined ? undefined : layoutOf(existing);
-    let decision = decideLayout(claims, existingLayout, undefined);
+    let decision = decideLayout(requests, existingLayout, undefined);
     if (decision.kind === 'draining' && existing !== undefined) {
-      const old = await oldPools(api, namespace, pool, existing, decision.claim.value.networkName, drain);
-      decision = decideLayout(claims, existingLayout, old);
+      const old = await oldPools(api, namespace, pool, existing, decision.request.value.networkName, drain);
+      decision = decideLayout(requests, existingLayout, old);
     }
     if (decision.kind !== 'apply') {
       await reportHeld(api, namespace, pool, decision, report);
       continue;
     }
     drain.emptySince.delete(`nodeslicepool/${pool}`);
-    const s = decision.claim.value;
+    const s = decision.request.value;
     const layout = divide(s.range, s.slicePrefix);
     if (!layout.ok) {
       report.errors.push(`${s.pool}: ${layout.error}`);
@@ -388,11 +389,12 @@ export async function reconcile(
     const sameLayout =
       existing !== undefined &&
       existingLayout !== undefined &&
-      isSameLayout(existingLayout, decision.claim.layout);
-    const current = sameLayout ? (sliceAllocationsOf(existing) ?? []) : [];
+      isSameLayout(existingLayout, decision.request.layout);
+    const listed = sameLayout ? decodeNodeSlicePool(existing) : undefined;
+    const current = listed?.ok === true ? listed.value.allocations : [];
     const live = new Set(nodeNames);
     const retained = await retainedSlices(api, namespace, s, current, live, drain, report);
-    const next = assign(layout.value, current, nodeNames, s.usable, (a) => retained.has(a.sliceRange));
+    const next = assignSlices(layout.value, current, nodeNames, s.usable, (a) => retained.has(a.sliceRange));
     for (const node of next.unassigned) {
       report.unassigned.push(`${s.pool}: ${node}`);
       log.error('no free slice for a node: pods of this network cannot start there', { pool: s.pool, node });
@@ -401,13 +403,15 @@ export async function reconcile(
     }
     const status = { allocations: next.allocations };
     if (existing === undefined) {
-      const created = await api.create(slicePools(namespace), {
+      const created = await api.create(slicePoolsRef(namespace), {
         apiVersion: `${group}/${version}`,
         kind: 'NodeSlicePool',
         metadata: { name: s.pool, namespace },
         spec,
         status,
       });
+      if (created.ok || (created.error.kind === 'status' && created.error.code === 409))
+        sources.moved(s.pool, '');
       if (created.ok) report.written.push(s.pool);
       else report.errors.push(`${s.pool}: create refused (another writer?)`);
       continue;
@@ -426,6 +430,7 @@ export async function reconcile(
         `write NodeSlicePool ${namespace}/${s.pool}`,
       ),
     );
+    if (patched.ok && patched.value !== 'gone') sources.moved(s.pool, rv);
     if (patched.ok && patched.value === 'done') report.written.push(s.pool);
     else report.errors.push(`${s.pool}: changed meanwhile, again next pass`);
   }
@@ -433,26 +438,48 @@ export async function reconcile(
 }
 
 export type ControllerOptions = {
-  readonly api: KubeApi;
+  /** The connection: its KubeApi for reads and writes, its watch for the informers. */
+  readonly connection: KubeConnection;
   readonly namespace: string;
   readonly identity: string;
   readonly log: Logger;
-  /** How often the lease is renewed and the networks reconciled. */
+  /** How often the lease is renewed and the networks reconciled (they are also on every change). */
   readonly intervalMs: number;
   /** How long the IPPool of a slice of a node that is gone must stay empty before the slice is freed. */
   readonly drainMs: number;
   readonly leaseSeconds: number;
+  /** First and longest pause between failed lists and watches (default 250 ms to 30 s). */
+  readonly watchBackoff?: { readonly initialMs?: number; readonly maxMs?: number };
 };
 
 export type RunningController = {
   isLeader(): boolean;
-  /** Why this replica is not ready (its /readyz): until its first pass has asked for the lease. */
+  /**
+   * Why this replica is not ready (its /readyz): until its first pass has asked for the lease, and while its
+   * informers have not listed or a watch is failing.
+   */
   notReady(): string | undefined;
   stop(): Promise<void>;
 };
 
+/** How long after a change its pass starts, at most: the changes of that while are taken together. */
+const changeDelayMs = 200;
+
+/** Logs what a pass reports. */
+function logReport(log: Logger, report: ReconcileReport): void {
+  for (const e of report.errors) log.error('reconcile', { error: e });
+  for (const r of report.retained) log.verbose('slice kept for a node that is gone', { slice: r });
+  for (const p of report.pending) log.error('slice layout change pending', { pool: p });
+}
+
+/**
+ * The controller, running: informers of the NADs, nodes and NodeSlicePools from the start (a replica that
+ * takes the lease over decides at once); every interval the lease is asked for, and the leader reconciles
+ * from the caches — then, and whenever a NAD, a node or a NodeSlicePool changes. One pass at a time;
+ * changes during a pass make one more.
+ */
 export function runController(options: ControllerOptions): RunningController {
-  const { api, log } = options;
+  const { connection: api, log } = options;
   const lease = {
     namespace: options.namespace,
     name: 'whereabouts-ts-controller',
@@ -460,37 +487,81 @@ export function runController(options: ControllerOptions): RunningController {
     leaseSeconds: options.leaseSeconds,
     observed: newObservation(),
   };
+  const running = parts();
   let leader = false;
-  let stopped = false;
   let passed = false;
   let pass: Promise<void> = Promise.resolve();
+  /** A pass for changes is scheduled or queued, not yet started. */
+  let waiting = false;
+  let changeTimer: NodeJS.Timeout | undefined;
   const drain: Drain = { periodMs: options.drainMs, emptySince: new Map() };
+
+  /** Runs `work` after the passes queued before it; a failure is logged. */
+  const queue = (work: () => Promise<void>) => {
+    pass = pass.then(work).catch((e: unknown) => {
+      log.error('controller pass failed', { error: e instanceof Error ? e.message : String(e) });
+    });
+  };
+  const reconcileCached = async () => {
+    if (!leader || running.stopping() || !watched.isSynced()) return;
+    logReport(log, await reconcile(api, options.namespace, log, drain, watched.sources));
+  };
+  /**
+   * Something changed: one pass shortly (changes meanwhile are taken by it), after those queued — at most one
+   * waiting, so that a stream of changes (nodes' status on a large cluster) costs a pass per delay at most.
+   */
+  const onChange = () => {
+    if (waiting || !watched.isSynced() || running.stopping()) return;
+    waiting = true;
+    changeTimer = setTimeout(
+      () => {
+        queue(async () => {
+          waiting = false;
+          await reconcileCached();
+        });
+      },
+      Math.min(changeDelayMs, options.intervalMs),
+    );
+  };
+  const watched = watchSources(api, options.namespace, {
+    ...(options.watchBackoff === undefined ? {} : { backoff: options.watchBackoff }),
+    onChange,
+    onFailure: (resource, failure) => {
+      log.error(`the watch of ${resource} failed; retrying`, {
+        stage: failure.stage,
+        error: failure.message,
+        retryInMs: Math.round(failure.retryInMs),
+      });
+    },
+  });
+  running.started('informers', () => {
+    watched.stop();
+  });
+  void watched.synced.then(onChange);
+
+  running.started('lease', async () => {
+    if (leader) await releaseLease(api, lease);
+    leader = false;
+  });
   const tick = async () => {
     const held = await holdLease(api, lease);
     passed = true;
     if (held !== leader)
       log.verbose(held ? 'became the leader' : 'lost the lease', { identity: lease.identity });
     leader = held;
-    if (!leader || stopped) return;
-    const report = await reconcile(api, options.namespace, log, drain);
-    for (const e of report.errors) log.error('reconcile', { error: e });
-    for (const r of report.retained) log.verbose('slice kept for a node that is gone', { slice: r });
-    for (const p of report.pending) log.error('slice layout change pending', { pool: p });
+    await reconcileCached();
   };
   const timer = setInterval(() => {
-    pass = pass.then(tick).catch((e: unknown) => {
-      log.error('controller pass failed', { error: e instanceof Error ? e.message : String(e) });
-    });
+    queue(tick);
   }, options.intervalMs);
+  running.started('passes', async () => {
+    clearInterval(timer);
+    clearTimeout(changeTimer);
+    await pass;
+  });
   return {
     isLeader: () => leader,
-    notReady: () => (passed ? undefined : 'no pass has asked for the lease yet'),
-    stop: async () => {
-      stopped = true;
-      clearInterval(timer);
-      await pass;
-      if (leader) await releaseLease(api, lease);
-      leader = false;
-    },
+    notReady: () => (passed ? watched.notReady() : 'no pass has asked for the lease yet'),
+    stop: () => running.stop(),
   };
 }

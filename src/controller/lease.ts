@@ -4,10 +4,13 @@
 // now, and takes it only after seeing no change for the lease duration. The holder's `renewTime` comes
 // from another machine's clock and is never compared with ours (a replica whose clock is behind would
 // otherwise look expired while it renews, and two would lead at once). Every write is conditional on the
-// resourceVersion read, so of two candidates racing for one lease exactly one wins.
+// resourceVersion read, so of two candidates racing for one lease exactly one wins. The Lease is decoded by
+// its codec (src/store/lease.ts); one that does not decode counts as held by a candidate we do not know.
 
-import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
+import type { KubeApi, ObjectRef } from '../store/api.ts';
+import type { JsonObject } from '../store/decode.ts';
 import { send, versionedWrite } from '../store/conditional-write.ts';
+import { decodeLease, type LeaseSpec } from '../store/lease.ts';
 import { metaOf } from '../store/object-meta.ts';
 
 export type LeaseOptions = {
@@ -24,14 +27,6 @@ export type LeaseOptions = {
 export type LeaseObservation = { record?: string; at: number };
 
 export const newObservation = (): LeaseObservation => ({ at: 0 });
-
-type LeaseSpec = {
-  holderIdentity?: string;
-  leaseDurationSeconds?: number;
-  acquireTime?: string;
-  renewTime?: string;
-  leaseTransitions?: number;
-};
 
 const leases = (namespace: string): ObjectRef => ({
   group: 'coordination.k8s.io',
@@ -63,24 +58,25 @@ export async function holdLease(api: KubeApi, options: LeaseOptions): Promise<bo
     });
     return created.ok;
   }
-  const lease = read.value;
-  const spec = (lease.spec ?? {}) as LeaseSpec;
-  const rv = metaOf(lease).resourceVersion;
-  const record = JSON.stringify([
-    spec.holderIdentity,
-    spec.renewTime,
-    spec.acquireTime,
-    spec.leaseTransitions,
-  ]);
+  const lease = decodeLease(read.value);
+  const rv = metaOf(read.value).resourceVersion;
+  // A Lease that does not decode: held by someone unknown, whose every write changes its resourceVersion.
+  const [spec, stored]: [LeaseSpec, JsonObject] = lease.ok
+    ? [lease.value.spec, lease.value.storedSpec]
+    : [{}, {}];
+  const record = lease.ok
+    ? JSON.stringify([spec.holderIdentity, spec.renewTime, spec.acquireTime, spec.leaseTransitions])
+    : JSON.stringify([lease.error, rv]);
   if (options.observed.record !== record) {
     options.observed.record = record;
     options.observed.at = now;
   }
   const expired = now - options.observed.at >= (spec.leaseDurationSeconds ?? options.leaseSeconds) * 1000;
-  const held = spec.holderIdentity === options.identity;
-  if (!held && !expired && spec.holderIdentity !== undefined && spec.holderIdentity !== '') return false;
-  const next: LeaseSpec = held
-    ? { ...spec, ...ours }
+  const held = lease.ok && spec.holderIdentity === options.identity;
+  const vacant = lease.ok && (spec.holderIdentity ?? '') === '';
+  if (!held && !expired && !vacant) return false;
+  const next: JsonObject = held
+    ? { ...stored, ...ours }
     : { ...ours, acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
   const patched = await send(
     api,
@@ -99,10 +95,9 @@ export async function releaseLease(api: KubeApi, options: LeaseOptions): Promise
   const ref: ObjectRef = { ...leases(options.namespace), name: options.name };
   const read = await api.get(ref);
   if (!read.ok) return;
-  const lease: Obj = read.value;
-  const spec = (lease.spec ?? {}) as LeaseSpec;
-  if (spec.holderIdentity !== options.identity) return;
-  const rv = metaOf(lease).resourceVersion;
+  const lease = decodeLease(read.value);
+  if (!lease.ok || lease.value.spec.holderIdentity !== options.identity) return;
+  const rv = lease.value.meta.resourceVersion;
   await send(
     api,
     versionedWrite(

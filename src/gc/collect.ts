@@ -10,7 +10,9 @@ import type { StoreError } from '../store/errors.ts';
 import { eachPage } from '../store/paging.ts';
 import { group, rawPool, version } from '../store/ippool.ts';
 import { networkNameOf, type SliceLayout } from '../store/names.ts';
-import { sliceAllocationsOf } from '../store/nodeslicepool.ts';
+import { decodeNodeSlicePool } from '../store/nodeslicepool.ts';
+import { decodeReservation } from '../store/reservation.ts';
+import { stringAt } from '../store/decode.ts';
 import { decodePodOwner, decodeSet } from '../store/statefulset.ts';
 import { claimRef } from '../store/ipamclaim.ts';
 import type { SetState } from '../allocator/keeper.ts';
@@ -49,9 +51,11 @@ export async function collect(
     { group, version, plural: 'nodeslicepools' },
     'list NodeSlicePools',
     (o) => {
+      const decoded = decodeNodeSlicePool(o);
       const { name, namespace } = metaOf(o);
       const layouts = slicePools.get(namespace) ?? [];
-      layouts.push({ name, allocations: sliceAllocationsOf(o) ?? [] });
+      // A malformed one lists no slices: its pools read as whole-range pools.
+      layouts.push({ name, allocations: decoded.ok ? decoded.value.allocations : [] });
       slicePools.set(namespace, layouts);
     },
     { limit: pageSizes.small },
@@ -67,17 +71,18 @@ export async function collect(
     { group, version, plural: 'ippools' },
     'list IPPools',
     (o) => {
-      const pool = rawPool(o);
+      const decoded = rawPool(o);
       const { name, namespace, annotations } = metaOf(o);
-      if (pool === undefined) {
+      if (!decoded.ok) {
         skipped.push(`${namespace}/${name}`);
         return;
       }
+      const pool = decoded.value;
       for (const entry of Object.values(pool.entries)) {
-        const podRef = (entry as { podref?: unknown } | null)?.podref;
-        if (typeof podRef === 'string') referenced.add(podRef);
+        const podRef = stringAt(entry, 'podref');
+        if (podRef !== undefined) referenced.add(podRef);
       }
-      const range = ((o.spec ?? {}) as { range?: string }).range ?? '';
+      const { range } = pool;
       const networkName = networkNameOf(name, range, slicePools.get(namespace));
       const suspects = annotations?.[suspectsAnnotation];
       pools.push({
@@ -100,12 +105,11 @@ export async function collect(
     { group, version, plural: 'overlappingrangeipreservations' },
     'list OverlappingRangeIPReservations',
     (o) => {
-      const m = metaOf(o);
-      const spec = (o.spec ?? {}) as { podref?: string; ifname?: string };
+      const { meta: m, spec } = decodeReservation(o);
       reservations.push({
         namespace: m.namespace,
         name: m.name,
-        podRef: spec.podref ?? '',
+        podRef: spec.podref,
         ifName: spec.ifname ?? '',
         resourceVersion: m.resourceVersion,
         createdAt: timeOf(m.creationTimestamp),

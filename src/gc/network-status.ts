@@ -1,5 +1,7 @@
 // Multus' `k8s.v1.cni.cncf.io/network-status` pod annotation: which addresses each interface of the pod got.
 
+import { arrayAt, fieldOf, stringAt } from '../store/decode.ts';
+
 export const networkStatusAnnotation = 'k8s.v1.cni.cncf.io/network-status';
 
 /** Addresses per interface, the default network left out; undefined when the annotation is absent or unreadable. */
@@ -13,11 +15,12 @@ export function interfacesOf(annotation: string | undefined): Map<string, string
   }
   if (!Array.isArray(parsed)) return undefined;
   const interfaces = new Map<string, string[]>();
-  for (const entry of parsed as { interface?: unknown; ips?: unknown; default?: unknown }[]) {
-    if (entry.default === true || typeof entry.interface !== 'string' || !Array.isArray(entry.ips)) continue;
+  for (const entry of parsed) {
+    const [name, ips] = [stringAt(entry, 'interface'), arrayAt(entry, 'ips')];
+    if (fieldOf(entry, 'default') === true || name === undefined || ips === undefined) continue;
     interfaces.set(
-      entry.interface,
-      entry.ips.filter((ip): ip is string => typeof ip === 'string'),
+      name,
+      ips.filter((ip): ip is string => typeof ip === 'string'),
     );
   }
   return interfaces;

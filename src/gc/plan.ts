@@ -36,6 +36,7 @@
 
 import type { Allocation } from '../allocator/allocation.ts';
 import { formatIP, ipOf } from '../ip/address.ts';
+import { isObject, stringAt } from '../store/decode.ts';
 import { decodeEntry, type RawPool } from '../store/ippool.ts';
 import { reservationName } from '../store/names.ts';
 import { claimOf, isRetained, memberOf, unwanted, type SetState } from '../allocator/keeper.ts';
@@ -153,10 +154,10 @@ export function sightingsOf(annotation: string | undefined): Map<string, Sightin
   } catch {
     return sightings;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return sightings;
-  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    const { id, since } = (value ?? {}) as { id?: unknown; since?: unknown };
-    if (typeof id === 'string' && typeof since === 'string' && !Number.isNaN(Date.parse(since))) {
+  if (!isObject(parsed)) return sightings;
+  for (const [key, value] of Object.entries(parsed)) {
+    const [id, since] = [stringAt(value, 'id'), stringAt(value, 'since')];
+    if (id !== undefined && since !== undefined && !Number.isNaN(Date.parse(since))) {
       sightings.set(key, { id, since });
     }
   }

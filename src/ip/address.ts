@@ -11,8 +11,6 @@ export const familyMax = (family: Family): bigint => (1n << BigInt(addressBits(f
 
 export const ipOf = (family: Family, value: bigint): IP => ({ family, value });
 
-export const sameIP = (a: IP, b: IP): boolean => a.family === b.family && a.value === b.value;
-
 const decimalPart = /^[0-9]{1,12}$/;
 const hexGroup = /^[0-9a-fA-F]{1,4}$/;
 

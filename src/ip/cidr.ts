@@ -30,7 +30,4 @@ export const normalise = (c: Cidr): Cidr => ({ ...c, address: networkOf(c) });
 export const cidrContains = (c: Cidr, ip: IP): boolean =>
   ip.family === c.family && ip.value >= networkOf(c) && ip.value <= broadcastOf(c);
 
-/** Number of addresses in the CIDR (2^host bits). */
-export const cidrSize = (c: Cidr): bigint => hostMask(c.family, c.prefix) + 1n;
-
 export const formatCidr = (c: Cidr): string => `${formatIP(ipOf(c.family, c.address))}/${c.prefix}`;

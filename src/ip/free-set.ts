@@ -1,11 +1,13 @@
 // The free addresses of a range as disjoint intervals. Every operation costs a function of the number of
 // intervals — at most allocations + exclusions + 1 — and never of the size of the range, so a /8 or an
 // IPv6 /64 costs what a /24 with the same allocations costs. The intervals are kept in blocks of bounded
-// length, so taking or returning an address moves at most a block's worth of entries, however fragmented
-// the pool is.
+// length, so taking an address (one found reserved by another pool, src/allocator/pool-index.ts
+// `recordBlocked`) moves at most a block's worth of entries, however fragmented the pool is. A set is built
+// from one read of a pool and lives as long as that read (nothing returns an address to a set: a release is
+// seen in the next read).
 
 import { compareBigint, floorIndex, type Interval } from './interval.ts';
-import { rangeOffers, type Range } from './range.ts';
+import type { Range } from './range.ts';
 
 /** A block holds up to 2 × blockSize ascending intervals: `lo[i]`..`hi[i]` inclusive. */
 const blockSize = 64;
@@ -90,11 +92,8 @@ function removeInterval(free: FreeSet, { b, i }: Position): void {
   if (block.lo.length === 0) free.blocks.splice(b, 1);
 }
 
+/** Inserts an interval at `{b, i}` of an existing block (a `take` splitting the interval before it). */
 function insertInterval(free: FreeSet, { b, i }: Position, lo: bigint, hi: bigint): void {
-  if (free.blocks.length === 0) {
-    free.blocks.push({ lo: [lo], hi: [hi] });
-    return;
-  }
   const block = blockAt(free, b);
   block.lo.splice(i, 0, lo);
   block.hi.splice(i, 0, hi);
@@ -102,8 +101,6 @@ function insertInterval(free: FreeSet, { b, i }: Position, lo: bigint, hi: bigin
     free.blocks.splice(b + 1, 0, { lo: block.lo.splice(blockSize), hi: block.hi.splice(blockSize) });
   }
 }
-
-export const lowestFree = (free: FreeSet): bigint | undefined => free.blocks[0]?.lo[0];
 
 /** The lowest free address in [lo, hi], or undefined when none is free there. */
 export function firstFreeIn(free: FreeSet, lo: bigint, hi: bigint): bigint | undefined {
@@ -113,11 +110,6 @@ export function firstFreeIn(free: FreeSet, lo: bigint, hi: bigint): bigint | und
   if (next === undefined) return undefined;
   const start = blockAt(free, next.b).lo[next.i] as bigint;
   return start <= hi ? start : undefined;
-}
-
-export function isFree(free: FreeSet, address: bigint): boolean {
-  const at = locate(free, address);
-  return at !== undefined && address <= (blockAt(free, at.b).hi[at.i] as bigint);
 }
 
 /** Marks an address as taken. Returns false (and changes nothing) when it was not free. */
@@ -134,35 +126,6 @@ export function take(free: FreeSet, address: bigint): boolean {
   else {
     block.hi[at.i] = address - 1n;
     insertInterval(free, { b: at.b, i: at.i + 1 }, address + 1n, hi);
-  }
-  return true;
-}
-
-/**
- * Returns a released address to the free set. Addresses the range does not offer (outside it, or
- * excluded) and addresses already free are ignored; returns whether the set changed.
- */
-export function give(free: FreeSet, range: Range, address: bigint): boolean {
-  if (!rangeOffers(range, address) || isFree(free, address)) return false;
-  const before = locate(free, address);
-  const after = following(free, before);
-  const joinsBefore =
-    before !== undefined && (blockAt(free, before.b).hi[before.i] as bigint) + 1n === address;
-  const joinsAfter = after !== undefined && (blockAt(free, after.b).lo[after.i] as bigint) - 1n === address;
-  if (joinsBefore && joinsAfter) {
-    blockAt(free, before.b).hi[before.i] = blockAt(free, after.b).hi[after.i] as bigint;
-    removeInterval(free, after);
-  } else if (joinsBefore) {
-    blockAt(free, before.b).hi[before.i] = address;
-  } else if (joinsAfter) {
-    blockAt(free, after.b).lo[after.i] = address;
-  } else {
-    insertInterval(
-      free,
-      before === undefined ? { b: 0, i: 0 } : { b: before.b, i: before.i + 1 },
-      address,
-      address,
-    );
   }
   return true;
 }

@@ -8,11 +8,11 @@
 import type { IpamConfig, RangeConfig } from '../config/ipam-config.ts';
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 import { parseCidr, type Cidr } from '../ip/cidr.ts';
-import { lowestFree, offersIn, slicesOf, withinSlice, type SliceAllocation } from '../slices/layout.ts';
+import { lowestFreeSlice, offersIn, slicesOf, withinSlice, type SliceAllocation } from '../slices/layout.ts';
 import { isValidObjectName, nodeSlicePoolName, poolName } from '../store/names.ts';
 import { storeFailure } from '../store/errors.ts';
 import { slicePoolLabels, type PoolLabels } from '../store/pool-labels.ts';
-import type { IpamStore } from '../store/store.ts';
+import type { SliceStore } from '../store/slice-store.ts';
 import { remaining, retrying, type Deadline } from './retry.ts';
 
 export type Place = {
@@ -26,7 +26,8 @@ export type Place = {
 };
 
 export type PlaceContext = {
-  readonly store: IpamStore;
+  /** Only the slices: where a range's allocations live is decided before any pool is read. */
+  readonly store: SliceStore;
   readonly deadline: Deadline;
   /** The node the plugin runs for: needed only for ranges with node slices. */
   readonly node?: string;
@@ -49,7 +50,7 @@ export function rangePlace(config: IpamConfig, range: RangeConfig): Result<Place
 }
 
 /** The NodeSlicePool of a sliced range: named after `network_name`, else the CNI name. */
-export const slicePoolOf = (config: IpamConfig, index: number): string =>
+export const nodeSlicePoolOf = (config: IpamConfig, index: number): string =>
   nodeSlicePoolName(
     config.networkName === '' ? config.cniName : config.networkName,
     index,
@@ -69,7 +70,7 @@ function slicePlace(
   if (slice === undefined || part === undefined) return ok(undefined);
   const pool = named(poolName(slice, config.networkName, node), `slice ${sliceRange} of node ${node}`);
   if (!pool.ok) return pool;
-  const labels = slicePoolLabels(node, slicePoolOf(config, index));
+  const labels = slicePoolLabels(node, nodeSlicePoolOf(config, index));
   return ok({ pool: pool.value, subnet: slice, range: { ...range, range: part }, labels });
 }
 
@@ -109,7 +110,7 @@ export async function placesOf(
   }
   const node = nodeOf(ctx);
   if (!node.ok) return node;
-  const slices = await retrying(ctx.deadline, () => ctx.store.readSlices(slicePoolOf(config, index)));
+  const slices = await retrying(ctx.deadline, () => ctx.store.readSlices(nodeSlicePoolOf(config, index)));
   if (!slices.ok) return fail(storeFailure(slices.error));
   return slicePlaces(config, index, node.value, slicesOf(slices.value ?? [], node.value));
 }
@@ -128,7 +129,7 @@ export async function takeSlice(
   const range = config.ranges[index] as RangeConfig;
   const node = nodeOf(ctx);
   if (!node.ok) return node;
-  const name = slicePoolOf(config, index);
+  const name = nodeSlicePoolOf(config, index);
   const where = `NodeSlicePool ${ctx.store.namespace}/${name}`;
   for (;;) {
     const read = await retrying(ctx.deadline, () => ctx.store.readSlices(name));
@@ -146,7 +147,7 @@ export async function takeSlice(
     if (!mine.ok) return mine;
     const fresh = mine.value.filter((p) => !tried.has(p.pool));
     if (fresh.length > 0) return ok(fresh);
-    const i = lowestFree(allocations, offersIn(range.range));
+    const i = lowestFreeSlice(allocations, offersIn(range.range));
     if (i === undefined) {
       return fail(
         ipamError(
@@ -156,9 +157,9 @@ export async function takeSlice(
       );
     }
     const free = allocations[i] as SliceAllocation;
-    const taken = await retrying(ctx.deadline, () => ctx.store.takeSlice(name, i, free, node.value));
-    if (!taken.ok) return fail(storeFailure(taken.error));
-    if (taken.value === 'taken') {
+    const assigned = await retrying(ctx.deadline, () => ctx.store.assignSlice(name, i, free, node.value));
+    if (!assigned.ok) return fail(storeFailure(assigned.error));
+    if (assigned.value === 'assigned') {
       const place = slicePlace(config, index, node.value, free.sliceRange);
       if (!place.ok) return place;
       if (place.value !== undefined) return ok([place.value]);

@@ -5,7 +5,8 @@
 
 import type { Owner } from '../allocator/allocation.ts';
 import { ok } from '../errors.ts';
-import type { IpamStore, ReservationEntry, StoreResult } from '../store/store.ts';
+import type { ReservationEntry, ReservationStore } from '../store/reservation-store.ts';
+import type { StoreResult } from '../store/result.ts';
 import { retrying, type Deadline } from './retry.ts';
 
 /** Whether a reservation belongs to the (pod, interface); Whereabouts' reservations carry no container ID. */
@@ -25,7 +26,7 @@ export const reservationEntry = (owner: Owner): ReservationEntry => ({
  * costs no further request.
  */
 export async function takeReservation(
-  store: IpamStore,
+  store: ReservationStore,
   name: string,
   owner: Owner,
   mayBeOurs: boolean,
@@ -52,7 +53,7 @@ export async function takeReservation(
 
 /** Deletes the reservation only while it still belongs to the (pod, interface). */
 export async function dropReservation(
-  store: IpamStore,
+  store: ReservationStore,
   name: string,
   owner: Pick<Owner, 'podRef' | 'ifName'>,
   deadline: Deadline,

@@ -7,7 +7,8 @@
 
 import pRetry, { AbortError } from 'p-retry';
 import { fail, ok } from '../errors.ts';
-import type { StoreError, StoreResult } from '../store/store.ts';
+import type { StoreError } from '../store/errors.ts';
+import type { StoreResult } from '../store/result.ts';
 
 export type Deadline = { readonly at: number };
 

@@ -10,26 +10,45 @@
 // found without them gets them.
 
 import type { Allocation, Owner } from '../allocator/allocation.ts';
-import { assign, claim, releasable, spread, type Assignment } from '../allocator/assign.ts';
+import {
+  assign,
+  assignRequested,
+  initialWindow,
+  maxWindow,
+  releasable,
+  spread,
+  type Assignment,
+} from '../allocator/assign.ts';
 import { isClaimed, retainedId } from '../allocator/keeper.ts';
-import { heldBy, indexPool, recordBlocked, type PoolIndex } from '../allocator/pool-index.ts';
+import { heldBy, holderOf, indexPool, recordBlocked, type PoolIndex } from '../allocator/pool-index.ts';
 import type { IpamConfig, RangeConfig } from '../config/ipam-config.ts';
 import { CniCode, fail, ipamError, ok, type IpamError, type Result } from '../errors.ts';
 import { formatIP, ipOf, type Family } from '../ip/address.ts';
 import { cidrContains, type Cidr } from '../ip/cidr.ts';
-import { rangeCapacity } from '../ip/range.ts';
 import type { Logger } from '../log.ts';
 import { storeFailure, type StoreError } from '../store/errors.ts';
 import { entryOf, offsetKey, type PoolSnapshot } from '../store/ippool.ts';
 import { hasLabels, type PoolLabels } from '../store/pool-labels.ts';
 import { reservationName } from '../store/names.ts';
+import type { PoolStore } from '../store/pool-store.ts';
+import type { ReservationStore } from '../store/reservation-store.ts';
+import type { SliceStore } from '../store/slice-store.ts';
 import { placesOf, takeSlice, type Place, type PlaceContext } from './places.ts';
 import { dropReservation, reservedFor, takeReservation } from './reservations.ts';
 import { deadlineIn, remaining, retrying, type Deadline } from './retry.ts';
 
-export type TransactionContext = PlaceContext & {
+/** The roles of the store the transaction uses: nothing of pods, owners or probing. */
+export type TransactionStore = PoolStore & ReservationStore & SliceStore;
+
+export type TransactionContext = Omit<PlaceContext, 'store'> & {
+  readonly store: TransactionStore;
   readonly log: Logger;
   readonly random?: () => number;
+};
+
+/** What a release in known pools uses (`releaseAt`): no slices, since the pools are named already. */
+export type ReleaseContext = Pick<TransactionContext, 'log' | 'deadline'> & {
+  readonly store: PoolStore & ReservationStore;
 };
 
 export type Allocated = { readonly range: RangeConfig; readonly pool: string; readonly address: bigint };
@@ -39,17 +58,6 @@ const rollbackMs = 10_000;
 
 const text = (range: RangeConfig, address: bigint): string =>
   formatIP(ipOf(range.range.subnet.family, address));
-
-/**
- * How many of the lowest free addresses a writer chooses among at first: wide enough in large pools that
- * a burst of concurrent writers rarely collides, a sixteenth of the pool so that it stays compact.
- */
-function initialWindow(range: RangeConfig): number {
-  const sixteenth = rangeCapacity(range.range) / 16n;
-  return sixteenth < 64n ? 64 : sixteenth > 4096n ? 4096 : Number(sixteenth);
-}
-
-const maxWindow = 65_536;
 
 /**
  * Gives a slice pool read without its labels, or with a wrong value, its labels: a patch of those labels
@@ -181,7 +189,7 @@ async function confirmHeld(
     const key = offsetKey(held.address, snapshot.base);
     a.wrote = true;
     const moved = await retrying(ctx.deadline, () =>
-      ctx.store.reassign(a.pool, key, storedAt(snapshot, held.address), entryOf(a.owner)),
+      ctx.store.reassignOffset(a.pool, key, storedAt(snapshot, held.address), entryOf(a.owner)),
     );
     if (!moved.ok) return fail(storeFailure(moved.error));
     if (moved.value === 'changed') {
@@ -241,7 +249,7 @@ async function settleClaimed(
     (h) => h.podRef === a.owner.podRef && h.ifName === a.owner.ifName && h.address !== address,
   );
   if (others.length === 0) return ok('kept');
-  const released = await retrying(ctx.deadline, () => ctx.store.release(a.pool, key, entryOf(a.owner)));
+  const released = await retrying(ctx.deadline, () => ctx.store.releaseOffset(a.pool, key, entryOf(a.owner)));
   if (!released.ok) return fail(storeFailure(released.error));
   ctx.log.debug('another pod of the IPAMClaim took an address first; taking that one', {
     pool: a.pool,
@@ -256,7 +264,7 @@ type Claimed =
 
 async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<Result<Claimed>> {
   const random = ctx.random ?? Math.random;
-  let window = initialWindow(a.range);
+  let window = initialWindow(a.range.range);
   let collisions = 0;
   for (;;) {
     if (remaining(ctx.deadline) === 0) {
@@ -272,7 +280,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
     const index = indexPool(a.range.range, snapshot.value.allocations);
     // A pending reservation of an address that someone else now holds in the pool is not needed any more.
     for (const address of a.pending) {
-      const holder = index.byAddress.get(address);
+      const holder = holderOf(index, address);
       if (holder !== undefined && !reservedFor({ podref: holder.podRef, ifname: holder.ifName }, a.owner)) {
         await dropPending(ctx, a, address);
       }
@@ -287,7 +295,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
     for (;;) {
       choice =
         a.range.requested !== undefined
-          ? claim(index, a.owner, a.range.requested)
+          ? assignRequested(index, a.owner, a.range.requested)
           : assign(index, a.owner, spread(window, random));
       if (choice.kind !== 'free' || !a.config.overlappingRanges) break;
       // A reservation could be our own only after a create whose answer was lost, or for a requested
@@ -329,7 +337,7 @@ async function allocateRange(ctx: TransactionContext, a: RangeAttempt): Promise<
     const address = choice.address;
     a.wrote = true;
     const claimed = await retrying(ctx.deadline, () =>
-      ctx.store.claim(a.pool, offsetKey(address, snapshot.value.base), entryOf(a.owner)),
+      ctx.store.claimOffset(a.pool, offsetKey(address, snapshot.value.base), entryOf(a.owner)),
     );
     if (!claimed.ok) return fail(storeFailure(claimed.error));
     if (claimed.value === 'claimed') {
@@ -537,7 +545,7 @@ export const siteOf = (config: IpamConfig, { pool, range }: Pick<Place, 'pool' |
 export type Disposition = 'release' | 'retain';
 
 async function releaseIn(
-  ctx: TransactionContext,
+  ctx: ReleaseContext,
   { pool, family, network }: ReleaseSite,
   owner: Owner,
   disposition: Disposition,
@@ -585,8 +593,8 @@ async function releaseIn(
     // interface's, so its reservation stays too (the `stillHeld` test above).
     const result = await retrying(ctx.deadline, () =>
       disposition === 'retain'
-        ? ctx.store.reassign(pool, key, current, entryOf({ ...target, containerId: retainedId }))
-        : ctx.store.release(pool, key, current),
+        ? ctx.store.reassignOffset(pool, key, current, entryOf({ ...target, containerId: retainedId }))
+        : ctx.store.releaseOffset(pool, key, current),
     );
     if (!result.ok) return fail(storeFailure(result.error));
     if (result.value === 'done') {
@@ -615,7 +623,7 @@ async function releaseIn(
  * tried even when one fails, so one unreachable pool does not strand the others. Idempotent.
  */
 export async function releaseAt(
-  ctx: TransactionContext,
+  ctx: ReleaseContext,
   sites: readonly ReleaseSite[],
   owner: Owner,
   disposition: Disposition = 'release',
@@ -633,7 +641,7 @@ export async function releaseAt(
 const releasePlaces = (
   config: IpamConfig,
   owner: Owner,
-  ctx: TransactionContext,
+  ctx: ReleaseContext,
   places: readonly Place[],
   disposition: Disposition = 'release',
 ): Promise<Result<Released[]>> =>

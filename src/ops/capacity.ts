@@ -19,6 +19,7 @@ import { broadcastOf, formatCidr, networkOf, normalise, parseCidr, type Cidr } f
 import { makeRange, rangeCapacity, rangeOffers, type Range } from '../ip/range.ts';
 import { withinSlice } from '../slices/layout.ts';
 import { poolName } from '../store/names.ts';
+import { decodeNad } from '../store/nad.ts';
 import { keyOf } from '../store/object-meta.ts';
 
 /** One range of a NAD's Whereabouts config: where that NAD's addresses come from. */
@@ -32,26 +33,23 @@ export type NadRange = {
   readonly slicePrefix?: number;
 };
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * The ranges of every Whereabouts config of a NAD (each plugin of a conflist), loaded by the plugin's own
  * loader; none for a NAD whose config does not load. The reader has no node's files: `configuration_path`
  * is dropped, so a range given only in a node's flat file is not seen (that pool falls back to its CIDR).
  */
 export function nadRangesOf(nad: unknown): NadRange[] {
-  if (!isObject(nad)) return [];
+  const decoded = decodeNad(nad);
+  if (!decoded.ok) return [];
   const id = keyOf(nad);
-  const text = isObject(nad.spec) ? nad.spec.config : undefined;
   let config: unknown;
   try {
-    config = typeof text === 'string' ? JSON.parse(text) : undefined;
+    config = decoded.value.config === '' ? undefined : JSON.parse(decoded.value.config);
   } catch {
     return [];
   }
   return whereaboutsPlugins(config).flatMap((plugin) => {
-    const { configuration_path: _ignored, ...ipam } = plugin.ipam as Obj;
+    const { configuration_path: _ignored, ...ipam } = plugin.ipam;
     const loaded = loadConfig({
       stdin: JSON.stringify({ ...plugin, ipam }),
       cniArgs: undefined,

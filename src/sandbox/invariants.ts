@@ -6,7 +6,9 @@
 import { formatIP, ipOf, parseIP } from '../ip/address.ts';
 import { decodeEntry, rawPool } from '../store/ippool.ts';
 import { reservationName } from '../store/names.ts';
+import type { JsonObject } from '../store/decode.ts';
 import { metaOf } from '../store/object-meta.ts';
+import { decodeReservation } from '../store/reservation.ts';
 
 /** A pod the sandbox believes runs, with the addresses (no prefix) its ADDs answered, per interface. */
 export type RunningPod = {
@@ -26,16 +28,14 @@ export type InvariantReport = {
   readonly reservations: number;
 };
 
-type Obj = Record<string, unknown>;
-
 /**
  * `uncertain`: container IDs whose last plugin call was cut short (killed at stop) or failed on DEL: they
  * may or may not hold addresses, so nothing is concluded about them either way.
  */
 export function checkInvariants(
   running: readonly RunningPod[],
-  pools: readonly Obj[],
-  reservations: readonly Obj[],
+  pools: readonly JsonObject[],
+  reservations: readonly JsonObject[],
   uncertain: ReadonlySet<string> = new Set(),
 ): InvariantReport {
   const violations: string[] = [];
@@ -61,12 +61,13 @@ export function checkInvariants(
   const held = new Map<string, { containerId: string; ifName: string; podRef: string }>();
   let allocations = 0;
   for (const object of pools) {
-    const pool = rawPool(object);
+    const decoded = rawPool(object);
     const name = metaOf(object).name || '?';
-    if (pool === undefined) {
-      violations.push(`IPPool ${name} has no valid spec.range`);
+    if (!decoded.ok) {
+      violations.push(decoded.error);
       continue;
     }
+    const pool = decoded.value;
     for (const [key, value] of Object.entries(pool.entries)) {
       const entry = decodeEntry(pool, key, value);
       if (entry === undefined) continue;
@@ -101,15 +102,15 @@ export function checkInvariants(
   // the pod that holds it.
   const reserved = new Set<string>();
   for (const object of reservations) {
-    const { name } = metaOf(object);
-    const spec = (object.spec ?? {}) as { podref?: string; containerid?: string };
+    const { meta, spec } = decodeReservation(object);
+    const { name } = meta;
     reserved.add(name);
     if (spec.containerid !== undefined && uncertain.has(spec.containerid)) continue;
     const holder = expected.get(addressOfName(name));
     if (holder === undefined || holder.pod.podRef !== spec.podref) {
       strays++;
       violations.push(
-        `reservation ${name} names ${spec.podref ?? '?'}, which does not run with that address`,
+        `reservation ${name} names ${spec.podref || '?'}, which does not run with that address`,
       );
     }
   }

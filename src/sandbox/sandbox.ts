@@ -19,6 +19,7 @@ import { renderView, type PoolRow, type SandboxEvent } from './view.ts';
 import { normalise, parseCidr } from '../ip/cidr.ts';
 import { makeRange, rangeCapacity } from '../ip/range.ts';
 import { decodeEntry, rawPool } from '../store/ippool.ts';
+import { arrayAt, isObject, objectAt, stringAt, type JsonObject } from '../store/decode.ts';
 import { metaOf } from '../store/object-meta.ts';
 
 export type Network = {
@@ -190,8 +191,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxReport
             const interrupted = state.killing && signal !== null;
             let message = spawnError?.message ?? (signal === null ? `exit ${code}` : `killed by ${signal}`);
             try {
-              const details = (JSON.parse(stdout) as { msg?: string; details?: string } | null) ?? {};
-              message = details.details ?? details.msg ?? message;
+              const error: unknown = JSON.parse(stdout);
+              message = stringAt(error, 'details') ?? stringAt(error, 'msg') ?? message;
             } catch {
               // not JSON: keep the exit status
             }
@@ -496,7 +497,7 @@ const containerId = (pod: Pod, serial: number): string =>
 
 const addressesOf = (stdout: string): string[] => {
   try {
-    return (JSON.parse(stdout) as { ips?: { address: string }[] }).ips?.map((i) => i.address) ?? [];
+    return (arrayAt(JSON.parse(stdout), 'ips') ?? []).flatMap((i) => stringAt(i, 'address') ?? []);
   } catch {
     return [];
   }
@@ -582,25 +583,25 @@ async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /** Every object of a whereabouts kind, in all namespaces; undefined when the server does not answer. */
-async function listObjects(url: string, plural: string): Promise<Record<string, unknown>[] | undefined> {
+async function listObjects(url: string, plural: string): Promise<JsonObject[] | undefined> {
   try {
     const response = await fetch(`${url}/apis/${group}/${plural}`, { signal: AbortSignal.timeout(5000) });
     if (!response.ok) return undefined;
-    return ((await response.json()) as { items: Record<string, unknown>[] }).items;
+    return arrayAt(await response.json(), 'items')?.filter(isObject);
   } catch {
     return undefined;
   }
 }
 
-function poolRow(object: Record<string, unknown>): PoolRow {
+function poolRow(object: JsonObject): PoolRow {
   const { name } = metaOf(object);
-  const range = ((object.spec ?? {}) as { range?: string }).range ?? '';
+  const range = stringAt(objectAt(object, 'spec'), 'range') ?? '';
   const pool = rawPool(object);
   const cidr = parseCidr(range);
   let used = 0;
-  if (pool !== undefined)
-    for (const [key, value] of Object.entries(pool.entries))
-      if (decodeEntry(pool, key, value) !== undefined) used++;
+  if (pool.ok)
+    for (const [key, value] of Object.entries(pool.value.entries))
+      if (decodeEntry(pool.value, key, value) !== undefined) used++;
   return {
     name,
     range,

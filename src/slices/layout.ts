@@ -35,7 +35,8 @@ export function divide(range: Cidr, slicePrefix: number): Result<Cidr[], string>
   );
 }
 
-export type Assignment = {
+/** What `assignSlices` decided: every slice of the layout with its node ("" when free). */
+export type SliceAssignment = {
   readonly allocations: SliceAllocation[];
   /** Nodes left without a slice because every slice is taken. */
   readonly unassigned: string[];
@@ -57,13 +58,13 @@ const noneRetained: Retained = () => false;
  * slice takes the lowest free usable one, nodes in the order given. A node keeps every slice it has; no
  * slice ever has two nodes.
  */
-export function assign(
+export function assignSlices(
   layout: readonly Cidr[],
   current: readonly SliceAllocation[],
   nodes: readonly string[],
   usable: Usable = anySlice,
   retained: Retained = noneRetained,
-): Assignment {
+): SliceAssignment {
   const live = new Set(nodes);
   const holder = new Map<string, string>();
   for (const a of current)
@@ -88,24 +89,16 @@ export function assign(
   };
 }
 
-/** The index of the lowest free usable slice; undefined when there is none. */
-export function lowestFree(
+/**
+ * The index of the lowest free usable slice; undefined when there is none. A node whose slices are full
+ * takes it with a conditional write of that entry (src/ipam/places.ts `takeSlice`).
+ */
+export function lowestFreeSlice(
   current: readonly SliceAllocation[],
   usable: Usable = anySlice,
 ): number | undefined {
   const i = current.findIndex((a) => a.nodeName === '' && usable(a.sliceRange));
   return i < 0 ? undefined : i;
-}
-
-/** Gives `node` the lowest free usable slice (when its slices are full); undefined when none is free. */
-export function extend(
-  current: readonly SliceAllocation[],
-  node: string,
-  usable: Usable = anySlice,
-): SliceAllocation[] | undefined {
-  const i = lowestFree(current, usable);
-  if (i === undefined) return undefined;
-  return current.map((a, j) => (j === i ? { ...a, nodeName: node } : a));
 }
 
 export const slicesOf = (current: readonly SliceAllocation[], node: string): string[] =>

@@ -4,6 +4,7 @@
 // once per pod and cannot afford to load the full client). The store's logic is written once, against this.
 
 import type { Result } from '../errors.ts';
+import { objectAt, objectOf, type JsonObject } from './decode.ts';
 
 export type ObjectRef = {
   readonly group: string;
@@ -34,7 +35,8 @@ export type ApiFailure =
 /** What an API call gives: the project's one Result shape, with the failure as the API server gave it. */
 export type ApiOutcome<T> = Result<T, ApiFailure>;
 
-export type Obj = Record<string, unknown>;
+/** An object as the API server sends it, its fields still to be decoded (src/store/decode.ts). */
+export type Obj = JsonObject;
 
 export type ListOptions = {
   readonly limit?: number;
@@ -79,11 +81,8 @@ export function pathOf(ref: ObjectRef): string {
  * Retry-After header: API Priority and Fairness answers 429 in plain text with only that header.
  */
 export function statusFailure(code: number, body: unknown, retryAfterHeader?: string): ApiFailure {
-  const status = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const details =
-    status.kind === 'Status' && typeof status.details === 'object' && status.details !== null
-      ? (status.details as Record<string, unknown>)
-      : {};
+  const status = objectOf(body);
+  const details = status.kind === 'Status' ? objectAt(status, 'details') : {};
   const header = Number(retryAfterHeader);
   const retry =
     typeof details.retryAfterSeconds === 'number'

@@ -1,8 +1,8 @@
 // The conditional-write protocol: every write of ours to the API server states its own precondition — a
 // JSON patch whose `test`s come first, a create that must find the name free, a delete at the
 // resourceVersion read — and its answer is sorted the same way everywhere. This module is the only place
-// that builds a `test` operation; the plain store, the agent's group commit, GC and the slice controller
-// build their writes here and send them here.
+// that builds a `test` operation; the store's roles (pool-store.ts, reservation-store.ts, slice-store.ts),
+// the agent's group commit, GC and the slice controller build their writes here and send them here.
 //
 // A write is a value (`ConditionalWrite`): the object, the request, and a description for messages. The
 // group commit concatenates the operations of several patches of one pool into one (`combine`): each keeps
@@ -108,7 +108,7 @@ export const ipPoolRef = (pool: Target): ObjectRef => ({
   namespace: pool.namespace,
   name: pool.name,
 });
-const nodeSlicePoolRef = (pool: Target): ObjectRef => ({
+export const nodeSlicePoolRef = (pool: Target): ObjectRef => ({
   group,
   version,
   plural: 'nodeslicepools',
@@ -120,6 +120,10 @@ const reservationsRef = (namespace: string): ObjectRef => ({
   version,
   plural: 'overlappingrangeipreservations',
   namespace,
+});
+export const reservationRef = (reservation: Target): ObjectRef => ({
+  ...reservationsRef(reservation.namespace),
+  name: reservation.name,
 });
 
 /** A map key as one JSON-pointer segment (RFC 6901: `~` is `~0`, `/` is `~1`). */
@@ -139,7 +143,7 @@ const patch = (ref: ObjectRef, what: string, ops: readonly PatchOp[]): PatchWrit
 // latest object, and writers of different offsets never conflict.
 
 /** Adds the entry at `key` while that offset is free. `changed`: taken; `gone`: no such pool. */
-export function claimWrite(pool: Target, key: string, entry: AllocationEntry): PatchWrite {
+export function claimOffsetWrite(pool: Target, key: string, entry: AllocationEntry): PatchWrite {
   const path = allocationPath(key);
   return patch(ipPoolRef(pool), `claim offset ${key} in ${named('IPPool', pool)}`, [
     { op: 'test', path, value: null },
@@ -233,10 +237,10 @@ export function annotationWrite(
 }
 
 /**
- * Gives the slice at `index` of a NodeSlicePool to `node` while that entry is still exactly `free`.
- * `changed`: taken meanwhile or re-sliced; `gone`: no such NodeSlicePool.
+ * Assigns the slice at `index` of a NodeSlicePool to `node` (the node takes it) while that entry is still
+ * exactly `free`. `changed`: assigned meanwhile or re-sliced; `gone`: no such NodeSlicePool.
  */
-export function takeSliceWrite(
+export function assignSliceWrite(
   slicePool: Target,
   index: number,
   free: SliceAllocation,
@@ -280,7 +284,7 @@ export const createReservationWrite = (reservation: Target, entry: ReservationEn
 /** Deletes the reservation while it is still at `resourceVersion`. `changed`: it moved on; `gone`: absent. */
 export const deleteReservationWrite = (reservation: Target, resourceVersion: string): DeleteWrite => ({
   verb: 'delete',
-  ref: { ...reservationsRef(reservation.namespace), name: reservation.name },
+  ref: reservationRef(reservation),
   resourceVersion,
   what: `delete ${named('OverlappingRangeIPReservation', reservation)}`,
 });

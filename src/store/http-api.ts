@@ -1,8 +1,8 @@
 // KubeApi over node:http / node:https with kept-alive connections and a timeout on every request. Used by the
 // plugin: it loads in a few milliseconds, where the full client takes a few hundred on every pod. And by
-// the node agent (`httpConnection` below): its reads, lists and watches need nothing more, and client-node's
-// tree (undici, openid-client, jose, ws, the generated models) would be most of an idle agent's memory
-// (docs/agent.md, "Memory").
+// the node agent and the slice controller (`httpConnection` below): their reads, lists and watches need
+// nothing more, and client-node's tree (undici, openid-client, jose, ws, the generated models) would be most
+// of an idle agent's memory (docs/agent.md, "Memory").
 
 import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
 import {
@@ -13,10 +13,11 @@ import {
   type KubeApi,
   type ListOptions,
   type ListPage,
-  type Obj,
   type ObjectRef,
 } from './api.ts';
 import { readUntrustedFile } from '../config/untrusted-file.ts';
+import { objectAt, objectOf, stringAt } from './decode.ts';
+import { decodeList } from './list.ts';
 import type { WatchFunction } from './informer.ts';
 import { redactServer, type Credentials } from './kubeconfig.ts';
 import type { KubeConnection } from './kube.ts';
@@ -254,13 +255,14 @@ export function httpClient(
           const line = pending.slice(0, newline);
           pending = pending.slice(newline + 1);
           if (line.trim() === '') continue;
-          let event: { type?: unknown; object?: unknown };
+          let event: unknown;
           try {
-            event = JSON.parse(line) as typeof event;
+            event = JSON.parse(line);
           } catch {
             continue; // as client-node: a line that is not JSON is skipped
           }
-          if (typeof event.type === 'string') onEvent(event.type, (event.object ?? {}) as Obj);
+          const type = stringAt(event, 'type');
+          if (type !== undefined) onEvent(type, objectAt(event, 'object'));
         }
       });
       response.on('end', () => {
@@ -305,15 +307,13 @@ export function httpApi(
     }
   }
 
-  const object = (body: unknown): Obj => (typeof body === 'object' && body !== null ? (body as Obj) : {});
-
   return {
     server: redactServer(credentials.server),
     namespace: credentials.namespace,
-    get: (ref) => send('GET', pathOf(ref), undefined, '', object),
-    create: (ref, body) => send('POST', pathOf(ref), body, 'application/json', object),
+    get: (ref) => send('GET', pathOf(ref), undefined, '', objectOf),
+    create: (ref, body) => send('POST', pathOf(ref), body, 'application/json', objectOf),
     jsonPatch: (ref, operations) =>
-      send('PATCH', pathOf(ref), operations, 'application/json-patch+json', object),
+      send('PATCH', pathOf(ref), operations, 'application/json-patch+json', objectOf),
     delete: (ref, resourceVersion) =>
       send(
         'DELETE',
@@ -331,11 +331,7 @@ export function httpApi(
       for (const [key, value] of Object.entries(options as Record<string, unknown>))
         if (typeof value === 'string' || typeof value === 'number') query.set(key, String(value));
       const suffix = query.size === 0 ? '' : `?${query.toString()}`;
-      return send('GET', `${pathOf(ref)}${suffix}`, undefined, '', (body): ListPage => {
-        const list = object(body) as { items?: Obj[]; metadata?: { continue?: string } };
-        const next = list.metadata?.continue;
-        return { items: list.items ?? [], ...(next === undefined || next === '' ? {} : { continue: next }) };
-      });
+      return send('GET', `${pathOf(ref)}${suffix}`, undefined, '', (body): ListPage => decodeList(body));
     },
   };
 }
@@ -346,8 +342,8 @@ class ApiAnswerError extends Error {
   readonly body: string;
   readonly headers: IncomingHttpHeaders;
   constructor(answer: RawAnswer) {
-    const status = answer.body as { message?: unknown } | undefined;
-    super(`HTTP ${String(answer.code)}${typeof status?.message === 'string' ? `: ${status.message}` : ''}`);
+    const message = stringAt(answer.body, 'message');
+    super(`HTTP ${String(answer.code)}${message === undefined ? '' : `: ${message}`}`);
     this.code = answer.code;
     this.body = answer.text;
     this.headers = answer.headers;
@@ -368,9 +364,6 @@ function queryOf(parameters: Record<string, unknown>): string {
   return query.size === 0 ? '' : `?${query.toString()}`;
 }
 
-/** What makes a connection's `kubeConfig` a lean one: src/store/informer.ts watches through it. */
-export const leanWatch = Symbol.for('whereabouts-ts.leanWatch');
-
 export type HttpConnectionOptions = {
   readonly requestTimeoutMs?: number;
   /** The namespace of pools and reservations, instead of the kubeconfig's. */
@@ -383,11 +376,10 @@ export type HttpConnectionOptions = {
 };
 
 /**
- * A KubeConnection without client-node, for the node agent: the KubeApi of `httpApi`, and in place of
- * client-node's objects, lean ones that implement what the agent calls — `core.readNamespacedPod`, the pod
- * and custom-object lists, and the informers' watches through `kubeConfig` (src/store/informer.ts). Any
- * other `core` or `custom` call loads client-node and runs there; `kubeConfig` is no client-node KubeConfig
- * (reading anything else from it throws).
+ * A KubeConnection without client-node, for the node agent and the slice controller: the KubeApi of
+ * `httpApi`, the watch of its HTTP client for the informers (src/store/informer.ts), and in place of
+ * client-node's objects, lean ones that implement what they call — `core.readNamespacedPod`, the pod, node
+ * and custom-object lists. Any other `core` or `custom` call loads client-node and runs there.
  */
 export function httpConnection(credentials: Credentials, options: HttpConnectionOptions): KubeConnection {
   const namespace =
@@ -437,22 +429,9 @@ export function httpConnection(credentials: Credentials, options: HttpConnection
       },
     });
 
-  const kubeConfig = new Proxy(
-    { [leanWatch]: http.watch },
-    {
-      get: (target, property) => {
-        if (property === leanWatch) return target[leanWatch];
-        if (typeof property !== 'string' || property === 'then' || property === 'toJSON') return undefined;
-        throw new TypeError(
-          `kubeConfig.${property}: the agent's lean connection has no client-node KubeConfig (src/store/http-api.ts)`,
-        );
-      },
-    },
-  ) as unknown as KubeConnection['kubeConfig'];
-
   return {
     ...api,
-    kubeConfig,
+    watch: http.watch,
     core: orFull(
       {
         readNamespacedPod: (p = {}) => read(core('pods', p, true, true)),

@@ -1,35 +1,24 @@
-// One informer for every long-running reader of the API (the agent's pools and pods, the exporter): list,
-// then watch from the list's resourceVersion with bookmarks, and resume from the last resourceVersion seen
-// whenever the watch ends — kube-apiserver ends every watch after --min-request-timeout, and a restarted
-// server ends them all. A 410 (Expired/Gone: the resourceVersion was compacted away, or a continue token
-// expired) starts over with a full list, whose difference from the cache is delivered as changes, deletions
-// included. Every other failure — connection refused or reset, 5xx, 429 "storage is (re)initializing" —
-// is retried with jittered exponential backoff, never less than the server's Retry-After. It never stops
-// by itself (client-node's ListWatch stops for good after its first error that is not a 410 or a timeout,
-// and waits up to 30 s before re-opening a quiet watch the server ended).
+// One informer for every long-running reader of the API (the agent's pools and pods, the exporter, the
+// slice controller): list, then watch from the list's resourceVersion with bookmarks, and resume from the
+// last resourceVersion seen whenever the watch ends — kube-apiserver ends every watch after
+// --min-request-timeout, and a restarted server ends them all. A 410 (Expired/Gone: the resourceVersion was
+// compacted away, or a continue token expired) starts over with a full list, whose difference from the cache
+// is delivered as changes, deletions included. Every other failure — connection refused or reset, 5xx, 429
+// "storage is (re)initializing" — is retried with jittered exponential backoff, never less than the server's
+// Retry-After. It never stops by itself (client-node's ListWatch stops for good after its first error that is
+// not a 410 or a timeout, and waits up to 30 s before re-opening a quiet watch the server ended).
 //
 // `fresh()` says whether the cache can be trusted now: true from a complete list, and while the watch is
 // open or being re-opened after a normal end; false from the first failure until a list or watch succeeds
 // again. `synced` resolves after the first complete list only — never on a failure.
 //
-// The watch itself is client-node's Watch for a client-node KubeConfig (loaded only then), and our own over
-// node:http for the lean connection the node agent runs on (src/store/http-api.ts), whose `kubeConfig`
-// carries it — or whatever `watch` the caller passes.
+// The watch is the connection's own, passed in as `watch`: our own over node:http for the lean connection
+// (src/store/http-api.ts), client-node's Watch for client-node's (src/store/kube.ts `clientNodeWatch`).
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import { fieldOf, isObject, objectAt, stringAt } from './decode.ts';
+import type { JsonObject } from './decode.ts';
+import { decodeList } from './list.ts';
 import { keyOf, metaOf } from './object-meta.ts';
-
-type Obj = Record<string, unknown>;
-
-/** A page of a list, as client-node's list calls answer (core kinds: typed; custom: plain JSON). */
-export type ListAnswer = {
-  readonly items?: readonly unknown[];
-  readonly metadata?: {
-    readonly resourceVersion?: string;
-    readonly _continue?: string;
-    readonly continue?: string;
-  };
-};
 
 export type Change = 'added' | 'modified' | 'deleted';
 
@@ -51,32 +40,20 @@ export type InformerFailure = {
 export type WatchFunction = (
   path: string,
   query: Readonly<Record<string, string | boolean | undefined>>,
-  onEvent: (type: string, object: Obj) => void,
+  onEvent: (type: string, object: JsonObject) => void,
   onDone: (error: unknown) => void,
 ) => Promise<{ abort(): void }>;
 
-/** The key under which a lean connection's `kubeConfig` carries its WatchFunction (src/store/http-api.ts). */
-const leanWatch = Symbol.for('whereabouts-ts.leanWatch');
-
-/** The watch `options` ask for: theirs, the lean connection's, else client-node's Watch (loaded now). */
-async function watchFunction(options: InformerOptions): Promise<WatchFunction> {
-  if (options.watch !== undefined) return options.watch;
-  const lean = (options.kubeConfig as unknown as Record<symbol, unknown>)[leanWatch];
-  if (typeof lean === 'function') return lean as WatchFunction;
-  // Through kube.ts, which imports client-node's parts by name: a bundle keeps only those.
-  const { clientNodeWatch } = await import('./kube.ts');
-  return clientNodeWatch(options.kubeConfig);
-}
-
 export type InformerOptions = {
-  /** The API server and credentials of the watch: client-node's, or a lean connection's (see above). */
-  readonly kubeConfig: KubeConfig;
-  /** The watch to run instead of the one `kubeConfig` gives. */
-  readonly watch?: WatchFunction;
+  /** The connection's watch (a KubeConnection's `watch`). */
+  readonly watch: WatchFunction;
   /** The collection's REST path (`/api/v1/pods`, `/apis/<group>/<version>/namespaces/<ns>/<plural>`). */
   readonly path: string;
-  /** One page of the same collection, with the same selectors: client-node's list call. */
-  readonly list: (page: { readonly limit: number; readonly _continue?: string }) => Promise<ListAnswer>;
+  /**
+   * One page of the same collection, with the same selectors: client-node's list call, whose answer (typed
+   * for core kinds, plain JSON for custom ones) is decoded here (src/store/list.ts).
+   */
+  readonly list: (page: { readonly limit: number; readonly _continue?: string }) => Promise<unknown>;
   readonly fieldSelector?: string;
   readonly labelSelector?: string;
   /** Objects per list page. */
@@ -84,7 +61,7 @@ export type InformerOptions = {
   /** First and longest pause between failed tries (a Retry-After may ask for longer). */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Every change of the cache, in the order the server reported it; `previous` as the cache held it. */
-  readonly onChange?: (change: Change, object: Obj, previous: Obj | undefined) => void;
+  readonly onChange?: (change: Change, object: JsonObject, previous: JsonObject | undefined) => void;
   /** Every failure, before the pause that follows it. */
   readonly onFailure?: (failure: InformerFailure) => void;
   /** Every list and every watch the server accepted. */
@@ -99,8 +76,8 @@ export type Informer = {
   /** Resolves with true once fresh (at once if it is), with false if stopped first. */
   whenFresh(): Promise<boolean>;
   /** An object by `namespace/name` (cluster-scoped: `/name`). */
-  get(key: string): Obj | undefined;
-  list(): Obj[];
+  get(key: string): JsonObject | undefined;
+  list(): JsonObject[];
   /** The resourceVersion the next watch resumes from ('' before the first list, and after a 410). */
   resourceVersion(): string;
   stop(): void;
@@ -116,28 +93,29 @@ class Failure extends Error {
   }
 }
 
+/** The number at `key` of an object; undefined when absent or of another type. */
+const numberAt = (value: unknown, key: string): number | undefined => {
+  const field = fieldOf(value, key);
+  return typeof field === 'number' ? field : undefined;
+};
+
+/** Retry-After, else the Status body's `details.retryAfterSeconds`, in milliseconds. */
 const retryAfterOf = (headers: unknown, body: unknown): number | undefined => {
-  const header = (headers as Record<string, string | undefined> | undefined)?.['retry-after'];
+  const header = stringAt(headers, 'retry-after');
   const seconds =
     header !== undefined && /^\d+$/.test(header)
       ? Number(header)
-      : (body as { details?: { retryAfterSeconds?: unknown } } | undefined)?.details?.retryAfterSeconds;
-  return typeof seconds === 'number' && seconds > 0 ? seconds * 1000 : undefined;
+      : numberAt(objectAt(body, 'details'), 'retryAfterSeconds');
+  return seconds !== undefined && seconds > 0 ? seconds * 1000 : undefined;
 };
 
 /** What went wrong, from whatever client-node threw: an ApiException, a watch's HTTP error, a fetch error. */
 function failureOf(e: unknown): Failure {
   if (e instanceof Failure) return e;
-  const name = (e as { name?: unknown } | null)?.name;
+  const name = fieldOf(e, 'name');
   if (name === 'TimeoutError' || name === 'AbortError') return new Failure('timeout');
-  const error = (e ?? {}) as { code?: unknown; statusCode?: unknown; body?: unknown; headers?: unknown };
-  const code =
-    typeof error.code === 'number'
-      ? error.code
-      : typeof error.statusCode === 'number'
-        ? error.statusCode
-        : undefined;
-  let body: unknown = error.body;
+  const code = numberAt(e, 'code') ?? numberAt(e, 'statusCode');
+  let body: unknown = fieldOf(e, 'body');
   if (typeof body === 'string') {
     try {
       body = JSON.parse(body);
@@ -145,22 +123,17 @@ function failureOf(e: unknown): Failure {
       body = undefined;
     }
   }
-  const status = body as { reason?: unknown; message?: unknown } | undefined;
   if (code !== undefined) {
-    const detail = typeof status?.message === 'string' ? status.message : e instanceof Error ? e.message : '';
+    const detail = stringAt(body, 'message') ?? (e instanceof Error ? e.message : '');
     return new Failure(
       `${code}${detail === '' ? '' : ` ${detail}`}`,
       code,
-      retryAfterOf(error.headers, body),
+      retryAfterOf(fieldOf(e, 'headers'), body),
     );
   }
-  for (
-    let cause: unknown = e;
-    typeof cause === 'object' && cause !== null;
-    cause = (cause as { cause?: unknown }).cause
-  ) {
-    const c = (cause as { code?: unknown }).code;
-    if (typeof c === 'string') return new Failure(c);
+  for (let cause: unknown = e; isObject(cause); cause = cause.cause) {
+    const c = stringAt(cause, 'code');
+    if (c !== undefined) return new Failure(c);
   }
   return new Failure(e instanceof Error ? e.message : String(e));
 }
@@ -172,11 +145,10 @@ type WatchEnd = { readonly events: number; readonly lastedMs: number } & (
 );
 
 export function startInformer(options: InformerOptions): Informer {
-  const objects = new Map<string, Obj>();
+  const objects = new Map<string, JsonObject>();
   const initialMs = options.backoff?.initialMs ?? 250;
   const maxMs = options.backoff?.maxMs ?? 30_000;
   const pageSize = options.pageSize ?? 500;
-  let watcher: Promise<WatchFunction> | undefined;
   let resourceVersion = '';
   let stopped = false;
   let fresh = false;
@@ -194,7 +166,7 @@ export function startInformer(options: InformerOptions): Informer {
     for (const w of waiters) w(true);
   };
 
-  const apply = (type: string, object: Obj) => {
+  const apply = (type: string, object: JsonObject) => {
     const key = keyOf(object);
     const previous = objects.get(key);
     if (type === 'DELETED') {
@@ -208,20 +180,23 @@ export function startInformer(options: InformerOptions): Informer {
 
   /** A complete list, every page; the cache becomes exactly what it holds. */
   async function relist(): Promise<void> {
-    const items: Obj[] = [];
+    const items: JsonObject[] = [];
     let token: string | undefined;
     let version = '';
     do {
-      let page: ListAnswer;
+      let answer: unknown;
       try {
-        page = await options.list({ limit: pageSize, ...(token === undefined ? {} : { _continue: token }) });
+        answer = await options.list({
+          limit: pageSize,
+          ...(token === undefined ? {} : { _continue: token }),
+        });
       } catch (e) {
         throw failureOf(e);
       }
-      items.push(...((page.items ?? []) as Obj[]));
-      version = page.metadata?.resourceVersion ?? version;
-      const next = page.metadata?._continue ?? page.metadata?.continue;
-      token = next === undefined || next === '' ? undefined : next;
+      const page = decodeList(answer);
+      items.push(...page.items);
+      version = page.resourceVersion ?? version;
+      token = page.continue;
     } while (token !== undefined && !stopped);
     if (stopped) return;
     const listed = new Map(items.map((o) => [keyOf(o), o] as const));
@@ -264,22 +239,23 @@ export function startInformer(options: InformerOptions): Informer {
         ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
         ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
       };
-      (watcher ??= watchFunction(options))
-        .then((watch) =>
-          watch(
+      Promise.resolve()
+        .then(() =>
+          options.watch(
             options.path,
             query,
-            (type: string, object: Obj) => {
+            (type: string, object: JsonObject) => {
               if (settled || stopped) return;
               if (type === 'ERROR') {
-                const status = object as { code?: unknown; message?: unknown };
-                if (status.code === 410) finish({ kind: 'expired' });
+                // A Status: its code and message.
+                const code = fieldOf(object, 'code');
+                if (code === 410) finish({ kind: 'expired' });
                 else
                   finish({
                     kind: 'failed',
                     failure: new Failure(
-                      `watch error ${String(status.code)}: ${String(status.message)}`,
-                      typeof status.code === 'number' ? status.code : undefined,
+                      `watch error ${String(code)}: ${String(fieldOf(object, 'message'))}`,
+                      typeof code === 'number' ? code : undefined,
                     ),
                   });
                 return;
@@ -292,7 +268,7 @@ export function startInformer(options: InformerOptions): Informer {
               if (version !== '') resourceVersion = version;
             },
             (err: unknown) => {
-              const name = (err as { name?: unknown } | null)?.name;
+              const name = fieldOf(err, 'name');
               // A normal end, or the client's inactivity timeout on an open watch (the connection may be
               // half-open): resume. A timeout before the server answered at all is a failure.
               if (err === null || err === undefined || (name === 'TimeoutError' && own !== undefined))

@@ -4,8 +4,10 @@
 // network-selection annotation the claim reference comes from.
 
 import { fail, ok, type Result } from '../errors.ts';
-import type { KubeApi, Obj, ObjectRef } from './api.ts';
+import type { KubeApi, ObjectRef } from './api.ts';
+import { objectAt, textAt } from './decode.ts';
 import { classify, isObjectNotFound, type StoreError } from './errors.ts';
+import { metaOf } from './object-meta.ts';
 
 /** The pod annotation whose network-selection elements name claims (src/cni/network-selection.ts). */
 export const networksAnnotation = 'k8s.v1.cni.cncf.io/networks';
@@ -27,17 +29,13 @@ export const claimRef = (namespace?: string, name?: string): ObjectRef => ({
  */
 export type Claim = { readonly network: string; readonly interface: string; readonly ownerPod: string };
 
-const objectAt = (object: Obj, key: string): Obj => {
-  const value = object[key];
-  return typeof value === 'object' && value !== null ? (value as Obj) : {};
-};
-
-export function decodeClaim(object: Obj): Claim {
+/** Never fails: a field of another type than a string reads as absent (''), as for a claim without it. */
+export function decodeClaim(object: unknown): Claim {
   const [spec, status] = [objectAt(object, 'spec'), objectAt(object, 'status')];
   return {
-    network: typeof spec.network === 'string' ? spec.network : '',
-    interface: typeof spec.interface === 'string' ? spec.interface : '',
-    ownerPod: typeof status.ownerPod === 'string' ? status.ownerPod : '',
+    network: textAt(spec, 'network'),
+    interface: textAt(spec, 'interface'),
+    ownerPod: textAt(status, 'ownerPod'),
   };
 }
 
@@ -82,8 +80,5 @@ export async function readPodNetworks(
     return isObjectNotFound(got.error)
       ? ok(undefined)
       : fail(classify(got.error, `get pod ${namespace}/${name}`, api.server));
-  const metadata = (typeof got.value.metadata === 'object' ? got.value.metadata : {}) as Obj;
-  const annotations = (typeof metadata.annotations === 'object' ? metadata.annotations : {}) as Obj;
-  const value = annotations[annotation];
-  return ok(typeof value === 'string' ? value : undefined);
+  return ok(metaOf(got.value).annotations?.[annotation]);
 }

@@ -6,6 +6,8 @@ import type { Allocation, Owner } from '../allocator/allocation.ts';
 import type { Family } from '../ip/address.ts';
 import { formatCidr, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { PoolLabels } from './pool-labels.ts';
+import { ok } from '../errors.ts';
+import { at, isObject, malformed, objectAt, textAt, type Decoded, type JsonObject } from './decode.ts';
 import { metaOf } from './object-meta.ts';
 
 export const group = 'whereabouts.cni.cncf.io';
@@ -21,6 +23,8 @@ export type StoredAllocation = Allocation & { readonly key: string; readonly sto
 export type PoolSnapshot = {
   readonly name: string;
   readonly resourceVersion: string;
+  /** `spec.range` as written. */
+  readonly range: string;
   /** The address offsets count from: the IP part of `spec.range` as written (normally the network). */
   readonly base: bigint;
   readonly family: Family;
@@ -39,7 +43,7 @@ export const entryOf = (owner: Owner): AllocationEntry => ({
 
 export const offsetKey = (address: bigint, base: bigint): string => (address - base).toString();
 
-export function newPool(name: string, subnet: Cidr, labels?: PoolLabels): Record<string, unknown> {
+export function newPool(name: string, subnet: Cidr, labels?: PoolLabels): JsonObject {
   return {
     apiVersion,
     kind: 'IPPool',
@@ -52,56 +56,70 @@ export function newPool(name: string, subnet: Cidr, labels?: PoolLabels): Record
 export type RawPool = {
   readonly base: bigint;
   readonly family: Family;
-  readonly entries: Readonly<Record<string, unknown>>;
+  readonly entries: Readonly<JsonObject>;
 };
 
-/** The `spec.range` and `spec.allocations` of an IPPool object; undefined when the range is not a CIDR. */
-export function rawPool(object: Record<string, unknown>): RawPool | undefined {
-  const spec = (object.spec ?? {}) as { range?: unknown; allocations?: unknown };
+/** What the codec reads of an IPPool's spec: its range as written too. */
+export type PoolSpec = RawPool & {
+  /** `spec.range` as written. */
+  readonly range: string;
+};
+
+/**
+ * The `spec.range` and `spec.allocations` of an IPPool object, its entries left undecoded (GC and the
+ * exporter decode them one at a time); an error when the range is not a CIDR or the allocations no map.
+ */
+export function rawPool(object: unknown): Decoded<PoolSpec> {
+  const spec = objectAt(object, 'spec');
   const range = typeof spec.range === 'string' ? parseCidr(spec.range) : undefined;
-  if (range === undefined) return undefined;
-  const entries =
-    typeof spec.allocations === 'object' && spec.allocations !== null
-      ? (spec.allocations as Record<string, unknown>)
-      : {};
-  return { base: range.address, family: range.family, entries };
+  if (range === undefined || typeof spec.range !== 'string')
+    return malformed('IPPool', object, `${at('spec.range', spec.range)} is not a CIDR`);
+  const { allocations } = spec;
+  if (allocations !== undefined && allocations !== null && !isObject(allocations))
+    return malformed('IPPool', object, `${at('spec.allocations', allocations)} is not a map`);
+  return ok({ range: spec.range, base: range.address, family: range.family, entries: allocations ?? {} });
 }
 
-/** One entry of `spec.allocations`; undefined when its key is not a decimal offset inside the family. */
+/**
+ * One entry of `spec.allocations`; undefined when its key is not a decimal offset inside the family or its
+ * value not an object. Fields of another type than a string read as absent (''); the entry still holds its
+ * address, and `stored` keeps it exactly as read for the `test` of a write.
+ */
 export function decodeEntry(pool: RawPool, key: string, value: unknown): StoredAllocation | undefined {
-  const entry = value as Partial<AllocationEntry> | null;
-  if (!/^[0-9]{1,40}$/.test(key) || entry === null || typeof entry !== 'object') return undefined;
+  // An array holds its address too (as it always did): only what is no object at all is unreadable.
+  if (!/^[0-9]{1,40}$/.test(key) || typeof value !== 'object' || value === null) return undefined;
   const address = pool.base + BigInt(key);
   if (address >= 1n << (pool.family === 4 ? 32n : 128n)) return undefined;
   return {
     address,
     key,
-    stored: entry,
-    containerId: entry.id ?? '',
-    podRef: entry.podref ?? '',
-    ifName: entry.ifname ?? '',
+    stored: value,
+    containerId: textAt(value, 'id'),
+    podRef: textAt(value, 'podref'),
+    ifName: textAt(value, 'ifname'),
   };
 }
 
-/** Reads an IPPool object; undefined when its `spec.range` is not a CIDR (a damaged object). */
-export function decodePool(object: Record<string, unknown>): PoolSnapshot | undefined {
+/** Reads an IPPool object; an error naming it when its `spec.range` is not a CIDR (a damaged object). */
+export function decodePool(object: unknown): Decoded<PoolSnapshot> {
   const metadata = metaOf(object);
   const pool = rawPool(object);
-  if (pool === undefined) return undefined;
+  if (!pool.ok) return pool;
   const allocations: StoredAllocation[] = [];
   const unreadableKeys: string[] = [];
-  for (const [key, value] of Object.entries(pool.entries)) {
-    const allocation = decodeEntry(pool, key, value);
+  for (const [key, value] of Object.entries(pool.value.entries)) {
+    const allocation = decodeEntry(pool.value, key, value);
     if (allocation === undefined) unreadableKeys.push(key);
     else allocations.push(allocation);
   }
-  return {
+  return ok({
     name: metadata.name,
     resourceVersion: metadata.resourceVersion,
-    base: pool.base,
-    family: pool.family,
+    range: pool.value.range,
+    base: pool.value.base,
+    family: pool.value.family,
     allocations,
     unreadableKeys,
     labels: metadata.labels ?? {},
-  };
+  });
 }

@@ -1,6 +1,8 @@
-// KubeApi with @kubernetes/client-node, for the long-running components: every kubeconfig feature (a file,
-// $KUBECONFIG, the in-cluster service account, exec plugins, OIDC), warm keep-alive connections and a
-// timeout on every request.
+// The connection of the long-running components (`KubeConnection`: the KubeApi, client-node's calls they
+// make, and the watch of their informers), and client-node's implementation of it: every kubeconfig feature
+// (a file, $KUBECONFIG, the in-cluster service account, exec plugins, OIDC), warm keep-alive connections and
+// a timeout on every request — for the exporter, the tests, and the kubeconfigs the lean connection
+// (src/store/http-api.ts) cannot read.
 
 import {
   CoreV1Api,
@@ -24,10 +26,11 @@ import {
   type ApiOutcome,
   type KubeApi,
   type ListPage,
-  type Obj,
   type ObjectRef,
 } from './api.ts';
+import { fieldOf, objectOf } from './decode.ts';
 import { readKubeconfig, redactServer, withoutUserinfo } from './kubeconfig.ts';
+import { decodeList } from './list.ts';
 import type { WatchFunction } from './informer.ts';
 
 export type ConnectOptions = {
@@ -41,11 +44,19 @@ export type ConnectOptions = {
   readonly resolved?: { readonly text: string; readonly source: string } | undefined;
 };
 
+/**
+ * What the long-running components run on: the KubeApi, client-node's calls they make (typed; the lean
+ * connection of src/store/http-api.ts answers the agent's own and hands the rest to client-node), and the
+ * watch their informers use (src/store/informer.ts).
+ */
 export type KubeConnection = KubeApi & {
-  readonly kubeConfig: KubeConfig;
+  readonly watch: WatchFunction;
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
 };
+
+/** client-node's connection (`connect`), with its KubeConfig. */
+export type ClientNodeConnection = KubeConnection & { readonly kubeConfig: KubeConfig };
 
 /**
  * client-node 2.0 builds a new connection pool for every request. This middleware hands every request
@@ -124,8 +135,7 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
           body = undefined;
         }
       }
-      const headers = 'headers' in e && typeof e.headers === 'object' && e.headers !== null ? e.headers : {};
-      const retryAfter = (headers as Record<string, unknown>)['retry-after'];
+      const retryAfter = fieldOf(fieldOf(e, 'headers'), 'retry-after');
       return {
         ok: false,
         error: statusFailure(e.code, body, typeof retryAfter === 'string' ? retryAfter : undefined),
@@ -141,7 +151,7 @@ export function clientNodeWatch(kubeConfig: KubeConfig): WatchFunction {
   return (path, query, onEvent, onDone) => watcher.watch(path, query, onEvent, onDone);
 }
 
-export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
+export function connect(options: ConnectOptions = {}): Result<ClientNodeConnection> {
   const loaded = loadKubeConfig(options.kubeconfig, options.resolved);
   if (!loaded.ok) return loaded;
   const kc = loaded.value;
@@ -169,6 +179,7 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
 
   return ok({
     kubeConfig: kc,
+    watch: clientNodeWatch(kc),
     core,
     custom,
     server: shownServer,
@@ -183,26 +194,25 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
     get: (ref) =>
       call(async () =>
         ref.group === '' && ref.plural === 'pods'
-          ? ((await core.readNamespacedPod({
-              namespace: ref.namespace ?? '',
-              name: ref.name ?? '',
-            })) as unknown as Obj)
-          : ((await custom.getNamespacedCustomObject(target(ref))) as Obj),
+          ? objectOf(await core.readNamespacedPod({ namespace: ref.namespace ?? '', name: ref.name ?? '' }))
+          : objectOf(await custom.getNamespacedCustomObject(target(ref))),
       ),
     // Events are the one core kind created (the slice controller's); the rest are custom resources.
     create: (ref, body) =>
       call(async () =>
         ref.group === '' && ref.plural === 'events'
-          ? ((await core.createNamespacedEvent({
-              namespace: ref.namespace ?? '',
-              body: body as unknown as CoreV1Event,
-            })) as unknown as Obj)
-          : ((await custom.createNamespacedCustomObject({ ...target(ref), body })) as Obj),
+          ? objectOf(
+              await core.createNamespacedEvent({
+                namespace: ref.namespace ?? '',
+                body: body as unknown as CoreV1Event,
+              }),
+            )
+          : objectOf(await custom.createNamespacedCustomObject({ ...target(ref), body })),
       ),
     jsonPatch: (ref, operations) =>
-      call(
-        async () =>
-          (ref.subresource === 'status'
+      call(async () =>
+        objectOf(
+          ref.subresource === 'status'
             ? await custom.patchNamespacedCustomObjectStatus(
                 { ...target(ref), body: operations },
                 setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
@@ -210,7 +220,8 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
             : await custom.patchNamespacedCustomObject(
                 { ...target(ref), body: operations },
                 setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-              )) as Obj,
+              ),
+        ),
       ),
     delete: (ref, resourceVersion) =>
       call(async () => {
@@ -229,7 +240,7 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
         };
         // Pods and nodes are the core kinds listed (GC, the slice controller); the rest are custom resources
         // (NetworkAttachmentDefinitions included).
-        const list = (
+        const list: unknown =
           ref.group === '' && ref.plural === 'nodes'
             ? await core.listNode(query)
             : ref.group === '' && ref.plural === 'pods'
@@ -249,10 +260,8 @@ export function connect(options: ConnectOptions = {}): Result<KubeConnection> {
                     plural: ref.plural,
                     namespace: ref.namespace,
                     ...query,
-                  })
-        ) as { items?: Obj[]; metadata?: { _continue?: string; continue?: string } };
-        const next = list.metadata?._continue ?? list.metadata?.continue;
-        return { items: list.items ?? [], ...(next === undefined || next === '' ? {} : { continue: next }) };
+                  });
+        return decodeList(list);
       }),
   });
 }

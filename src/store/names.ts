@@ -55,18 +55,18 @@ function prefixOf(poolName: string, range: string): { prefix: string; slice: str
 }
 
 /** A node's slice pool: the NodeSlicePool its slice is listed in, and its network's name. */
-export type SlicePoolOf = { readonly slicePool: string; readonly network: string };
+export type NodeSliceOf = { readonly nodeSlicePool: string; readonly network: string };
 
 /**
  * Whether an IPPool is a node's slice pool — `<network>-<node>-<slice>`, or `<node>-<slice>` for an unnamed
  * network — told by the NodeSlicePool listing its range as a slice (named after `network_name` when there is
  * one) and the node holding that slice; undefined for a whole-range pool.
  */
-export function slicePoolOf(
+export function nodeSliceOf(
   poolName: string,
   range: string,
   slicePools: readonly SliceLayout[],
-): SlicePoolOf | undefined {
+): NodeSliceOf | undefined {
   const parts = prefixOf(poolName, range);
   if (parts === undefined) return undefined;
   const { prefix, slice } = parts;
@@ -76,19 +76,19 @@ export function slicePoolOf(
   for (const sp of listing) {
     for (const { nodeName, sliceRange } of sp.allocations) {
       if (nodeName === '' || normalisedText(sliceRange) !== slice) continue;
-      if (prefix === nodeName) return { slicePool: sp.name, network: '' };
-      if (prefix === `${sp.name}-${nodeName}`) return { slicePool: sp.name, network: sp.name };
+      if (prefix === nodeName) return { nodeSlicePool: sp.name, network: '' };
+      if (prefix === `${sp.name}-${nodeName}`) return { nodeSlicePool: sp.name, network: sp.name };
     }
   }
   // The slice has changed hands since the pool was made: a named network's pool starts with its name.
   const named = listing.find((sp) => prefix.startsWith(`${sp.name}-`));
-  return named === undefined ? undefined : { slicePool: named.name, network: named.name };
+  return named === undefined ? undefined : { nodeSlicePool: named.name, network: named.name };
 }
 
 /**
  * The network name of an IPPool — what its reservations are prefixed with — from its name and range: a
  * whole-range pool is `<network>-<range>`; a node's slice pool is told by the NodeSlicePools
- * (`slicePoolOf`) or — for the agent, which knows only its own node — by that node's name.
+ * (`nodeSliceOf`) or — for the agent, which knows only its own node — by that node's name.
  */
 export function networkNameOf(
   poolName: string,
@@ -98,7 +98,7 @@ export function networkNameOf(
 ): string {
   const parts = prefixOf(poolName, range);
   if (parts === undefined) return '';
-  const sliced = slicePoolOf(poolName, range, slicePools);
+  const sliced = nodeSliceOf(poolName, range, slicePools);
   if (sliced !== undefined) return sliced.network;
   const { prefix } = parts;
   if (node !== undefined) {

@@ -2,6 +2,8 @@
 // JSON from our own HTTP client and as client-node's typed models (whose timestamps are Dates); either way a
 // field of another type than the API's reads as absent, never as what a cast claimed it was.
 
+import { objectAt, stringMap, textAt, timestamp } from './decode.ts';
+
 /** What the product reads of `metadata`; absent strings are ''. */
 export type ObjectMeta = {
   readonly name: string;
@@ -16,35 +18,18 @@ export type ObjectMeta = {
   readonly deletionTimestamp?: string;
 };
 
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
-
-/** The string-valued entries of a map (labels, annotations), anything else left out; undefined for no map. */
-const strings = (value: unknown): Record<string, string> | undefined =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'))
-    : undefined;
-
-const time = (value: unknown): string | undefined =>
-  typeof value === 'string' && value !== ''
-    ? value
-    : value instanceof Date && !Number.isNaN(value.getTime())
-      ? value.toISOString()
-      : undefined;
-
 /** The metadata of any object (or of nothing: all absent). */
 export function metaOf(object: unknown): ObjectMeta {
-  const raw =
-    typeof object === 'object' && object !== null ? (object as { metadata?: unknown }).metadata : undefined;
-  const m = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
-  const created = time(m.creationTimestamp);
-  const deleted = time(m.deletionTimestamp);
+  const m = objectAt(object, 'metadata');
+  const created = timestamp(m.creationTimestamp);
+  const deleted = timestamp(m.deletionTimestamp);
   return {
-    name: text(m.name),
-    namespace: text(m.namespace),
-    uid: text(m.uid),
-    resourceVersion: text(m.resourceVersion),
-    labels: strings(m.labels),
-    annotations: strings(m.annotations),
+    name: textAt(m, 'name'),
+    namespace: textAt(m, 'namespace'),
+    uid: textAt(m, 'uid'),
+    resourceVersion: textAt(m, 'resourceVersion'),
+    labels: stringMap(m.labels),
+    annotations: stringMap(m.annotations),
     ...(created === undefined ? {} : { creationTimestamp: created }),
     ...(deleted === undefined ? {} : { deletionTimestamp: deleted }),
   };

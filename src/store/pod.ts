@@ -1,6 +1,7 @@
 // What the product reads of a Pod beyond its metadata, decoded once: the node it is bound to and its phase.
 // Pods arrive from the informer as JSON and from client-node's reads as typed models; both decode here.
 
+import { objectAt, textAt } from './decode.ts';
 import { metaOf, type ObjectMeta } from './object-meta.ts';
 
 export type PodFacts = {
@@ -11,19 +12,12 @@ export type PodFacts = {
   readonly phase: string;
 };
 
-const field = (object: unknown, key: string): Record<string, unknown> => {
-  const value =
-    typeof object === 'object' && object !== null ? (object as Record<string, unknown>)[key] : undefined;
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-};
-
+/** Never fails: a field of another type than the API's reads as absent (pods are the API server's own kind). */
 export function decodePod(object: unknown): PodFacts {
-  const nodeName = field(object, 'spec').nodeName;
-  const phase = field(object, 'status').phase;
   return {
     meta: metaOf(object),
-    node: typeof nodeName === 'string' ? nodeName : '',
-    phase: typeof phase === 'string' && phase !== '' ? phase : 'Pending',
+    node: textAt(objectAt(object, 'spec'), 'nodeName'),
+    phase: textAt(objectAt(object, 'status'), 'phase') || 'Pending',
   };
 }
 

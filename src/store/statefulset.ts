@@ -5,43 +5,38 @@
 
 import { fail, ok, type Result } from '../errors.ts';
 import type { MemberFacts, Member, PodOwner, SetState } from '../allocator/keeper.ts';
-import type { KubeApi, Obj } from './api.ts';
+import type { KubeApi } from './api.ts';
+import { arrayAt, fieldOf, objectAt, stringAt } from './decode.ts';
 import { classify, isObjectNotFound, type StoreError } from './errors.ts';
-
-const objectAt = (value: unknown, key: string): Obj =>
-  typeof value === 'object' && value !== null && typeof (value as Obj)[key] === 'object'
-    ? (((value as Obj)[key] ?? {}) as Obj)
-    : {};
 
 const count = (value: unknown, otherwise: number): number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : otherwise;
 
-/** A StatefulSet object as the decision needs it. */
-export function decodeSet(object: Obj): Exclude<SetState, 'absent'> {
+/**
+ * A StatefulSet object as the decision needs it. Never fails: the API server validates its own kind, and a
+ * count of another type reads as its default.
+ */
+export function decodeSet(object: unknown): Exclude<SetState, 'absent'> {
   const spec = objectAt(object, 'spec');
   return {
     replicas: count(spec.replicas, 1),
     start: count(objectAt(spec, 'ordinals').start, 0),
-    deleting: objectAt(object, 'metadata').deletionTimestamp != null,
+    deleting: fieldOf(objectAt(object, 'metadata'), 'deletionTimestamp') != null,
   };
 }
 
+/** Whether an owner reference is a StatefulSet's that controls its object. */
+const isSetController = (reference: unknown): boolean =>
+  fieldOf(reference, 'controller') === true &&
+  fieldOf(reference, 'kind') === 'StatefulSet' &&
+  (stringAt(reference, 'apiVersion') ?? '').startsWith('apps/') &&
+  stringAt(reference, 'name') !== undefined;
+
 /** The StatefulSet that controls a pod (its controller owner reference), if one does. */
-export function decodePodOwner(object: Obj): Exclude<PodOwner, 'absent'> {
-  const references = objectAt(object, 'metadata').ownerReferences;
-  const controller = Array.isArray(references)
-    ? (references as unknown[]).find(
-        (r): r is Obj =>
-          typeof r === 'object' &&
-          r !== null &&
-          (r as Obj).controller === true &&
-          (r as Obj).kind === 'StatefulSet' &&
-          typeof (r as Obj).apiVersion === 'string' &&
-          ((r as Obj).apiVersion as string).startsWith('apps/') &&
-          typeof (r as Obj).name === 'string',
-      )
-    : undefined;
-  return controller === undefined ? {} : { statefulSet: controller.name as string };
+export function decodePodOwner(object: unknown): Exclude<PodOwner, 'absent'> {
+  const references = arrayAt(objectAt(object, 'metadata'), 'ownerReferences') ?? [];
+  const name = stringAt(references.find(isSetController), 'name');
+  return name === undefined ? {} : { statefulSet: name };
 }
 
 /** The member's StatefulSet and pod as the API server has them now. */

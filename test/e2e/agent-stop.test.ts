@@ -51,9 +51,9 @@ async function holdingAgent(options: { drainTimeoutMs?: number } = {}): Promise<
   const gate = new Promise<void>((resolve) => (letGo = resolve));
   const holding: IpamStore = {
     ...store,
-    claim: (...args) => {
+    claimOffset: (...args) => {
       reached();
-      const claimed = gate.then(() => store.claim(...args));
+      const claimed = gate.then(() => store.claimOffset(...args));
       claims.push(claimed);
       return claimed;
     },

@@ -5,7 +5,8 @@
 import { reconcile, runController, slicedRanges } from '../../src/controller/controller.ts';
 import { holdLease, newObservation, type LeaseObservation } from '../../src/controller/lease.ts';
 import { silentLogger } from '../../src/log.ts';
-import { openKubeApi } from '../../src/store/open.ts';
+import { httpConnection } from '../../src/store/http-api.ts';
+import { loadCredentials } from '../../src/store/kubeconfig.ts';
 import type { SliceAllocation } from '../../src/slices/layout.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import { emptyNamespace, onRealServer, realCluster, startCluster, type Cluster } from '../support/cluster.ts';
@@ -58,6 +59,15 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
   const owners = async (name: string) =>
     (await slicePool(name))?.status.allocations.map((a) => a.nodeName) ?? [];
   const api = () => cluster.connection();
+  /** The lean connection the command runs on (src/cli/main.ts), client-node's only for what it lacks. */
+  const leanConnection = () => {
+    const credentials = loadCredentials(cluster.kubeconfig, {});
+    if (!credentials.ok) throw new Error(credentials.error.details);
+    return {
+      ok: true as const,
+      value: httpConnection(credentials.value, { full: () => Promise.resolve(api()) }),
+    };
+  };
 
   test('assigns a slice to every node, in Whereabouts format; joins take a free slice, leaves free theirs', async () => {
     await nad('fast', sliced('10.0.0.0/24', '/26'));
@@ -315,11 +325,10 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
   test('two replicas, even both reconciling at once, never assign one slice to two nodes or lose a live node its slice', async () => {
     await nad('fast', sliced('10.0.0.0/22', '/26')); // 16 slices
     // One replica on the lean HTTP client (what the command uses), one on client-node (exec kubeconfigs).
-    const lean = openKubeApi(cluster.kubeconfig, {});
-    if (!lean.ok) throw new Error(lean.error.details);
+    const lean = leanConnection();
     const replicas = [lean.value, api()].map((client, i) =>
       runController({
-        api: client,
+        connection: client,
         namespace: namespace(),
         identity: `r${i}`,
         log: silentLogger,
@@ -375,10 +384,9 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     test('the Lease holder carries on after kube-apiserver restarted: it keeps its Lease and assigns a new node a slice', async () => {
       await nad('fast', sliced('10.0.0.0/24', '/26'));
       await node('node-a');
-      const lean = openKubeApi(cluster.kubeconfig, {});
-      if (!lean.ok) throw new Error(lean.error.details);
+      const lean = leanConnection();
       const controller = runController({
-        api: lean.value,
+        connection: lean.value,
         namespace: namespace(),
         identity: 'r0',
         log: silentLogger,

@@ -203,7 +203,7 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
     expect(made.ok).toBe(true);
     // Remove the pool entry behind the reservation, as a crash between the two writes would leave it.
     const address = made.ok ? formatIP(ipOf(4, made.value[0]?.address ?? 0n)) : '';
-    await cluster.store().release('10.6.0.0-28', String(Number(address.split('.')[3])), {
+    await cluster.store().releaseOffset('10.6.0.0-28', String(Number(address.split('.')[3])), {
       id: 'sandbox-x',
       podref: owner('x').podRef,
       ifname: 'net1',

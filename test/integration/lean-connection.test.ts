@@ -72,7 +72,7 @@ onEveryServer(
       const fieldSelector = 'spec.nodeName=n1';
       await createPod(cluster, 'before', 'n1');
       const informer = startInformer({
-        kubeConfig: connection.kubeConfig,
+        watch: connection.watch,
         path: '/api/v1/pods',
         fieldSelector,
         list: (page) => connection.core.listPodForAllNamespaces({ fieldSelector, ...page }),
@@ -110,7 +110,7 @@ onEveryServer(
       const failures: (number | undefined)[] = [];
       const opened: string[] = [];
       const informer = startInformer({
-        kubeConfig: connection.kubeConfig,
+        watch: connection.watch,
         path: '/apis/whereabouts.cni.cncf.io/v1alpha1/namespaces/x/nosuchkind',
         list: () => Promise.resolve({ items: [], metadata: { resourceVersion: '1' } }),
         backoff: { initialMs: 50, maxMs: 200 },

@@ -161,9 +161,9 @@ onEveryServer((start) => {
     let claims = 0;
     const counted: IpamStore = {
       ...store,
-      claim: (...args) => {
+      claimOffset: (...args) => {
         claims++;
-        return store.claim(...args);
+        return store.claimOffset(...args);
       },
     };
     const log: string[] = [];

@@ -26,14 +26,14 @@ test('a claim that committed but whose answer was lost at the deadline: pool ent
   const failing: IpamStore = {
     ...store,
     // The claim commits, its answer is lost, and the deadline is over by the time anyone could retry.
-    claim: async (...args) => {
-      const claimed = await store.claim(...args);
+    claimOffset: async (...args) => {
+      const claimed = await store.claimOffset(...args);
       order.push(`claim ${String(claimed.ok)}`);
       deadline.at = 0;
       return fail({ retry: true, message: 'the answer was lost' });
     },
-    release: async (...args) => {
-      const released = await store.release(...args);
+    releaseOffset: async (...args) => {
+      const released = await store.releaseOffset(...args);
       order.push(`release ${released.ok ? released.value : 'failed'}`);
       return released;
     },

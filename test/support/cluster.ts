@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/dev-apiserver/server.ts';
 import type { Obj } from '../../src/store/api.ts';
-import { connect, type KubeConnection } from '../../src/store/kube.ts';
+import { connect, type ClientNodeConnection } from '../../src/store/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';
 import { findBinaries } from '../../kube/binaries.ts';
 import { describeWhenBuilt, type Built } from './built.ts';
@@ -28,7 +28,7 @@ export type Cluster = {
   readonly kubeconfig: string;
   /** The namespace of this test's pools and reservations. */
   readonly namespace: string;
-  connection(options?: { requestTimeoutMs?: number }): KubeConnection;
+  connection(options?: { requestTimeoutMs?: number }): ClientNodeConnection;
   store(options?: { requestTimeoutMs?: number }): IpamStore;
   /** The objects of one kind in `namespace` (cluster-scoped kinds: all), by name, as stored. */
   objects(plural: string, group?: string): Promise<Map<string, Obj>>;
@@ -55,7 +55,7 @@ function writeKubeconfig(text: string): { path: string; remove: () => void } {
 }
 
 function connectionTo(kubeconfig: string) {
-  return (o: { requestTimeoutMs?: number } = {}): KubeConnection => {
+  return (o: { requestTimeoutMs?: number } = {}): ClientNodeConnection => {
     const c = connect({ kubeconfig, ...o });
     if (!c.ok) throw new Error(c.error.details);
     return c.value;

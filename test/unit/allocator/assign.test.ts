@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import type { Allocation, Owner } from '../../../src/allocator/allocation.ts';
-import { assign, claim, lowest, releasable, spread } from '../../../src/allocator/assign.ts';
-import {
-  heldBy,
-  indexPool,
-  recordAllocated,
-  recordBlocked,
-  recordReleased,
-} from '../../../src/allocator/pool-index.ts';
+import { assign, assignRequested, releasable, spread } from '../../../src/allocator/assign.ts';
+import { heldBy, indexPool, recordBlocked, type PoolIndex } from '../../../src/allocator/pool-index.ts';
 import { rangeOffers } from '../../../src/ip/range.ts';
 import { ip, range, show } from '../../support/ip.ts';
 
@@ -17,6 +11,23 @@ const owner = (pod: string, ifName = 'net1', containerId = `c-${pod}`): Owner =>
   ifName,
 });
 const held = (address: string, o: Owner): Allocation => ({ ...o, address: ip(address) });
+
+/** The lowest free address: a spread over one address. */
+const lowest = spread(1);
+
+/** The index of the pool's next read, as the transaction builds it: the allocations changed, nothing kept. */
+const reread = (
+  index: PoolIndex,
+  change: { add?: Allocation; remove?: bigint },
+  blocked: readonly bigint[] = [],
+): PoolIndex =>
+  indexPool(
+    index.range,
+    [...index.allocations, ...(change.add === undefined ? [] : [change.add])].filter(
+      (a) => a.address !== change.remove,
+    ),
+    blocked,
+  );
 
 describe('assign', () => {
   const r = range('192.168.2.0/24', { exclude: ['192.168.2.1'] });
@@ -40,8 +51,7 @@ describe('assign', () => {
   test('a damaged pool holding one attachment twice returns the lowest of its addresses', () => {
     const index = indexPool(r, [held('192.168.2.9', owner('a')), held('192.168.2.4', owner('a'))]);
     expect(heldBy(index, owner('a'))?.address).toBe(ip('192.168.2.4'));
-    recordReleased(index, ip('192.168.2.4'));
-    expect(heldBy(index, owner('a'))?.address).toBe(ip('192.168.2.9'));
+    expect(heldBy(reread(index, { remove: ip('192.168.2.4') }), owner('a'))?.address).toBe(ip('192.168.2.9'));
   });
 
   test('an exhausted range says so, with the numbers', () => {
@@ -76,28 +86,31 @@ describe('assign', () => {
   });
 });
 
-describe('claim (a requested address)', () => {
+describe('assignRequested (a requested address)', () => {
   const r = range('10.1.0.0/24', { start: '10.1.0.100', exclude: ['10.1.0.0/28'] });
 
   test('may lie outside range_start or inside an exclusion, which only steer automatic choice', () => {
     const index = indexPool(r, []);
-    expect(claim(index, owner('a'), ip('10.1.0.5'))).toEqual({ kind: 'free', address: ip('10.1.0.5') });
+    expect(assignRequested(index, owner('a'), ip('10.1.0.5'))).toEqual({
+      kind: 'free',
+      address: ip('10.1.0.5'),
+    });
   });
 
   test('is refused when someone else holds it, or when it is not a usable address', () => {
     const index = indexPool(r, [held('10.1.0.5', owner('a'))]);
-    expect(claim(index, owner('b'), ip('10.1.0.5'))).toEqual({
+    expect(assignRequested(index, owner('b'), ip('10.1.0.5'))).toEqual({
       kind: 'unavailable',
       reason: 'requested address 10.1.0.5 is held by default/a interface net1',
     });
-    expect(claim(index, owner('b'), ip('10.1.0.255')).kind).toBe('unavailable');
-    expect(claim(index, owner('b'), ip('10.1.1.1')).kind).toBe('unavailable');
+    expect(assignRequested(index, owner('b'), ip('10.1.0.255')).kind).toBe('unavailable');
+    expect(assignRequested(index, owner('b'), ip('10.1.1.1')).kind).toBe('unavailable');
   });
 
   test('returns the held address again, and refuses a different one for the same attachment', () => {
     const index = indexPool(r, [held('10.1.0.5', owner('a'))]);
-    expect(claim(index, owner('a'), ip('10.1.0.5')).kind).toBe('held');
-    expect(claim(index, owner('a'), ip('10.1.0.6'))).toEqual({
+    expect(assignRequested(index, owner('a'), ip('10.1.0.5')).kind).toBe('held');
+    expect(assignRequested(index, owner('a'), ip('10.1.0.6'))).toEqual({
       kind: 'unavailable',
       reason: 'default/a interface net1 already holds 10.1.0.5 in 10.1.0.0/24, not the requested 10.1.0.6',
     });
@@ -147,7 +160,7 @@ test('property: any sequence of ADD and DEL never hands out an address twice, ou
       const r = range(subnet, {
         exclude: exclude.map((o) => show(family, base.first + BigInt(o)) as string),
       });
-      const index = indexPool(r, []);
+      let index = indexPool(r, []);
       let state = seed;
       const random = () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
       const holding = new Map<string, bigint>();
@@ -161,7 +174,7 @@ test('property: any sequence of ADD and DEL never hands out an address twice, ou
             expect(holding.has(o.podRef)).toBe(false);
             expect(rangeOffers(r, result.address)).toBe(true);
             expect([...holding.values()]).not.toContain(result.address);
-            recordAllocated(index, { ...o, address: result.address });
+            index = reread(index, { add: { ...o, address: result.address } });
             holding.set(o.podRef, result.address);
           } else {
             // Exhaustion is only reported when every offered address is held.
@@ -171,10 +184,10 @@ test('property: any sequence of ADD and DEL never hands out an address twice, ou
             expect(offered.every((a) => [...holding.values()].includes(a))).toBe(true);
           }
         } else {
-          for (const a of releasable(index.byAddress.values(), o)) recordReleased(index, a.address);
+          for (const a of releasable(index.allocations, o)) index = reread(index, { remove: a.address });
           holding.delete(o.podRef);
         }
-        expect(index.byAddress.size).toBe(holding.size);
+        expect(index.allocations.length).toBe(holding.size);
       }
     }),
     { numRuns: 300 },
@@ -185,7 +198,7 @@ describe('assign with a pick list (pick_addresses)', () => {
   const r = range('10.0.0.0/24', { pick: ['10.0.0.40', '10.0.0.8/30', '10.0.0.3'], exclude: ['10.0.0.9'] });
 
   test('takes the first free address in list order, whatever the picker, skipping excluded and blocked ones', () => {
-    const index = indexPool(r, [held('10.0.0.40', owner('a'))], [ip('10.0.0.8')]);
+    let index = indexPool(r, [held('10.0.0.40', owner('a'))], [ip('10.0.0.8')]);
     // `spread` would choose at random among the lowest: a pick list is taken strictly in order.
     expect(
       assign(
@@ -194,12 +207,12 @@ describe('assign with a pick list (pick_addresses)', () => {
         spread(64, () => 0.99),
       ),
     ).toEqual({ kind: 'free', address: ip('10.0.0.10') });
-    recordAllocated(index, held('10.0.0.10', owner('b')));
+    index = reread(index, { add: held('10.0.0.10', owner('b')) }, [ip('10.0.0.8')]);
     expect(assign(index, owner('c'), lowest)).toEqual({ kind: 'free', address: ip('10.0.0.11') });
     recordBlocked(index, ip('10.0.0.11'));
     expect(assign(index, owner('c'), lowest)).toEqual({ kind: 'free', address: ip('10.0.0.3') });
     // A released address earlier in the list is preferred again.
-    recordReleased(index, ip('10.0.0.40'));
+    index = reread(index, { remove: ip('10.0.0.40') }, [ip('10.0.0.8'), ip('10.0.0.11')]);
     expect(assign(index, owner('c'), lowest)).toEqual({ kind: 'free', address: ip('10.0.0.40') });
     // Idempotent as ever.
     expect(assign(index, owner('b'), lowest)).toMatchObject({ kind: 'held' });

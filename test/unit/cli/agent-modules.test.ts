@@ -45,7 +45,7 @@ function reachable(entries: readonly string[]): Map<string, string[]> {
 /** The modules the agent command imports when it runs: the `import('…')`s of its code in main.ts. */
 function agentCommandImports(): string[] {
   const text = readFileSync(main, 'utf8');
-  const start = text.indexOf('async function agentConnection(');
+  const start = text.indexOf('async function leanConnection(');
   const end = text.indexOf(".command('gc')");
   expect(start).toBeGreaterThan(0);
   expect(end).toBeGreaterThan(start);

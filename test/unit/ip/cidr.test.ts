@@ -1,7 +1,6 @@
 import {
   broadcastOf,
   cidrContains,
-  cidrSize,
   formatCidr,
   networkOf,
   normalise,
@@ -44,15 +43,12 @@ describe('CIDRs', () => {
     expect(parseCidr(text)).toBeUndefined();
   });
 
-  test('network, broadcast, size and membership are exact over all of IPv6', () => {
+  test('network, broadcast and membership are exact over all of IPv6', () => {
     const wide = cidr('2001:db8::/32');
     expect(networkOf(wide)).toBe(0x20010db8n << 96n);
     expect(broadcastOf(wide)).toBe((0x20010db8n << 96n) | ((1n << 96n) - 1n));
-    expect(cidrSize(wide)).toBe(1n << 96n);
-    expect(cidrSize(cidr('::/0'))).toBe(1n << 128n);
     expect(cidrContains(wide, parseIP('2001:db8:ffff::1')!)).toBe(true);
     expect(cidrContains(wide, parseIP('2001:db9::')!)).toBe(false);
     expect(cidrContains(cidr('10.0.0.0/8'), parseIP('::a00:1')!)).toBe(false); // other family
-    expect(cidrSize(cidr('10.0.0.0/8'))).toBe(1n << 24n);
   });
 });

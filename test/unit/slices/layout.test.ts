@@ -2,7 +2,15 @@ import fc from 'fast-check';
 import { parseCidr, formatCidr, type Cidr } from '../../../src/ip/cidr.ts';
 import { makeRange, rangeOffers } from '../../../src/ip/range.ts';
 import { parseIP } from '../../../src/ip/address.ts';
-import { assign, divide, extend, maxSlices, slicesOf, withinSlice } from '../../../src/slices/layout.ts';
+import {
+  assignSlices,
+  divide,
+  lowestFreeSlice,
+  maxSlices,
+  slicesOf,
+  withinSlice,
+  type SliceAllocation,
+} from '../../../src/slices/layout.ts';
 
 const cidr = (text: string): Cidr => {
   const c = parseCidr(text);
@@ -10,6 +18,11 @@ const cidr = (text: string): Cidr => {
   return c;
 };
 const ip = (text: string): bigint => parseIP(text)?.value ?? -1n;
+/** What a node whose slices are full writes (src/ipam/places.ts `takeSlice`): the lowest free slice becomes its own. */
+const extend = (current: readonly SliceAllocation[], node: string): SliceAllocation[] | undefined => {
+  const i = lowestFreeSlice(current);
+  return i === undefined ? undefined : current.map((a, j) => (j === i ? { ...a, nodeName: node } : a));
+};
 const layout = (range: string, prefix: number) => {
   const d = divide(cidr(range), prefix);
   if (!d.ok) throw new Error(d.error);
@@ -45,20 +58,20 @@ describe('divide', () => {
   });
 });
 
-describe('assign', () => {
+describe('assignSlices', () => {
   const slices = layout('10.0.0.0/24', 26);
 
   test('each node gets the lowest free slice; nodes beyond the slices are left unassigned', () => {
-    const a = assign(slices, [], ['n1', 'n2', 'n3', 'n4', 'n5']);
+    const a = assignSlices(slices, [], ['n1', 'n2', 'n3', 'n4', 'n5']);
     expect(a.allocations.map((x) => x.nodeName)).toEqual(['n1', 'n2', 'n3', 'n4']);
     expect(a.unassigned).toEqual(['n5']);
   });
 
   test('a node that leaves frees its slice; a node that stays keeps its slices; a joining node takes a free one', () => {
-    const first = assign(slices, [], ['n1', 'n2']).allocations;
+    const first = assignSlices(slices, [], ['n1', 'n2']).allocations;
     const extended = extend(first, 'n1') ?? [];
     expect(slicesOf(extended, 'n1')).toEqual(['10.0.0.0/26', '10.0.0.128/26']);
-    const after = assign(slices, extended, ['n1', 'n3']);
+    const after = assignSlices(slices, extended, ['n1', 'n3']);
     expect(after.allocations).toEqual([
       { nodeName: 'n1', sliceRange: '10.0.0.0/26' },
       { nodeName: 'n3', sliceRange: '10.0.0.64/26' },
@@ -68,14 +81,15 @@ describe('assign', () => {
   });
 
   test('a slice of a departed node that is retained stays with it and is given to no one else', () => {
-    const first = assign(slices, [], ['n1', 'n2']).allocations;
-    const after = assign(slices, first, ['n2', 'n3'], undefined, (a) => a.nodeName === 'n1');
+    const first = assignSlices(slices, [], ['n1', 'n2']).allocations;
+    const after = assignSlices(slices, first, ['n2', 'n3'], undefined, (a) => a.nodeName === 'n1');
     expect(after.allocations.map((a) => a.nodeName)).toEqual(['n1', 'n2', 'n3', '']);
-    expect(assign(slices, after.allocations, ['n2', 'n3']).allocations[0]?.nodeName).toBe('');
+    expect(assignSlices(slices, after.allocations, ['n2', 'n3']).allocations[0]?.nodeName).toBe('');
   });
 
-  test('extend finds nothing when every slice is taken', () => {
-    const full = assign(slices, [], ['a', 'b', 'c', 'd']).allocations;
+  test('lowestFreeSlice finds nothing when every slice is taken', () => {
+    const full = assignSlices(slices, [], ['a', 'b', 'c', 'd']).allocations;
+    expect(lowestFreeSlice(full)).toBeUndefined();
     expect(extend(full, 'a')).toBeUndefined();
   });
 
@@ -88,13 +102,13 @@ describe('assign', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
         let nodes: string[] = [];
-        let current = assign(slices, [], nodes).allocations;
+        let current = assignSlices(slices, [], nodes).allocations;
         for (const o of ops) {
           const node = `n${o.node}`;
           if (o.kind === 'join' && !nodes.includes(node)) nodes = [...nodes, node];
           if (o.kind === 'leave') nodes = nodes.filter((n) => n !== node);
           if (o.kind === 'extend' && nodes.includes(node)) current = extend(current, node) ?? current;
-          const next = assign(slices, current, nodes);
+          const next = assignSlices(slices, current, nodes);
           // Every live node's slices are kept.
           for (const n of nodes)
             for (const s of slicesOf(current, n)) expect(slicesOf(next.allocations, n)).toContain(s);

@@ -7,7 +7,8 @@ import type { ApiFailure, ApiOutcome, KubeApi, Obj, ObjectRef } from '../../../s
 import {
   annotationWrite,
   answerOf,
-  claimWrite,
+  assignSliceWrite,
+  claimOffsetWrite,
   combine,
   createReservationWrite,
   deleteReservationWrite,
@@ -17,7 +18,6 @@ import {
   releaseWrite,
   request,
   send,
-  takeSliceWrite,
   versionedWrite,
   type ConditionalWrite,
   type PatchWrite,
@@ -47,7 +47,7 @@ const poolWith = (allocations: Obj, metadata: Obj = { name: pool.name }): Obj =>
 
 describe('the writes of an IPPool allocation', () => {
   test('claim: the offset tested free, then the entry added', () => {
-    const write = claimWrite(pool, '5', entry);
+    const write = claimOffsetWrite(pool, '5', entry);
     expect(write).toEqual({
       verb: 'patch',
       ref: poolRef,
@@ -90,7 +90,7 @@ describe('the writes of an IPPool allocation', () => {
   test('combine: every write of the batch, in order, with its own test; one failing test fails all', () => {
     const batch = combine(
       ipPoolRef(pool),
-      [claimWrite(pool, '5', entry), releaseWrite(pool, '6', other)],
+      [claimOffsetWrite(pool, '5', entry), releaseWrite(pool, '6', other)],
       'patch IPPool kube-system/10.0.0.0-24 (2 changes)',
     );
     expect(batch).toEqual({
@@ -175,7 +175,7 @@ describe('labels and annotations of an IPPool', () => {
 describe('other objects', () => {
   test('take a slice: the slice entry tested free, then its node set', () => {
     const free = { nodeName: '', sliceRange: '10.0.0.0/28' };
-    const write = takeSliceWrite({ namespace: 'kube-system', name: 'net' }, 3, free, 'n1');
+    const write = assignSliceWrite({ namespace: 'kube-system', name: 'net' }, 3, free, 'n1');
     expect(write).toEqual({
       verb: 'patch',
       ref: { ...poolRef, plural: 'nodeslicepools', name: 'net' },
@@ -252,7 +252,7 @@ describe('the answers', () => {
   const tooLarge = status(500, { message: 'etcdserver: request is too large' });
   const refused: ApiFailure = { kind: 'network', code: 'ECONNREFUSED' };
 
-  const patchWrite = claimWrite(pool, '5', entry);
+  const patchWrite = claimOffsetWrite(pool, '5', entry);
   const createWrite = createReservationWrite(
     { namespace: 'kube-system', name: '10.0.0.5' },
     { podref: 'ns/a' },
