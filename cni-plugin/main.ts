@@ -107,8 +107,8 @@ async function main(): Promise<void> {
       // costs little more than VERSION.
       openStore: async (config) => {
         const [{ loadCredentials }, { httpApi }, { kubeStore }] = await Promise.all([
-          import('../src/store/kubeconfig.ts'),
-          import('../src/store/http-api.ts'),
+          import('../src/kube-api/kubeconfig.ts'),
+          import('../src/kube-api/http-api.ts'),
           import('../src/store/store.ts'),
         ]);
         const credentials = loadCredentials(config.kubeconfig, process.env);

@@ -12,7 +12,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderKubeconfig } from '../src/store/kubeconfig.ts';
+import { renderKubeconfig } from '../src/kube-api/kubeconfig.ts';
 import { findBinaries, type Binaries } from './binaries.ts';
 
 export const crdDirectory = join(import.meta.dirname, '..', 'crds');

@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '../../src/store/kube.ts';
+import { connect } from '../../src/kube-api/kube.ts';
 import { result } from '../report.ts';
 import { describeNodes, simulatedNodes } from '../../test/support/kubelet.ts';
 import {

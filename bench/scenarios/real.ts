@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { findBinaries } from '../../kube/binaries.ts';
 import { startControlPlane, type ControlPlane } from '../../kube/control-plane.ts';
 import { deadlines } from '../../src/cni/verbs.ts';
-import { group } from '../../src/store/ippool.ts';
+import { group } from '../../src/codecs/ippool.ts';
 import { result } from '../report.ts';
 import { benchCluster, percentile } from '../support/cluster.ts';
 import { checkStored, inprocessBurst } from '../support/inprocess-burst.ts';

@@ -45,7 +45,7 @@ import { join } from 'node:path';
 import { findBinaries } from '../../kube/binaries.ts';
 import { startControlPlane, type ControlPlane } from '../../kube/control-plane.ts';
 import { forwardToAgent, type Forwarded } from '../../src/cni/agent-client.ts';
-import { group } from '../../src/store/ippool.ts';
+import { group } from '../../src/codecs/ippool.ts';
 import { onNodes } from '../../test/support/kubelet.ts';
 import { result } from '../report.ts';
 import { cliBundle, cliSources, root, startAgentProcess, untilAgentSynced } from '../support/burst.ts';

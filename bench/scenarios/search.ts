@@ -1,5 +1,5 @@
 // Free-address search, through the functions an ADD runs. Every ADD reads its pool and, each time it reads
-// it, decodes the object (src/store/ippool.ts `decodePool`, in the store's or the agent's `readPool`),
+// it, decodes the object (src/codecs/ippool.ts `decodePool`, in the store's or the agent's `readPool`),
 // indexes the snapshot (src/allocator/pool-index.ts `indexPool`) and chooses an address
 // (src/allocator/assign.ts `assign` with `spread` over the transaction's window; src/ipam/transaction.ts
 // `allocateRange`). Nothing keeps an index between reads, so that is the cost of one ADD's choice.
@@ -21,7 +21,7 @@ import { formatIP, ipOf } from '../../src/ip/address.ts';
 import { firstFreeIn, freeIntervals } from '../../src/ip/free-set.ts';
 import { normalise, parseCidr, type Cidr } from '../../src/ip/cidr.ts';
 import { makeRange, rangeOffers, usableAddresses, type Range } from '../../src/ip/range.ts';
-import { decodePool, entryOf, newPool, offsetKey } from '../../src/store/ippool.ts';
+import { decodePool, entryOf, newPool, offsetKey } from '../../src/codecs/ippool.ts';
 import { peakRssMiB, result, seededRandom } from '../report.ts';
 
 const allocationsHeld = 50_000;

@@ -28,7 +28,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBinaries, findPeers } from '../../kube/binaries.ts';
 import { startControlPlane, type ControlPlane } from '../../kube/control-plane.ts';
-import { group } from '../../src/store/ippool.ts';
+import { group } from '../../src/codecs/ippool.ts';
 import { execute, type Output } from '../../test/support/exec.ts';
 import { describeNodes, onNodes, simulatedNodes, type Nodes } from '../../test/support/kubelet.ts';
 import { result } from '../report.ts';

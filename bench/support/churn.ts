@@ -16,7 +16,7 @@ import { kubeconfigFor } from '../../src/dev-apiserver/kubeconfig.ts';
 import { startApiServer } from '../../src/dev-apiserver/server.ts';
 import { parseIP } from '../../src/ip/address.ts';
 import { silentLogger } from '../../src/log.ts';
-import { connect } from '../../src/store/kube.ts';
+import { connect } from '../../src/kube-api/kube.ts';
 import { crdDirectory } from './cluster.ts';
 
 export type ChurnOptions = {

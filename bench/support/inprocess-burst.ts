@@ -10,8 +10,8 @@ import { loadConfig } from '../../src/config/load.ts';
 import { deadlineIn } from '../../src/ipam/retry.ts';
 import { allocate } from '../../src/ipam/transaction.ts';
 import { silentLogger } from '../../src/log.ts';
-import { offsetKey } from '../../src/store/ippool.ts';
-import { connect } from '../../src/store/kube.ts';
+import { offsetKey } from '../../src/codecs/ippool.ts';
+import { connect } from '../../src/kube-api/kube.ts';
 import { kubeStore, type IpamStore } from '../../src/store/store.ts';
 
 export const burstRange = '10.128.0.0/16';

@@ -3,7 +3,7 @@
 // (pools, reservations; its node agent: pods and nodes read cluster-wide) and Whereabouts' (its Lease).
 
 import type { ControlPlane } from '../../kube/control-plane.ts';
-import { group } from '../../src/store/ippool.ts';
+import { group } from '../../src/codecs/ippool.ts';
 
 /** Resources as `group/resource` (the core group empty: `/pods`). */
 export type Counted = (group: string, resource: string) => boolean;

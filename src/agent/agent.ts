@@ -1,5 +1,5 @@
 // The node agent, assembled from its parts, each started in turn and stopped in reverse (src/lifecycle.ts):
-// one warm connection (the lean client, src/store/http-api.ts), what it knows of the pools (its own node's
+// one warm connection (the lean client, src/kube-api/http-api.ts), what it knows of the pools (its own node's
 // slice pools watched, the pools it is writing held briefly: src/agent/pool-cache.ts), group commit, the
 // allocation service on the unix socket (src/agent/server.ts), the node's record of its attachments, release
 // when a pod of this node or an IPAMClaim is deleted (src/agent/pod-watch.ts, claim-watch.ts) and of what
@@ -8,7 +8,7 @@
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
 import { parts, type Parts } from '../lifecycle.ts';
-import type { KubeConnection } from '../store/kube.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
 import { kubeStore } from '../store/store.ts';
 import { attachmentRecords, recordServed, type AttachmentRecords } from './attachments.ts';
 import { watchClaims } from './claim-watch.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { errnoOf } from '../errors.ts';
 import type { ReleaseSite } from '../ipam/transaction.ts';
 import type { Logger } from '../log.ts';
-import { isObject } from '../store/decode.ts';
+import { isObject } from '../codecs/decode.ts';
 import type { Served } from './server.ts';
 
 /** One container interface: who holds it, and where. */

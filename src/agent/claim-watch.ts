@@ -6,9 +6,9 @@
 import { claimPodRef } from '../allocator/keeper.ts';
 import type { Logger } from '../log.ts';
 import { claimGroup, claimVersion, decodeClaim } from '../store/ipamclaim.ts';
-import { startInformer, type Informer } from '../store/informer.ts';
-import type { KubeConnection } from '../store/kube.ts';
-import { metaOf } from '../store/object-meta.ts';
+import { startInformer, type Informer } from '../kube-api/informer.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
+import { metaOf } from '../codecs/object-meta.ts';
 import type { AttachmentRecords } from './attachments.ts';
 import { informerOptions, type AgentMetrics } from './metrics.ts';
 import type { Background, Releaser } from './release.ts';

@@ -30,7 +30,7 @@
 // the cache when done, the pool distrusted otherwise.
 
 import { ok } from '../errors.ts';
-import type { KubeApi } from '../store/api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import {
   answerOf,
   claimOffsetWrite,
@@ -45,7 +45,7 @@ import {
   type AllocationEntry,
   type PoolSnapshot,
   type StoredAllocation,
-} from '../store/ippool.ts';
+} from '../codecs/ippool.ts';
 import type { PoolStore } from '../store/pool-store.ts';
 import { getIfExists, type StoreResult } from '../store/result.ts';
 

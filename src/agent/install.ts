@@ -24,7 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { renderKubeconfig } from '../store/kubeconfig.ts';
+import { renderKubeconfig } from '../kube-api/kubeconfig.ts';
 import { errnoOf, fail, ok, type Result } from '../errors.ts';
 import type { Logger } from '../log.ts';
 

@@ -4,7 +4,7 @@
 // API server now).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { InformerOptions } from '../store/informer.ts';
+import type { InformerOptions } from '../kube-api/informer.ts';
 import type { Served } from './server.ts';
 
 export type AgentMetrics = ReturnType<typeof agentMetrics>;

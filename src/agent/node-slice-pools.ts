@@ -1,7 +1,7 @@
 // The node agent's watch of the NodeSlicePools of its namespace: which slices of each sliced range are this
 // node's. Every ADD on a sliced network needs them, and they change only when a node takes a slice — so a
 // watch (one object per sliced range, sent again to every agent only when a slice changes hands) instead of
-// a GET of the NodeSlicePool per ADD. Same informer as everything else (src/store/informer.ts).
+// a GET of the NodeSlicePool per ADD. Same informer as everything else (src/kube-api/informer.ts).
 //
 // After this node writes a NodeSlicePool (takes a slice), the watch vouches for that object again only once
 // it has delivered a state later than the one it held: until then reads go to the API server, so a node
@@ -10,14 +10,14 @@
 import { ok } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
-import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
-import { group, version } from '../store/ippool.ts';
-import type { KubeConnection } from '../store/kube.ts';
-import { decodeNodeSlicePool } from '../store/nodeslicepool.ts';
+import { startInformer, type Informer, type InformerFailure } from '../kube-api/informer.ts';
+import { group, version } from '../codecs/ippool.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
+import { decodeNodeSlicePool } from '../codecs/nodeslicepool.ts';
 import type { SliceStore } from '../store/slice-store.ts';
-import { versionOf as resourceVersionOf } from '../store/object-meta.ts';
+import { versionOf as resourceVersionOf } from '../codecs/object-meta.ts';
 
-import type { JsonObject } from '../store/decode.ts';
+import type { JsonObject } from '../codecs/decode.ts';
 
 /** A state's place in the object's history; 0 for none (or one that is not a number: never trusted as later). */
 const versionOf = (o: JsonObject | undefined): bigint =>

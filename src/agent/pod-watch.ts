@@ -4,9 +4,9 @@
 // owner pod runs here (src/agent/claim-watch.ts).
 
 import type { Logger } from '../log.ts';
-import { startInformer, type Informer } from '../store/informer.ts';
-import type { KubeConnection } from '../store/kube.ts';
-import { decodePod, isDone } from '../store/pod.ts';
+import { startInformer, type Informer } from '../kube-api/informer.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
+import { decodePod, isDone } from '../codecs/pod.ts';
 import type { AttachmentRecords } from './attachments.ts';
 import { informerOptions, type AgentMetrics } from './metrics.ts';
 import type { Background, Releaser } from './release.ts';

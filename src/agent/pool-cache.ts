@@ -2,7 +2,7 @@
 // "What an agent knows of a pool"). Two kinds of pool, two ways of knowing:
 //
 // - Its own node's slice pools (`node_slice_size`), which only this node writes: watched with a label
-//   selector (src/store/pool-labels.ts), on the shared informer (src/store/informer.ts: list, watch, resume,
+//   selector (src/codecs/pool-labels.ts), on the shared informer (src/kube-api/informer.ts: list, watch, resume,
 //   relist on 410, backoff). While the informer is not fresh the watch vouches for nothing.
 // - Every other pool — above all the shared, unsliced ones every node writes: the copy the API server last
 //   sent this agent, in the answer to its own read or write, trusted for `trustMs` after it arrived and
@@ -14,14 +14,14 @@
 // A state older than the one held never replaces it, so a late answer never undoes a later one.
 
 import type { Logger } from '../log.ts';
-import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
-import type { KubeConnection } from '../store/kube.ts';
-import { group, version } from '../store/ippool.ts';
-import { nodeSelector } from '../store/pool-labels.ts';
+import { startInformer, type Informer, type InformerFailure } from '../kube-api/informer.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
+import { group, version } from '../codecs/ippool.ts';
+import { nodeSelector } from '../codecs/pool-labels.ts';
 import type { PoolCache } from './group-commit.ts';
-import { metaOf, versionOf } from '../store/object-meta.ts';
+import { metaOf, versionOf } from '../codecs/object-meta.ts';
 
-import { objectAt, type JsonObject } from '../store/decode.ts';
+import { objectAt, type JsonObject } from '../codecs/decode.ts';
 
 /** Whether `o` is not older than `held` (by resourceVersion; when either has none, the newer arrival wins). */
 const notOlder = (o: JsonObject, held: JsonObject | undefined): boolean => {

@@ -7,7 +7,7 @@
 
 import type { Logger } from '../log.ts';
 import { deadlineIn, retrying } from '../ipam/retry.ts';
-import { networkNameOf } from '../store/names.ts';
+import { networkNameOf } from '../codecs/names.ts';
 import type { Attachment, AttachmentRecords } from './attachments.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Releaser, ReleaseStore } from './release.ts';

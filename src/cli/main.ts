@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { defaultAgentSocket, type LogLevel } from '../config/ipam-config.ts';
 import type { Holding } from '../ops/inventory.ts';
-import type { KubectlFlags } from '../store/kubectl-config.ts';
+import type { KubectlFlags } from '../kube-api/kubectl-config.ts';
 import { durationOption } from './durations.ts';
 import { parts } from '../lifecycle.ts';
 import { runUntilStopped } from './signals.ts';
@@ -24,7 +24,7 @@ const positiveInteger = (value: string): number => {
   return n;
 };
 
-/** Where the operator commands find credentials: as kubectl does (src/store/kubectl-config.ts). */
+/** Where the operator commands find credentials: as kubectl does (src/kube-api/kubectl-config.ts). */
 const kubectlOptions = (c: Command, namespace?: string) => {
   c.option(
     '--kubeconfig <path>',
@@ -59,9 +59,9 @@ const logLevel = (value: string): LogLevel => {
 };
 
 /**
- * The connection of the node agent and the slice controller: the lean one (src/store/http-api.ts) for every
+ * The connection of the node agent and the slice controller: the lean one (src/kube-api/http-api.ts) for every
  * kubeconfig it reads — a token or token file, a client certificate, the pod's service account — and
- * client-node's (src/store/kube.ts, loaded only then) for one that needs an exec or auth-provider plugin, or
+ * client-node's (src/kube-api/kube.ts, loaded only then) for one that needs an exec or auth-provider plugin, or
  * to say what is wrong. Here, not in src/store/: a dynamic import of kube.ts there would put client-node into
  * the plugin's bundle.
  */
@@ -71,10 +71,10 @@ async function leanConnection(options: {
   requestTimeoutMs?: number;
 }) {
   const [{ httpConnection }, { loadCredentials, needsPlugin }] = await Promise.all([
-    import('../store/http-api.ts'),
-    import('../store/kubeconfig.ts'),
+    import('../kube-api/http-api.ts'),
+    import('../kube-api/kubeconfig.ts'),
   ]);
-  const full = async () => (await import('../store/kube.ts')).connect(options);
+  const full = async () => (await import('../kube-api/kube.ts')).connect(options);
   const timeout =
     options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs };
   const source = options.kubeconfig ?? process.env.KUBECONFIG;
@@ -162,7 +162,7 @@ program
       import('../config/flat-file.ts'),
       import('../log.ts'),
     ]);
-    // The lean client (src/store/http-api.ts), unless the kubeconfig needs client-node's exec plugins.
+    // The lean client (src/kube-api/http-api.ts), unless the kubeconfig needs client-node's exec plugins.
     const connection = await leanConnection({
       kubeconfig: options.kubeconfig,
       namespace: process.env.WHEREABOUTS_NAMESPACE,
@@ -235,7 +235,7 @@ kubectlOptions(
       if (options.output !== 'table' && options.output !== 'json')
         program.error('--output must be table or json');
       const [{ openOperatorApi }, { runGc, planTable, summary }, { gcMetrics, push }] = await Promise.all([
-        import('../store/kubectl-config.ts'),
+        import('../kube-api/kubectl-config.ts'),
         import('../gc/run.ts'),
         import('../gc/metrics.ts'),
       ]);
@@ -301,7 +301,7 @@ program
       logLevel: LogLevel;
     }) => {
       const [{ connect }, { runExporter }, { createLogger }] = await Promise.all([
-        import('../store/kube.ts'),
+        import('../kube-api/kube.ts'),
         import('../exporter/exporter.ts'),
         import('../log.ts'),
       ]);
@@ -395,7 +395,7 @@ program
  */
 async function inventory(flags: KubectlFlags, command: string) {
   const [{ openOperatorApi }, { collect }] = await Promise.all([
-    import('../store/kubectl-config.ts'),
+    import('../kube-api/kubectl-config.ts'),
     import('../gc/collect.ts'),
   ]);
   const api = openOperatorApi(flags, process.env, homedir(), 15_000);

@@ -28,7 +28,7 @@ import { isObject } from '../config/json.ts';
 import { placesOf, type Place, type PlaceContext } from '../ipam/places.ts';
 import type { RangeConfig } from '../config/ipam-config.ts';
 import { storeFailure } from '../store/errors.ts';
-import { networkNameOf } from '../store/names.ts';
+import { networkNameOf } from '../codecs/names.ts';
 import type { Logger } from '../log.ts';
 import type { Directory, IpamStore, PoolStore, Probe, ReservationStore, SliceStore } from '../store/store.ts';
 import type { Invocation } from './environment.ts';

@@ -20,18 +20,18 @@ import {
   sameLayout as isSameLayout,
 } from '../slices/decide.ts';
 import { assignSlices, divide, offersIn, type SliceAllocation, type Usable } from '../slices/layout.ts';
-import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
+import type { KubeApi, Obj, ObjectRef } from '../kube-api/api.ts';
 import { send, versionedWrite } from '../store/conditional-write.ts';
-import { decodePool, group, version, type PoolSnapshot } from '../store/ippool.ts';
-import { poolName } from '../store/names.ts';
-import { decodeNad } from '../store/nad.ts';
-import { decodeNodeSlicePool, sliceLayoutOf } from '../store/nodeslicepool.ts';
+import { decodePool, group, version, type PoolSnapshot } from '../codecs/ippool.ts';
+import { poolName } from '../codecs/names.ts';
+import { decodeNad } from '../codecs/nad.ts';
+import { decodeNodeSlicePool, sliceLayoutOf } from '../codecs/nodeslicepool.ts';
 import { nodeSlicePoolOf } from '../ipam/places.ts';
 import { holdLease, newObservation, releaseLease } from './lease.ts';
 import { readSources, slicePoolsRef, watchSources, type Sources } from './sources.ts';
 import { parts } from '../lifecycle.ts';
-import type { KubeConnection } from '../store/kube.ts';
-import { keyOf, metaOf } from '../store/object-meta.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
+import { keyOf, metaOf } from '../codecs/object-meta.ts';
 
 /** One sliced range of one network: what its NodeSlicePool must describe. */
 export type SlicedRange = {

@@ -5,13 +5,13 @@
 // from another machine's clock and is never compared with ours (a replica whose clock is behind would
 // otherwise look expired while it renews, and two would lead at once). Every write is conditional on the
 // resourceVersion read, so of two candidates racing for one lease exactly one wins. The Lease is decoded by
-// its codec (src/store/lease.ts); one that does not decode counts as held by a candidate we do not know.
+// its codec (src/codecs/lease.ts); one that does not decode counts as held by a candidate we do not know.
 
-import type { KubeApi, ObjectRef } from '../store/api.ts';
-import type { JsonObject } from '../store/decode.ts';
+import type { KubeApi, ObjectRef } from '../kube-api/api.ts';
+import type { JsonObject } from '../codecs/decode.ts';
 import { send, versionedWrite } from '../store/conditional-write.ts';
-import { decodeLease, type LeaseSpec } from '../store/lease.ts';
-import { metaOf } from '../store/object-meta.ts';
+import { decodeLease, type LeaseSpec } from '../codecs/lease.ts';
+import { metaOf } from '../codecs/object-meta.ts';
 
 export type LeaseOptions = {
   readonly namespace: string;

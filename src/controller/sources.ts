@@ -1,7 +1,7 @@
 // What a pass of the slice controller decides on — the NetworkAttachmentDefinitions and Nodes of the cluster,
 // the NodeSlicePools of its namespace — from one of two places: read from the API server there and then
 // (`readSources`: a pass on its own, `reconcile` called directly), or the caches of a running controller's
-// informers (`watchSources`: list, watch, resume, relist on 410, backoff: src/store/informer.ts), which also
+// informers (`watchSources`: list, watch, resume, relist on 410, backoff: src/kube-api/informer.ts), which also
 // say when something changed, so that the leader reconciles at once rather than on its next interval.
 //
 // A cache answers only while its informer is fresh: a failing watch is a failed read, as a failed list was,
@@ -12,16 +12,16 @@
 // needs one, and watching the namespace's IPPools would bring the controller every allocation of every pool.
 
 import { fail, ok, type Result } from '../errors.ts';
-import type { KubeApi, Obj, ObjectRef } from '../store/api.ts';
-import { group, version } from '../store/ippool.ts';
+import type { KubeApi, Obj, ObjectRef } from '../kube-api/api.ts';
+import { group, version } from '../codecs/ippool.ts';
 import {
   startInformer,
   type Informer,
   type InformerFailure,
   type InformerOptions,
-} from '../store/informer.ts';
-import type { KubeConnection } from '../store/kube.ts';
-import { versionOf } from '../store/object-meta.ts';
+} from '../kube-api/informer.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
+import { versionOf } from '../codecs/object-meta.ts';
 import { listEvery } from '../store/paging.ts';
 
 export type Sources = {

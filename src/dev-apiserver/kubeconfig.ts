@@ -1,4 +1,4 @@
-import { renderKubeconfig } from '../store/kubeconfig.ts';
+import { renderKubeconfig } from '../kube-api/kubeconfig.ts';
 
 /**
  * A kubeconfig for a plain-HTTP API server such as the embedded one. `insecure-skip-tls-verify` is what

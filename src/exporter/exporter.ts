@@ -11,7 +11,7 @@
 import type { Logger } from '../log.ts';
 import { startMetricsServer } from '../metrics-server.ts';
 import { parts } from '../lifecycle.ts';
-import type { KubeConnection } from '../store/kube.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
 import { exporterMetrics } from './gauges.ts';
 import { scanner } from './scan.ts';
 import { startWatches } from './watches.ts';

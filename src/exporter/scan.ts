@@ -6,7 +6,7 @@
 import { collect } from '../gc/collect.ts';
 import { planCollection } from '../gc/plan.ts';
 import type { Logger } from '../log.ts';
-import type { KubeApi } from '../store/api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import type { ExporterMetrics } from './gauges.ts';
 import type { Watched } from './watched.ts';
 

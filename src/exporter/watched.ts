@@ -7,11 +7,11 @@
 import { retainedId } from '../allocator/keeper.ts';
 import { indexNads, nadRangesOf, type NadRange } from '../ops/capacity.ts';
 import { addressesOf, usageOf, type PoolUsage } from '../ops/inventory.ts';
-import { fieldOf, objectAt, textAt } from '../store/decode.ts';
-import { rawPool } from '../store/ippool.ts';
-import { networkNameOf, nodeSliceOf, type SliceLayout } from '../store/names.ts';
-import { decodeNodeSlicePool } from '../store/nodeslicepool.ts';
-import { keyOf, metaOf } from '../store/object-meta.ts';
+import { fieldOf, objectAt, textAt } from '../codecs/decode.ts';
+import { rawPool } from '../codecs/ippool.ts';
+import { networkNameOf, nodeSliceOf, type SliceLayout } from '../codecs/names.ts';
+import { decodeNodeSlicePool } from '../codecs/nodeslicepool.ts';
+import { keyOf, metaOf } from '../codecs/object-meta.ts';
 
 /** What a watch reports: an object set (added or modified) or deleted. */
 export type Seen = 'set' | 'delete';

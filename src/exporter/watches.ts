@@ -1,11 +1,11 @@
-// The exporter's watches, each on the shared informer (src/store/informer.ts: resumes, relists, backs off),
+// The exporter's watches, each on the shared informer (src/kube-api/informer.ts: resumes, relists, backs off),
 // cluster-wide: IPPools, OverlappingRangeIPReservations, NodeSlicePools and NetworkAttachmentDefinitions,
 // each change handed to what the exporter knows (src/exporter/watched.ts).
 
 import type { Logger } from '../log.ts';
-import { group, version } from '../store/ippool.ts';
-import { startInformer, type Informer, type InformerFailure } from '../store/informer.ts';
-import type { KubeConnection } from '../store/kube.ts';
+import { group, version } from '../codecs/ippool.ts';
+import { startInformer, type Informer, type InformerFailure } from '../kube-api/informer.ts';
+import type { KubeConnection } from '../kube-api/kube.ts';
 import type { ExporterMetrics } from './gauges.ts';
 import type { Seen, Watched } from './watched.ts';
 

@@ -5,7 +5,7 @@
 
 import { ok } from '../errors.ts';
 import { deadlineIn, retrying } from '../ipam/retry.ts';
-import type { KubeApi } from '../store/api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import {
   annotationWrite,
   deleteReservationWrite,

@@ -5,21 +5,21 @@
 // created while GC was listing.
 
 import { ok, type Result } from '../errors.ts';
-import type { KubeApi } from '../store/api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import type { StoreError } from '../store/errors.ts';
 import { eachPage } from '../store/paging.ts';
-import { group, rawPool, version } from '../store/ippool.ts';
-import { networkNameOf, type SliceLayout } from '../store/names.ts';
-import { decodeNodeSlicePool } from '../store/nodeslicepool.ts';
-import { decodeReservation } from '../store/reservation.ts';
-import { stringAt } from '../store/decode.ts';
+import { group, rawPool, version } from '../codecs/ippool.ts';
+import { networkNameOf, type SliceLayout } from '../codecs/names.ts';
+import { decodeNodeSlicePool } from '../codecs/nodeslicepool.ts';
+import { decodeReservation } from '../codecs/reservation.ts';
+import { stringAt } from '../codecs/decode.ts';
 import { decodePodOwner, decodeSet } from '../store/statefulset.ts';
 import { claimRef } from '../store/ipamclaim.ts';
 import type { SetState } from '../allocator/keeper.ts';
 import { networkStatusAnnotation } from './network-status.ts';
 import { suspectsAnnotation, type PodState, type PoolState, type ReservationState } from './plan.ts';
-import { metaOf } from '../store/object-meta.ts';
-import { decodePod } from '../store/pod.ts';
+import { metaOf } from '../codecs/object-meta.ts';
+import { decodePod } from '../codecs/pod.ts';
 
 export type Collected = {
   readonly pools: PoolState[];

@@ -1,6 +1,6 @@
 // Multus' `k8s.v1.cni.cncf.io/network-status` pod annotation: which addresses each interface of the pod got.
 
-import { arrayAt, fieldOf, stringAt } from '../store/decode.ts';
+import { arrayAt, fieldOf, stringAt } from '../codecs/decode.ts';
 
 export const networkStatusAnnotation = 'k8s.v1.cni.cncf.io/network-status';
 

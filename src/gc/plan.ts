@@ -36,9 +36,9 @@
 
 import type { Allocation } from '../allocator/allocation.ts';
 import { formatIP, ipOf } from '../ip/address.ts';
-import { isObject, stringAt } from '../store/decode.ts';
-import { decodeEntry, type RawPool } from '../store/ippool.ts';
-import { reservationName } from '../store/names.ts';
+import { isObject, stringAt } from '../codecs/decode.ts';
+import { decodeEntry, type RawPool } from '../codecs/ippool.ts';
+import { reservationName } from '../codecs/names.ts';
 import { claimOf, isRetained, memberOf, unwanted, type SetState } from '../allocator/keeper.ts';
 import { interfacesOf } from './network-status.ts';
 

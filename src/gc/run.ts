@@ -2,7 +2,7 @@
 
 import type { Result } from '../errors.ts';
 import { fail, ok } from '../errors.ts';
-import type { KubeApi } from '../store/api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import type { StoreError } from '../store/errors.ts';
 import { applyPlan, type Applied } from './apply.ts';
 import { collect } from './collect.ts';

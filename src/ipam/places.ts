@@ -9,9 +9,9 @@ import type { IpamConfig, RangeConfig } from '../config/ipam-config.ts';
 import { CniCode, fail, ipamError, ok, type Result } from '../errors.ts';
 import { parseCidr, type Cidr } from '../ip/cidr.ts';
 import { lowestFreeSlice, offersIn, slicesOf, withinSlice, type SliceAllocation } from '../slices/layout.ts';
-import { isValidObjectName, nodeSlicePoolName, poolName } from '../store/names.ts';
+import { isValidObjectName, nodeSlicePoolName, poolName } from '../codecs/names.ts';
 import { storeFailure } from '../store/errors.ts';
-import { slicePoolLabels, type PoolLabels } from '../store/pool-labels.ts';
+import { slicePoolLabels, type PoolLabels } from '../codecs/pool-labels.ts';
 import type { SliceStore } from '../store/slice-store.ts';
 import { remaining, retrying, type Deadline } from './retry.ts';
 

@@ -4,7 +4,7 @@
 // slice pool holds only the range's part inside its slice. A /16 narrowed to five addresses is full at
 // five, not at 65534, and the pool alerts must see that. So capacity and free
 // addresses come from the NADs' own parsed configs (the plugin's loader and src/ip/range.ts, not a second
-// reading of the keys), matched to pools by the names the plugin gives them (src/store/names.ts).
+// reading of the keys), matched to pools by the names the plugin gives them (src/codecs/names.ts).
 //
 // Several NADs can name one pool (one network, the same range, in several namespaces) with different
 // narrowings. Each NAD's pods fail once the addresses *that NAD* may hand out are all taken, whatever the
@@ -18,9 +18,9 @@ import { loadConfig } from '../config/load.ts';
 import { broadcastOf, formatCidr, networkOf, normalise, parseCidr, type Cidr } from '../ip/cidr.ts';
 import { makeRange, rangeCapacity, rangeOffers, type Range } from '../ip/range.ts';
 import { withinSlice } from '../slices/layout.ts';
-import { poolName } from '../store/names.ts';
-import { decodeNad } from '../store/nad.ts';
-import { keyOf } from '../store/object-meta.ts';
+import { poolName } from '../codecs/names.ts';
+import { decodeNad } from '../codecs/nad.ts';
+import { keyOf } from '../codecs/object-meta.ts';
 
 /** One range of a NAD's Whereabouts config: where that NAD's addresses come from. */
 export type NadRange = {
@@ -93,7 +93,7 @@ export const noNads: NadIndex = indexNads([]);
 export type PoolShape = {
   readonly name: string;
   readonly range: string;
-  /** As GC reads it (src/store/names.ts networkNameOf, with the NodeSlicePools). */
+  /** As GC reads it (src/codecs/names.ts networkNameOf, with the NodeSlicePools). */
   readonly networkName: string;
   readonly addresses: readonly bigint[];
 };

@@ -5,9 +5,9 @@
 import { formatIP, ipOf, parseIP, type IP } from '../ip/address.ts';
 import { cidrContains, normalise, parseCidr } from '../ip/cidr.ts';
 import type { PoolState, ReservationState } from '../gc/plan.ts';
-import { decodeEntry, type RawPool } from '../store/ippool.ts';
+import { decodeEntry, type RawPool } from '../codecs/ippool.ts';
 import { noNads, poolCapacity, type NadIndex, type PoolShape } from './capacity.ts';
-import { reservationName } from '../store/names.ts';
+import { reservationName } from '../codecs/names.ts';
 import { isClaimed, isRetained } from '../allocator/keeper.ts';
 
 export type PoolUsage = {

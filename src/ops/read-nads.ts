@@ -3,7 +3,7 @@
 // capacity rules: this is the only part that talks to the API server.
 
 import { ok, type Result } from '../errors.ts';
-import type { KubeApi, ObjectRef } from '../store/api.ts';
+import type { KubeApi, ObjectRef } from '../kube-api/api.ts';
 import type { StoreError } from '../store/errors.ts';
 import { eachPage } from '../store/paging.ts';
 import { nadRangesOf, type NadRange } from './capacity.ts';

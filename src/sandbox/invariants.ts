@@ -4,11 +4,11 @@
 // that the rules are tested apart from the processes that produce the state.
 
 import { formatIP, ipOf, parseIP } from '../ip/address.ts';
-import { decodeEntry, rawPool } from '../store/ippool.ts';
-import { reservationName } from '../store/names.ts';
-import type { JsonObject } from '../store/decode.ts';
-import { metaOf } from '../store/object-meta.ts';
-import { decodeReservation } from '../store/reservation.ts';
+import { decodeEntry, rawPool } from '../codecs/ippool.ts';
+import { reservationName } from '../codecs/names.ts';
+import type { JsonObject } from '../codecs/decode.ts';
+import { metaOf } from '../codecs/object-meta.ts';
+import { decodeReservation } from '../codecs/reservation.ts';
 
 /** A pod the sandbox believes runs, with the addresses (no prefix) its ADDs answered, per interface. */
 export type RunningPod = {

@@ -18,9 +18,9 @@ import { checkInvariants, type InvariantReport, type RunningPod } from './invari
 import { renderView, type PoolRow, type SandboxEvent } from './view.ts';
 import { normalise, parseCidr } from '../ip/cidr.ts';
 import { makeRange, rangeCapacity } from '../ip/range.ts';
-import { decodeEntry, rawPool } from '../store/ippool.ts';
-import { arrayAt, isObject, objectAt, stringAt, type JsonObject } from '../store/decode.ts';
-import { metaOf } from '../store/object-meta.ts';
+import { decodeEntry, rawPool } from '../codecs/ippool.ts';
+import { arrayAt, isObject, objectAt, stringAt, type JsonObject } from '../codecs/decode.ts';
+import { metaOf } from '../codecs/object-meta.ts';
 
 export type Network = {
   readonly name: string;

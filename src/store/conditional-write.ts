@@ -19,10 +19,10 @@
 
 import { fail, ok, type Result } from '../errors.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
-import type { ApiOutcome, KubeApi, Obj, ObjectRef } from './api.ts';
+import type { ApiOutcome, KubeApi, Obj, ObjectRef } from '../kube-api/api.ts';
 import { classify, isFailedTest, isObjectNotFound, isStatus, type StoreError } from './errors.ts';
-import { apiVersion, group, version, type AllocationEntry } from './ippool.ts';
-import type { PoolLabels } from './pool-labels.ts';
+import { apiVersion, group, version, type AllocationEntry } from '../codecs/ippool.ts';
+import type { PoolLabels } from '../codecs/pool-labels.ts';
 
 /** One JSON-patch operation (RFC 6902), as we send them. */
 export type PatchOp =

@@ -5,9 +5,9 @@
 
 import type { Member, MemberFacts } from '../allocator/keeper.ts';
 import { ok } from '../errors.ts';
-import type { KubeApi } from './api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import { networksAnnotation, readClaim, readPodNetworks, writeClaimStatus, type Claim } from './ipamclaim.ts';
-import { keyOf, metaOf } from './object-meta.ts';
+import { keyOf, metaOf } from '../codecs/object-meta.ts';
 import { listEvery } from './paging.ts';
 import type { StoreResult } from './result.ts';
 import { readMemberFacts } from './statefulset.ts';

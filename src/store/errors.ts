@@ -2,7 +2,7 @@
 // soon) and "fail now" (it will not, and the message says what a person has to do).
 
 import { CniCode, ipamError, type IpamError } from '../errors.ts';
-import type { ApiFailure } from './api.ts';
+import type { ApiFailure } from '../kube-api/api.ts';
 
 export type StoreError = {
   readonly retry: boolean;

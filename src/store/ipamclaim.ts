@@ -4,10 +4,10 @@
 // network-selection annotation the claim reference comes from.
 
 import { fail, ok, type Result } from '../errors.ts';
-import type { KubeApi, ObjectRef } from './api.ts';
-import { objectAt, textAt } from './decode.ts';
+import type { KubeApi, ObjectRef } from '../kube-api/api.ts';
+import { objectAt, textAt } from '../codecs/decode.ts';
 import { classify, isObjectNotFound, type StoreError } from './errors.ts';
-import { metaOf } from './object-meta.ts';
+import { metaOf } from '../codecs/object-meta.ts';
 
 /** The pod annotation whose network-selection elements name claims (src/cni/network-selection.ts). */
 export const networksAnnotation = 'k8s.v1.cni.cncf.io/networks';

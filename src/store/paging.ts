@@ -3,7 +3,7 @@
 // so that a failure on any page is one classified error naming what was listed.
 
 import { fail, ok, type Result } from '../errors.ts';
-import type { KubeApi, ListOptions, Obj, ObjectRef } from './api.ts';
+import type { KubeApi, ListOptions, Obj, ObjectRef } from '../kube-api/api.ts';
 import { classify, type StoreError } from './errors.ts';
 
 /** Objects per page unless a reader says otherwise (pools, up to 1.5 MiB each, ask for fewer). */

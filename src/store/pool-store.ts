@@ -9,7 +9,7 @@
 
 import { fail, ok } from '../errors.ts';
 import type { Cidr } from '../ip/cidr.ts';
-import type { KubeApi, ObjectRef } from './api.ts';
+import type { KubeApi, ObjectRef } from '../kube-api/api.ts';
 import {
   claimOffsetWrite,
   ipPoolRef,
@@ -19,9 +19,16 @@ import {
   send,
 } from './conditional-write.ts';
 import { classify, isStatus } from './errors.ts';
-import { decodePool, group, newPool, version, type AllocationEntry, type PoolSnapshot } from './ippool.ts';
+import {
+  decodePool,
+  group,
+  newPool,
+  version,
+  type AllocationEntry,
+  type PoolSnapshot,
+} from '../codecs/ippool.ts';
 import { listEvery } from './paging.ts';
-import type { PoolLabels } from './pool-labels.ts';
+import type { PoolLabels } from '../codecs/pool-labels.ts';
 import { getIfExists, type StoreResult } from './result.ts';
 
 /** One IPPool of a listing: its `spec.range` as written (for its network name) and its decoded contents. */

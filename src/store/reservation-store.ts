@@ -4,7 +4,7 @@
 // (conditional-write.ts builds both and sorts their answers; this file names them in the role's words).
 
 import { ok } from '../errors.ts';
-import type { KubeApi } from './api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import {
   createReservationWrite,
   deleteReservationWrite,
@@ -12,7 +12,7 @@ import {
   send,
   type ReservationEntry,
 } from './conditional-write.ts';
-import { decodeReservation } from './reservation.ts';
+import { decodeReservation } from '../codecs/reservation.ts';
 import { getIfExists, type StoreResult } from './result.ts';
 
 export type { ReservationEntry };

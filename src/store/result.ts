@@ -3,7 +3,7 @@
 // exist), not a failure.
 
 import { fail, ok, type Result } from '../errors.ts';
-import type { KubeApi, Obj, ObjectRef } from './api.ts';
+import type { KubeApi, Obj, ObjectRef } from '../kube-api/api.ts';
 import { classify, isObjectNotFound, type StoreError } from './errors.ts';
 
 export type StoreResult<T> = Result<T, StoreError>;

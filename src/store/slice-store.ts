@@ -4,9 +4,9 @@
 
 import { fail, ok } from '../errors.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
-import type { KubeApi } from './api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import { assignSliceWrite, nodeSlicePoolRef, send } from './conditional-write.ts';
-import { decodeNodeSlicePool } from './nodeslicepool.ts';
+import { decodeNodeSlicePool } from '../codecs/nodeslicepool.ts';
 import { getIfExists, type StoreResult } from './result.ts';
 
 export type SliceStore = {

@@ -5,8 +5,8 @@
 
 import { fail, ok, type Result } from '../errors.ts';
 import type { MemberFacts, Member, PodOwner, SetState } from '../allocator/keeper.ts';
-import type { KubeApi } from './api.ts';
-import { arrayAt, fieldOf, objectAt, stringAt } from './decode.ts';
+import type { KubeApi } from '../kube-api/api.ts';
+import { arrayAt, fieldOf, objectAt, stringAt } from '../codecs/decode.ts';
 import { classify, isObjectNotFound, type StoreError } from './errors.ts';
 
 const count = (value: unknown, otherwise: number): number =>

@@ -11,7 +11,7 @@
 // invocation opens — and `kubeStore` composes it from the roles' constructors over one KubeApi.
 
 import { fail, ok } from '../errors.ts';
-import type { KubeApi } from './api.ts';
+import type { KubeApi } from '../kube-api/api.ts';
 import { kubeDirectory, type Directory } from './directory.ts';
 import { classify, type StoreError } from './errors.ts';
 import { ipPools, kubePools, type PoolStore } from './pool-store.ts';

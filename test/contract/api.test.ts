@@ -4,7 +4,7 @@
 
 import { ApiException, PatchStrategy, setHeaderOptions, Watch } from '@kubernetes/client-node';
 import { classify, isFailedTest, isObjectNotFound } from '../../src/store/errors.ts';
-import { statusFailure, type ApiFailure } from '../../src/store/api.ts';
+import { statusFailure, type ApiFailure } from '../../src/kube-api/api.ts';
 import { onEveryServer, type Cluster } from '../support/cluster.ts';
 
 const group = 'whereabouts.cni.cncf.io';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { RunningAgent } from '../../src/agent/agent.ts';
 import { runTestAgent } from '../support/agent.ts';
-import { slicePoolLabels } from '../../src/store/pool-labels.ts';
+import { slicePoolLabels } from '../../src/codecs/pool-labels.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import {
   createPod as createPodIn,

@@ -5,8 +5,8 @@
 import { reconcile, runController, slicedRanges } from '../../src/controller/controller.ts';
 import { holdLease, newObservation, type LeaseObservation } from '../../src/controller/lease.ts';
 import { silentLogger } from '../../src/log.ts';
-import { httpConnection } from '../../src/store/http-api.ts';
-import { loadCredentials } from '../../src/store/kubeconfig.ts';
+import { httpConnection } from '../../src/kube-api/http-api.ts';
+import { loadCredentials } from '../../src/kube-api/kubeconfig.ts';
 import type { SliceAllocation } from '../../src/slices/layout.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import { emptyNamespace, onRealServer, realCluster, startCluster, type Cluster } from '../support/cluster.ts';

@@ -11,7 +11,7 @@ import { formatIP, ipOf } from '../../src/ip/address.ts';
 import { allocate, release } from '../../src/ipam/transaction.ts';
 import { deadlineIn } from '../../src/ipam/retry.ts';
 import { silentLogger } from '../../src/log.ts';
-import { connect } from '../../src/store/kube.ts';
+import { connect } from '../../src/kube-api/kube.ts';
 import type { ControlPlane } from '../../kube/control-plane.ts';
 import {
   emptyNamespace,

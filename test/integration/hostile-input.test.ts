@@ -12,9 +12,9 @@ import { startAgent } from '../../src/agent/server.ts';
 import { forwardToAgent } from '../../src/cni/agent-client.ts';
 import { runPlugin, type PluginInput, type PluginOutput } from '../../src/cni/plugin.ts';
 import { silentLogger } from '../../src/log.ts';
-import { httpApi } from '../../src/store/http-api.ts';
-import { connect } from '../../src/store/kube.ts';
-import { loadCredentials, renderKubeconfig } from '../../src/store/kubeconfig.ts';
+import { httpApi } from '../../src/kube-api/http-api.ts';
+import { connect } from '../../src/kube-api/kube.ts';
+import { loadCredentials, renderKubeconfig } from '../../src/kube-api/kubeconfig.ts';
 import { kubeStore } from '../../src/store/store.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 

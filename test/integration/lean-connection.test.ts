@@ -1,4 +1,4 @@
-// The node agent's connection without client-node (src/store/http-api.ts `httpConnection`), on the embedded
+// The node agent's connection without client-node (src/kube-api/http-api.ts `httpConnection`), on the embedded
 // and the real API server: the client-node calls the agent makes answer as client-node's do (plain JSON, a
 // 404 as an error with `code`), the shared informer lists and watches through it — resuming after the server
 // ends the watch, with field and label selectors — and a call it does not implement runs on client-node.
@@ -9,10 +9,10 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startInformer, type Change } from '../../src/store/informer.ts';
-import { httpApi, httpConnection } from '../../src/store/http-api.ts';
-import { loadCredentials } from '../../src/store/kubeconfig.ts';
-import type { KubeConnection } from '../../src/store/kube.ts';
+import { startInformer, type Change } from '../../src/kube-api/informer.ts';
+import { httpApi, httpConnection } from '../../src/kube-api/http-api.ts';
+import { loadCredentials } from '../../src/kube-api/kubeconfig.ts';
+import type { KubeConnection } from '../../src/kube-api/kube.ts';
 import { createPod, emptyNamespace, onEveryServer, startCluster, type Cluster } from '../support/cluster.ts';
 import { until } from '../support/wait.ts';
 

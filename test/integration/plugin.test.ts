@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPlugin, type PluginOutput } from '../../src/cni/plugin.ts';
-import { httpApi } from '../../src/store/http-api.ts';
-import { loadCredentials } from '../../src/store/kubeconfig.ts';
+import { httpApi } from '../../src/kube-api/http-api.ts';
+import { loadCredentials } from '../../src/kube-api/kubeconfig.ts';
 import { kubeStore } from '../../src/store/store.ts';
 import {
   createPod as createPodIn,

@@ -7,8 +7,8 @@
 import type { Owner } from '../../src/allocator/allocation.ts';
 import { runPlugin, type PluginOutput } from '../../src/cni/plugin.ts';
 import { ok } from '../../src/errors.ts';
-import type { Obj } from '../../src/store/api.ts';
-import { entryOf } from '../../src/store/ippool.ts';
+import type { Obj } from '../../src/kube-api/api.ts';
+import { entryOf } from '../../src/codecs/ippool.ts';
 import type { IpamStore } from '../../src/store/store.ts';
 import { onEveryServer, type Cluster } from '../support/cluster.ts';
 import { poolsIn, reservationsIn } from '../support/pools.ts';

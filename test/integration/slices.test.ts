@@ -11,7 +11,7 @@ import { deadlineIn } from '../../src/ipam/retry.ts';
 import { allocate, release, type TransactionContext } from '../../src/ipam/transaction.ts';
 import { silentLogger } from '../../src/log.ts';
 import { divide, type SliceAllocation } from '../../src/slices/layout.ts';
-import { openKubeApi } from '../../src/store/open.ts';
+import { openKubeApi } from '../../src/kube-api/open.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { ipamConfig, owner } from '../support/config.ts';
 import { poolsOf, reservationsOf, writeNad, writeNodeSlicePool, writePool } from '../support/pools.ts';

@@ -10,8 +10,8 @@ import { deadlineIn } from '../../src/ipam/retry.ts';
 import { allocate, release, type TransactionContext } from '../../src/ipam/transaction.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { Owner } from '../../src/allocator/allocation.ts';
-import type { KubeApi } from '../../src/store/api.ts';
-import { connect } from '../../src/store/kube.ts';
+import type { KubeApi } from '../../src/kube-api/api.ts';
+import { connect } from '../../src/kube-api/kube.ts';
 import { kubeStore } from '../../src/store/store.ts';
 import {
   onEveryServer,

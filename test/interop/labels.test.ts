@@ -8,8 +8,8 @@ import { emptyNamespace, onRealServer, realCluster, type Cluster } from '../supp
 import { execute, pluginPath, podEnv } from '../support/exec.ts';
 import { writeNodeSlicePool } from '../support/pools.ts';
 import { answered, bothPlugins, type Plugin, type Plugins } from '../support/whereabouts.ts';
-import type { Obj } from '../../src/store/api.ts';
-import { nodeSelector, slicePoolLabels } from '../../src/store/pool-labels.ts';
+import type { Obj } from '../../src/kube-api/api.ts';
+import { nodeSelector, slicePoolLabels } from '../../src/codecs/pool-labels.ts';
 
 const whereabouts = { group: 'whereabouts.cni.cncf.io', version: 'v1alpha1' } as const;
 

@@ -1,8 +1,8 @@
 // Reading what an API server stores, to assert the invariants on it: `poolsOf`/`reservationsOf` read the
 // embedded server's objects directly, `poolsIn`/`reservationsIn` list them from any Cluster (embedded or real).
 import type { ApiServer } from '../../src/dev-apiserver/server.ts';
-import type { Obj } from '../../src/store/api.ts';
-import type { KubeConnection } from '../../src/store/kube.ts';
+import type { Obj } from '../../src/kube-api/api.ts';
+import type { KubeConnection } from '../../src/kube-api/kube.ts';
 import type { Cluster } from './cluster.ts';
 
 type Entry = { id: string; podref: string; ifname?: string };

@@ -51,14 +51,14 @@ function agentCommandImports(): string[] {
   expect(end).toBeGreaterThan(start);
   return [...text.slice(start, end).matchAll(/import\('([^']+)'\)/g)]
     .map((m) => m[1] ?? '')
-    .filter((s) => s !== '../store/kube.ts') // client-node's connection: only for exec-plugin kubeconfigs
+    .filter((s) => s !== '../kube-api/kube.ts') // client-node's connection: only for exec-plugin kubeconfigs
     .map((s) => (isFile(s) ? resolve(dirname(main), s) : s));
 }
 
 const forbidden = [
   '@kubernetes/client-node',
-  'src/store/kube.ts',
-  'src/store/kubectl-config.ts',
+  'src/kube-api/kube.ts',
+  'src/kube-api/kubectl-config.ts',
   'src/dev-apiserver/server.ts',
   'src/exporter/exporter.ts',
   'src/gc/run.ts',
@@ -68,7 +68,7 @@ const forbidden = [
 
 test('the agent command loads the agent, the lean HTTP client and the kubeconfig reader', () => {
   const imports = agentCommandImports();
-  for (const expected of ['src/agent/agent.ts', 'src/store/http-api.ts', 'src/store/kubeconfig.ts'])
+  for (const expected of ['src/agent/agent.ts', 'src/kube-api/http-api.ts', 'src/kube-api/kubeconfig.ts'])
     expect(imports).toContain(join(root, expected));
 });
 

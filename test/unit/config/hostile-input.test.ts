@@ -24,8 +24,8 @@ import { readEnvironment } from '../../../src/cni/environment.ts';
 import { nodeName, type VerbContext } from '../../../src/cni/verbs.ts';
 import { errnoOf } from '../../../src/errors.ts';
 import { createLogger } from '../../../src/log.ts';
-import { connect } from '../../../src/store/kube.ts';
-import { loadCredentials, renderKubeconfig } from '../../../src/store/kubeconfig.ts';
+import { connect } from '../../../src/kube-api/kube.ts';
+import { loadCredentials, renderKubeconfig } from '../../../src/kube-api/kubeconfig.ts';
 
 let dir: string;
 const children: ChildProcess[] = [];

@@ -2,8 +2,8 @@
 // NodeSlicePool it has written is `pending` until its watch delivers a later state than the one written
 // against — so that no pass decides on the state from before its own write.
 
-import type { KubeConnection } from '../../../src/store/kube.ts';
-import type { WatchFunction } from '../../../src/store/informer.ts';
+import type { KubeConnection } from '../../../src/kube-api/kube.ts';
+import type { WatchFunction } from '../../../src/kube-api/informer.ts';
 import { watchSources } from '../../../src/controller/sources.ts';
 
 type Obj = Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { networkNameOf } from '../../../src/store/names.ts';
+import { networkNameOf } from '../../../src/codecs/names.ts';
 import { interfacesOf } from '../../../src/gc/network-status.ts';
 import {
   planCollection,

@@ -2,7 +2,7 @@
 // asked with Retry-After (a 429 from an API server that is starting or shedding load).
 import { fail, ok } from '../../../src/errors.ts';
 import { deadlineIn, refusedLimitMs, retrying } from '../../../src/ipam/retry.ts';
-import { statusFailure } from '../../../src/store/api.ts';
+import { statusFailure } from '../../../src/kube-api/api.ts';
 import { classify } from '../../../src/store/errors.ts';
 import type { StoreResult } from '../../../src/store/store.ts';
 

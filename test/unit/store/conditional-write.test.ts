@@ -3,7 +3,7 @@
 // embedded API server's JSON patch, which has kube-apiserver's semantics), and how every answer is sorted.
 
 import { applyJsonPatch } from '../../../src/dev-apiserver/json-patch.ts';
-import type { ApiFailure, ApiOutcome, KubeApi, Obj, ObjectRef } from '../../../src/store/api.ts';
+import type { ApiFailure, ApiOutcome, KubeApi, Obj, ObjectRef } from '../../../src/kube-api/api.ts';
 import {
   annotationWrite,
   answerOf,

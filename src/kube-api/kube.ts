@@ -2,7 +2,7 @@
 // make, and the watch of their informers), and client-node's implementation of it: every kubeconfig feature
 // (a file, $KUBECONFIG, the in-cluster service account, exec plugins, OIDC), warm keep-alive connections and
 // a timeout on every request — for the exporter, the tests, and the kubeconfigs the lean connection
-// (src/store/http-api.ts) cannot read.
+// (src/kube-api/http-api.ts) cannot read.
 
 import {
   CoreV1Api,
@@ -28,9 +28,9 @@ import {
   type ListPage,
   type ObjectRef,
 } from './api.ts';
-import { fieldOf, objectOf } from './decode.ts';
+import { fieldOf, objectOf } from '../codecs/decode.ts';
 import { readKubeconfig, redactServer, withoutUserinfo } from './kubeconfig.ts';
-import { decodeList } from './list.ts';
+import { decodeList } from '../codecs/list.ts';
 import type { WatchFunction } from './informer.ts';
 
 export type ConnectOptions = {
@@ -46,8 +46,8 @@ export type ConnectOptions = {
 
 /**
  * What the long-running components run on: the KubeApi, client-node's calls they make (typed; the lean
- * connection of src/store/http-api.ts answers the agent's own and hands the rest to client-node), and the
- * watch their informers use (src/store/informer.ts).
+ * connection of src/kube-api/http-api.ts answers the agent's own and hands the rest to client-node), and the
+ * watch their informers use (src/kube-api/informer.ts).
  */
 export type KubeConnection = KubeApi & {
   readonly watch: WatchFunction;
@@ -145,7 +145,7 @@ async function call<T>(run: () => Promise<T>): Promise<ApiOutcome<T>> {
   }
 }
 
-/** client-node's Watch on `kubeConfig`, for src/store/informer.ts. */
+/** client-node's Watch on `kubeConfig`, for src/kube-api/informer.ts. */
 export function clientNodeWatch(kubeConfig: KubeConfig): WatchFunction {
   const watcher = new Watch(kubeConfig);
   return (path, query, onEvent, onDone) => watcher.watch(path, query, onEvent, onDone);

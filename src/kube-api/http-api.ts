@@ -16,8 +16,8 @@ import {
   type ObjectRef,
 } from './api.ts';
 import { readUntrustedFile } from '../config/untrusted-file.ts';
-import { objectAt, objectOf, stringAt } from './decode.ts';
-import { decodeList } from './list.ts';
+import { objectAt, objectOf, stringAt } from '../codecs/decode.ts';
+import { decodeList } from '../codecs/list.ts';
 import type { WatchFunction } from './informer.ts';
 import { redactServer, type Credentials } from './kubeconfig.ts';
 import type { KubeConnection } from './kube.ts';
@@ -58,7 +58,7 @@ export type RawAnswer = {
 export type HttpClient = {
   /** One request; a failure to get an answer rejects with the network error. */
   request(method: Method, path: string, body?: unknown, contentType?: string): Promise<RawAnswer>;
-  /** A watch, with the calling convention of client-node's `Watch.watch` (src/store/informer.ts). */
+  /** A watch, with the calling convention of client-node's `Watch.watch` (src/kube-api/informer.ts). */
   readonly watch: WatchFunction;
 };
 
@@ -377,7 +377,7 @@ export type HttpConnectionOptions = {
 
 /**
  * A KubeConnection without client-node, for the node agent and the slice controller: the KubeApi of
- * `httpApi`, the watch of its HTTP client for the informers (src/store/informer.ts), and in place of
+ * `httpApi`, the watch of its HTTP client for the informers (src/kube-api/informer.ts), and in place of
  * client-node's objects, lean ones that implement what they call — `core.readNamespacedPod`, the pod, node
  * and custom-object lists. Any other `core` or `custom` call loads client-node and runs there.
  */

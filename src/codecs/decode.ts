@@ -1,4 +1,4 @@
-// The few readers the codecs of Kubernetes objects are written with (src/store/ippool.ts, nodeslicepool.ts,
+// The few readers the codecs of Kubernetes objects are written with (src/codecs/ippool.ts, nodeslicepool.ts,
 // reservation.ts, lease.ts, …): type guards and field readers over parsed JSON, so that an object is
 // decoded by looking at what it holds, never by a cast that claims what it holds. A decode that can fail
 // returns a Result whose error names the object and the field: `IPPool kube-system/10.0.0.0-24: spec.range

@@ -1,15 +1,15 @@
-// The codecs of the objects the product reads (src/store/decode.ts and one file per kind): a good object
+// The codecs of the objects the product reads (src/codecs/decode.ts and one file per kind): a good object
 // decodes into its typed value; a malformed one of a kind that can be malformed is an error naming the kind,
 // the object and the field; the kinds that never fail read a field of the wrong type as absent.
 
-import { at, isObject, malformed, objectName, shown, stringAt } from '../../../src/store/decode.ts';
-import { decodeEntry, decodePool, rawPool } from '../../../src/store/ippool.ts';
-import { decodeNodeSlicePool, sliceLayoutOf } from '../../../src/store/nodeslicepool.ts';
-import { decodeReservation } from '../../../src/store/reservation.ts';
-import { decodeLease } from '../../../src/store/lease.ts';
-import { decodeNad } from '../../../src/store/nad.ts';
-import { decodeList } from '../../../src/store/list.ts';
-import { decodePod } from '../../../src/store/pod.ts';
+import { at, isObject, malformed, objectName, shown, stringAt } from '../../../src/codecs/decode.ts';
+import { decodeEntry, decodePool, rawPool } from '../../../src/codecs/ippool.ts';
+import { decodeNodeSlicePool, sliceLayoutOf } from '../../../src/codecs/nodeslicepool.ts';
+import { decodeReservation } from '../../../src/codecs/reservation.ts';
+import { decodeLease } from '../../../src/codecs/lease.ts';
+import { decodeNad } from '../../../src/codecs/nad.ts';
+import { decodeList } from '../../../src/codecs/list.ts';
+import { decodePod } from '../../../src/codecs/pod.ts';
 import { decodeClaim } from '../../../src/store/ipamclaim.ts';
 import { decodePodOwner, decodeSet } from '../../../src/store/statefulset.ts';
 

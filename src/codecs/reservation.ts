@@ -1,5 +1,5 @@
 // The OverlappingRangeIPReservation object as Whereabouts writes it: named after the address it reserves
-// (src/store/names.ts), its spec the pod and interface holding it: `{podref, ifname, containerid}`
+// (src/codecs/names.ts), its spec the pod and interface holding it: `{podref, ifname, containerid}`
 // (Whereabouts never writes `containerid`; we do). Decoded once here for the store, GC and the sandbox.
 // Never fails: the name carries the address, and an owner field of another type than a string reads as
 // absent, so such a reservation is nobody's — never matched to a pod, which is how every reader treated it.

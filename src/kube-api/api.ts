@@ -4,7 +4,7 @@
 // once per pod and cannot afford to load the full client). The store's logic is written once, against this.
 
 import type { Result } from '../errors.ts';
-import { objectAt, objectOf, type JsonObject } from './decode.ts';
+import { objectAt, objectOf, type JsonObject } from '../codecs/decode.ts';
 
 export type ObjectRef = {
   readonly group: string;
@@ -35,7 +35,7 @@ export type ApiFailure =
 /** What an API call gives: the project's one Result shape, with the failure as the API server gave it. */
 export type ApiOutcome<T> = Result<T, ApiFailure>;
 
-/** An object as the API server sends it, its fields still to be decoded (src/store/decode.ts). */
+/** An object as the API server sends it, its fields still to be decoded (src/codecs/decode.ts). */
 export type Obj = JsonObject;
 
 export type ListOptions = {

@@ -1,11 +1,11 @@
-// The Lease as the election reads it through its codec (src/store/lease.ts): a Lease that does not decode
+// The Lease as the election reads it through its codec (src/codecs/lease.ts): a Lease that does not decode
 // counts as held by a candidate we do not know — kept while it changes, taken over once it has not changed
 // for a lease duration, like any holder that stopped renewing — and a renewal writes back the spec's
 // fields the election does not know.
 
-import type { KubeApi, Obj } from '../../../src/store/api.ts';
+import type { KubeApi, Obj } from '../../../src/kube-api/api.ts';
 import { holdLease, newObservation } from '../../../src/controller/lease.ts';
-import { fieldOf } from '../../../src/store/decode.ts';
+import { fieldOf } from '../../../src/codecs/decode.ts';
 
 /** One Lease in memory: gets answer it, patches are recorded (and applied as a replace of the spec). */
 function fakeApi(lease: Obj): { api: KubeApi; patches: unknown[][] } {

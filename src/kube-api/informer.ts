@@ -13,12 +13,12 @@
 // again. `synced` resolves after the first complete list only — never on a failure.
 //
 // The watch is the connection's own, passed in as `watch`: our own over node:http for the lean connection
-// (src/store/http-api.ts), client-node's Watch for client-node's (src/store/kube.ts `clientNodeWatch`).
+// (src/kube-api/http-api.ts), client-node's Watch for client-node's (src/kube-api/kube.ts `clientNodeWatch`).
 
-import { fieldOf, isObject, objectAt, stringAt } from './decode.ts';
-import type { JsonObject } from './decode.ts';
-import { decodeList } from './list.ts';
-import { keyOf, metaOf } from './object-meta.ts';
+import { fieldOf, isObject, objectAt, stringAt } from '../codecs/decode.ts';
+import type { JsonObject } from '../codecs/decode.ts';
+import { decodeList } from '../codecs/list.ts';
+import { keyOf, metaOf } from '../codecs/object-meta.ts';
 
 export type Change = 'added' | 'modified' | 'deleted';
 
@@ -51,7 +51,7 @@ export type InformerOptions = {
   readonly path: string;
   /**
    * One page of the same collection, with the same selectors: client-node's list call, whose answer (typed
-   * for core kinds, plain JSON for custom ones) is decoded here (src/store/list.ts).
+   * for core kinds, plain JSON for custom ones) is decoded here (src/codecs/list.ts).
    */
   readonly list: (page: { readonly limit: number; readonly _continue?: string }) => Promise<unknown>;
   readonly fieldSelector?: string;

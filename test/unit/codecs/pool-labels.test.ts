@@ -9,7 +9,7 @@ import {
   nodeLabel,
   nodeSelector,
   slicePoolLabels,
-} from '../../../src/store/pool-labels.ts';
+} from '../../../src/codecs/pool-labels.ts';
 
 /** Kubernetes' rule for a label value (apimachinery validation.IsValidLabelValue). */
 const isLabelValue = (v: string) => v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v);

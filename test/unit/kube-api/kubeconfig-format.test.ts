@@ -3,7 +3,7 @@
 // a flow mapping that looks like JSON but is not — must still be read as before.
 
 import { load } from 'js-yaml';
-import { credentialsFromText, renderKubeconfig } from '../../../src/store/kubeconfig.ts';
+import { credentialsFromText, renderKubeconfig } from '../../../src/kube-api/kubeconfig.ts';
 
 const spec = {
   server: 'https://10.96.0.1:443',

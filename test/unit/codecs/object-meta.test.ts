@@ -2,8 +2,8 @@
 // a field of the wrong type reads as absent instead of lying through a cast.
 
 import { V1Pod } from '@kubernetes/client-node';
-import { keyOf, metaOf, versionOf } from '../../../src/store/object-meta.ts';
-import { decodePod, isDone } from '../../../src/store/pod.ts';
+import { keyOf, metaOf, versionOf } from '../../../src/codecs/object-meta.ts';
+import { decodePod, isDone } from '../../../src/codecs/pod.ts';
 
 test('metadata of a JSON object', () => {
   const meta = metaOf({
