@@ -7,6 +7,7 @@ import { claimPodRef } from '../allocator/keeper.ts';
 import type { Logger } from '../log.ts';
 import { claimGroup, claimVersion, decodeClaim } from '../store/ipamclaim.ts';
 import { startInformer, type Informer } from '../kube-api/informer.ts';
+import { customCollection } from '../kube-api/collection.ts';
 import type { KubeConnection } from '../kube-api/kube.ts';
 import { metaOf } from '../codecs/object-meta.ts';
 import type { AttachmentRecords } from './attachments.ts';
@@ -40,14 +41,7 @@ export function watchClaims(deps: ClaimWatchDeps): Informer {
   const { connection, log, metrics } = deps;
   const claims: Informer = startInformer({
     watch: connection.watch,
-    path: `/apis/${claimGroup}/${claimVersion}/ipamclaims`,
-    list: (page) =>
-      connection.custom.listClusterCustomObject({
-        group: claimGroup,
-        version: claimVersion,
-        plural: 'ipamclaims',
-        ...page,
-      }),
+    ...customCollection(connection, { group: claimGroup, version: claimVersion, plural: 'ipamclaims' }),
     ...informerOptions(metrics, 'ipamclaims', deps.backoff),
     onFailure: (failure) => {
       metrics.watchFailures.inc({ resource: 'ipamclaims' });

@@ -11,6 +11,7 @@ import { ok } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SliceAllocation } from '../slices/layout.ts';
 import { startInformer, type Informer, type InformerFailure } from '../kube-api/informer.ts';
+import { customCollection } from '../kube-api/collection.ts';
 import { group, version } from '../codecs/ippool.ts';
 import type { KubeConnection } from '../kube-api/kube.ts';
 import { decodeNodeSlicePool } from '../codecs/nodeslicepool.ts';
@@ -45,15 +46,7 @@ export function watchNodeSlicePools(
   const { namespace } = connection;
   const informer = startInformer({
     watch: connection.watch,
-    path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/nodeslicepools`,
-    list: (page) =>
-      connection.custom.listNamespacedCustomObject({
-        group,
-        version,
-        namespace,
-        plural: 'nodeslicepools',
-        ...page,
-      }),
+    ...customCollection(connection, { group, version, plural: 'nodeslicepools', namespace }),
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     onFailure: (failure) => {
       log.error('the NodeSlicePool watch failed; slices are read from the API server until it is back', {

@@ -15,6 +15,7 @@
 
 import type { Logger } from '../log.ts';
 import { startInformer, type Informer, type InformerFailure } from '../kube-api/informer.ts';
+import { customCollection } from '../kube-api/collection.ts';
 import type { KubeConnection } from '../kube-api/kube.ts';
 import { group, version } from '../codecs/ippool.ts';
 import { nodeSelector } from '../codecs/pool-labels.ts';
@@ -69,20 +70,13 @@ export function agentPools(connection: KubeConnection, log: Logger, options: Age
   const watched = new Map<string, JsonObject>();
   /** Copies from answers, with when the API server sent them. */
   const copies = new Map<string, { readonly object: JsonObject; readonly at: number }>();
-  const labelSelector = nodeSelector(options.node);
   const informer = startInformer({
     watch: connection.watch,
-    path: `/apis/${group}/${version}/namespaces/${encodeURIComponent(connection.namespace)}/ippools`,
-    labelSelector,
-    list: (page) =>
-      connection.custom.listNamespacedCustomObject({
-        group,
-        version,
-        namespace: connection.namespace,
-        plural: 'ippools',
-        labelSelector,
-        ...page,
-      }),
+    ...customCollection(
+      connection,
+      { group, version, plural: 'ippools', namespace: connection.namespace },
+      nodeSelector(options.node),
+    ),
     // Pools are large (up to the object size limit each): a few per page.
     pageSize: 20,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),

@@ -20,6 +20,7 @@ import {
   type InformerFailure,
   type InformerOptions,
 } from '../kube-api/informer.ts';
+import { customCollection } from '../kube-api/collection.ts';
 import type { KubeConnection } from '../kube-api/kube.ts';
 import { versionOf } from '../codecs/object-meta.ts';
 import { listEvery } from '../store/paging.ts';
@@ -95,39 +96,22 @@ export type WatchOptions = {
 
 /** The informers of the NADs, the nodes and the controller's namespace's NodeSlicePools. */
 function startInformers(connection: KubeConnection, namespace: string, options: WatchOptions) {
-  const inform = (resource: string, path: string, list: InformerOptions['list']) =>
+  const inform = (resource: string, collection: Pick<InformerOptions, 'path' | 'list'>) =>
     startInformer({
       watch: connection.watch,
-      path,
-      list,
+      ...collection,
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
       onChange: options.onChange,
       onFailure: (failure) => {
         options.onFailure(resource, failure);
       },
     });
-  const { group: nadGroup, version: nadVersion, plural: nadPlural } = nadsRef;
   return {
-    nads: inform(nadPlural, `/apis/${nadGroup}/${nadVersion}/${nadPlural}`, (page) =>
-      connection.custom.listClusterCustomObject({
-        group: nadGroup,
-        version: nadVersion,
-        plural: nadPlural,
-        ...page,
-      }),
-    ),
-    nodes: inform('nodes', '/api/v1/nodes', (page) => connection.core.listNode(page)),
+    nads: inform(nadsRef.plural, customCollection(connection, nadsRef)),
+    nodes: inform('nodes', { path: '/api/v1/nodes', list: (page) => connection.core.listNode(page) }),
     nodeslicepools: inform(
       'nodeslicepools',
-      `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/nodeslicepools`,
-      (page) =>
-        connection.custom.listNamespacedCustomObject({
-          group,
-          version,
-          namespace,
-          plural: 'nodeslicepools',
-          ...page,
-        }),
+      customCollection(connection, { group, version, plural: 'nodeslicepools', namespace }),
     ),
   };
 }

@@ -5,6 +5,7 @@
 import type { Logger } from '../log.ts';
 import { group, version } from '../codecs/ippool.ts';
 import { startInformer, type Informer, type InformerFailure } from '../kube-api/informer.ts';
+import { customCollection } from '../kube-api/collection.ts';
 import type { KubeConnection } from '../kube-api/kube.ts';
 import type { ExporterMetrics } from './gauges.ts';
 import type { Seen, Watched } from './watched.ts';
@@ -29,8 +30,7 @@ function watchAll(
 ): Informer {
   return startInformer({
     watch: connection.watch,
-    path: `/apis/${group}/${version}/${plural}`,
-    list: (page) => connection.custom.listClusterCustomObject({ group, version, plural, ...page }),
+    ...customCollection(connection, { group, version, plural }),
     // IPPools are large (up to the object size limit each): a few per page.
     pageSize: plural === 'ippools' ? 20 : 500,
     ...(backoff === undefined ? {} : { backoff }),
