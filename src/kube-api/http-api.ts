@@ -4,7 +4,7 @@
 // nothing more, and client-node's tree (undici, openid-client, jose, ws, the generated models) would be most
 // of an idle agent's memory (docs/agent.md, "Memory").
 
-import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
+import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import {
   networkCode,
   pathOf,
@@ -16,7 +16,7 @@ import {
   type ObjectRef,
 } from './api.ts';
 import { readUntrustedFile } from '../config/untrusted-file.ts';
-import { objectAt, objectOf, stringAt } from '../codecs/decode.ts';
+import { objectAt, objectOf, stringAt, type JsonObject } from '../codecs/decode.ts';
 import { decodeList } from '../codecs/list.ts';
 import type { WatchFunction } from './informer.ts';
 import { redactServer, type Credentials } from './kubeconfig.ts';
@@ -68,6 +68,19 @@ export type HttpClient = {
  */
 export const watchQuietMs = 30_000;
 
+/** A client's state: its server, the bearer token it sends, its connections (made on the first request). */
+type ClientState = {
+  readonly credentials: Credentials;
+  readonly url: URL;
+  /** The server URL's path, every request's path under it. */
+  readonly prefix: string;
+  readonly requestTimeoutMs: number;
+  readonly quietMs: number;
+  client: Promise<Client> | undefined;
+  token: string | undefined;
+  tokenReadAt: number;
+};
+
 export function httpClient(
   credentials: Credentials,
   requestTimeoutMs = 10_000,
@@ -75,210 +88,269 @@ export function httpClient(
 ): HttpClient {
   // Userinfo in the URL is never sent (only host and port are used below) and never shown.
   const url = new URL(credentials.server);
-  const secure = url.protocol === 'https:';
-  // node:https drags in TLS and crypto: loaded only for an https server, on the first request.
-  let client: Promise<Client> | undefined;
-  const connect = async (): Promise<Client> => {
-    if (!secure) {
-      const http = await import('node:http');
-      return {
-        request: http.request,
-        agent: new http.Agent({ keepAlive: true, maxSockets: requestConnections }),
-        watchAgent: new http.Agent(),
-      };
-    }
-    const https = await import('node:https');
-    const tls = {
-      ...(credentials.ca === undefined ? {} : { ca: credentials.ca }),
-      ...(credentials.cert === undefined ? {} : { cert: credentials.cert }),
-      ...(credentials.key === undefined ? {} : { key: credentials.key }),
-      ...(credentials.tlsServerName === undefined ? {} : { servername: credentials.tlsServerName }),
-      rejectUnauthorized: !credentials.insecure,
-    };
+  const state: ClientState = {
+    credentials,
+    url,
+    prefix: url.pathname.replace(/\/$/, ''),
+    requestTimeoutMs,
+    quietMs,
+    client: undefined,
+    token: credentials.token,
+    tokenReadAt: Date.now(),
+  };
+  return {
+    request: (method, path, body, contentType) => requestAnswer(state, method, path, body, contentType),
+    watch: (path, query, onEvent, onDone) => startWatch(state, path, query, onEvent, onDone),
+  };
+}
+
+/**
+ * The request and watch agents of a server. node:https drags in TLS and crypto: loaded only for an https
+ * server, on the first request.
+ */
+async function connect(credentials: Credentials, secure: boolean): Promise<Client> {
+  if (!secure) {
+    const http = await import('node:http');
     return {
-      request: https.request,
-      agent: new https.Agent({ keepAlive: true, maxSockets: requestConnections, ...tls }),
-      watchAgent: new https.Agent(tls),
+      request: http.request,
+      agent: new http.Agent({ keepAlive: true, maxSockets: requestConnections }),
+      watchAgent: new http.Agent(),
     };
+  }
+  const https = await import('node:https');
+  const tls = {
+    ...(credentials.ca === undefined ? {} : { ca: credentials.ca }),
+    ...(credentials.cert === undefined ? {} : { cert: credentials.cert }),
+    ...(credentials.key === undefined ? {} : { key: credentials.key }),
+    ...(credentials.tlsServerName === undefined ? {} : { servername: credentials.tlsServerName }),
+    rejectUnauthorized: !credentials.insecure,
   };
-  const prefix = url.pathname.replace(/\/$/, '');
+  return {
+    request: https.request,
+    agent: new https.Agent({ keepAlive: true, maxSockets: requestConnections, ...tls }),
+    watchAgent: new https.Agent(tls),
+  };
+}
 
-  let token = credentials.token;
-  let tokenReadAt = Date.now();
-  /** The bearer token now: a token file's newest content, at most a minute old. */
-  const currentToken = (): string | undefined => {
-    const file = credentials.tokenFile;
-    if (file !== undefined && Date.now() - tokenReadAt >= tokenFileRefreshMs) {
-      tokenReadAt = Date.now();
-      // Unreadable for a moment (the kubelet swaps the projected volume's files): the last one read.
-      const read = readUntrustedFile(file);
-      const text = read.ok ? read.value.toString('utf8').trim() : '';
-      if (text !== '') token = text;
+/** The bearer token now: a token file's newest content, at most a minute old. */
+function currentToken(state: ClientState): string | undefined {
+  const file = state.credentials.tokenFile;
+  if (file !== undefined && Date.now() - state.tokenReadAt >= tokenFileRefreshMs) {
+    state.tokenReadAt = Date.now();
+    // Unreadable for a moment (the kubelet swaps the projected volume's files): the last one read.
+    const read = readUntrustedFile(file);
+    const text = read.ok ? read.value.toString('utf8').trim() : '';
+    if (text !== '') state.token = text;
+  }
+  return state.token;
+}
+
+type Opened = { readonly response: IncomingMessage; readonly abort: () => void };
+
+/** Sends a request and resolves with the response once its headers arrived; rejects on a network error. */
+async function open(
+  state: ClientState,
+  method: Method,
+  path: string,
+  payload: string | undefined,
+  contentType: string,
+  timeoutMs: number,
+  watch = false,
+): Promise<Opened> {
+  const { url } = state;
+  state.client ??= connect(state.credentials, url.protocol === 'https:');
+  const { request: send, agent, watchAgent } = await state.client;
+  const bearer = currentToken(state);
+  return new Promise((resolve, reject) => {
+    const request = send(
+      {
+        agent: watch ? watchAgent : agent,
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port === '' ? undefined : url.port,
+        method,
+        path: `${state.prefix}${path}`,
+        timeout: timeoutMs,
+        headers: {
+          Accept: 'application/json',
+          'User-Agent': 'whereabouts-ts',
+          ...(bearer === undefined ? {} : { Authorization: `Bearer ${bearer}` }),
+          ...(payload === undefined
+            ? {}
+            : { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) }),
+        },
+      },
+      (response) => {
+        resolve({ response, abort: () => request.destroy() });
+      },
+    );
+    request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
+
+/** `HttpClient.request`: one request, its whole answer. */
+async function requestAnswer(
+  state: ClientState,
+  method: Method,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<RawAnswer> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const { response } = await open(state, method, path, payload, contentType, state.requestTimeoutMs);
+  return new Promise<RawAnswer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let parsed: unknown;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      resolve({ code: response.statusCode ?? 0, text, body: parsed, headers: response.headers });
+    });
+    response.on('error', reject);
+  });
+}
+
+/** One watch while it runs: whether it ended, what aborts its request, its inactivity timer. */
+type WatchRun = {
+  readonly quietMs: number;
+  readonly onDone: (error: unknown) => void;
+  done: boolean;
+  abort: () => void;
+  timer: NodeJS.Timeout | undefined;
+};
+
+/** Ends the watch, once: its timer stopped, its request aborted, `onDone` told. */
+function finishWatch(run: WatchRun, error: unknown): void {
+  if (run.done) return;
+  run.done = true;
+  clearTimeout(run.timer);
+  run.abort();
+  run.onDone(error);
+}
+
+/** (Re)starts the inactivity timer: no byte for `quietMs` ends the watch with a TimeoutError. */
+function quiet(run: WatchRun): void {
+  clearTimeout(run.timer);
+  run.timer = setTimeout(() => {
+    finishWatch(run, Object.assign(new Error('watch timed out'), { name: 'TimeoutError' }));
+  }, run.quietMs);
+  run.timer.unref();
+}
+
+/**
+ * A watch as client-node's Watch runs one: `onEvent` per line, `onDone` once (null: the server ended it;
+ * an error: it failed, or no byte came for `quietMs` — a TimeoutError, as client-node names it).
+ * A status other than 200 ends it with an error that carries the status, its Status body and headers.
+ */
+async function startWatch(
+  state: ClientState,
+  path: string,
+  query: Readonly<Record<string, string | boolean | undefined>>,
+  onEvent: (type: string, object: JsonObject) => void,
+  onDone: (error: unknown) => void,
+): Promise<{ abort(): void }> {
+  const search = new URLSearchParams({ watch: 'true' });
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
+  const run: WatchRun = {
+    quietMs: state.quietMs,
+    onDone,
+    done: false,
+    abort: () => undefined,
+    timer: undefined,
+  };
+  // Aborted by the caller: ended as client-node ends it, with an AbortError.
+  const controller = new AbortController();
+  controller.signal.addEventListener('abort', () => {
+    finishWatch(run, Object.assign(new Error('watch aborted'), { name: 'AbortError' }));
+  });
+  try {
+    const target = `${path}?${search.toString()}`;
+    const opened = await open(state, 'GET', target, undefined, '', state.requestTimeoutMs, true);
+    run.abort = opened.abort;
+    const { response } = opened;
+    if (run.done) {
+      run.abort();
+      return controller;
     }
-    return token;
-  };
-
-  type Opened = { readonly response: import('node:http').IncomingMessage; readonly abort: () => void };
-  /** Sends a request and resolves with the response once its headers arrived; rejects on a network error. */
-  async function open(
-    method: Method,
-    path: string,
-    payload: string | undefined,
-    contentType: string,
-    timeoutMs: number,
-    watch = false,
-  ): Promise<Opened> {
-    client ??= connect();
-    const { request: send, agent, watchAgent } = await client;
-    const bearer = currentToken();
-    return new Promise((resolve, reject) => {
-      const request = send(
-        {
-          agent: watch ? watchAgent : agent,
-          protocol: url.protocol,
-          hostname: url.hostname.replace(/^\[|\]$/g, ''),
-          port: url.port === '' ? undefined : url.port,
-          method,
-          path: `${prefix}${path}`,
-          timeout: timeoutMs,
-          headers: {
-            Accept: 'application/json',
-            'User-Agent': 'whereabouts-ts',
-            ...(bearer === undefined ? {} : { Authorization: `Bearer ${bearer}` }),
-            ...(payload === undefined
-              ? {}
-              : { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) }),
-          },
-        },
-        (response) => {
-          resolve({ response, abort: () => request.destroy() });
-        },
+    if (response.statusCode !== 200) {
+      // Ended before it resolves, as client-node's: the caller never takes a refused watch for an open one.
+      const body = await bodyText(response);
+      finishWatch(
+        run,
+        Object.assign(new Error(`watch answered ${String(response.statusCode)}`), {
+          statusCode: response.statusCode,
+          body,
+          headers: response.headers,
+        }),
       );
-      request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-      request.on('error', reject);
-      request.end(payload);
-    });
-  }
-
-  async function request(method: Method, path: string, body?: unknown, contentType = 'application/json') {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const { response } = await open(method, path, payload, contentType, requestTimeoutMs);
-    return new Promise<RawAnswer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = text === '' ? undefined : JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        resolve({ code: response.statusCode ?? 0, text, body: parsed, headers: response.headers });
-      });
-      response.on('error', reject);
-    });
-  }
-
-  /**
-   * A watch as client-node's Watch runs one: `onEvent` per line, `onDone` once (null: the server ended it;
-   * an error: it failed, or no byte came for `quietMs` — a TimeoutError, as client-node names it).
-   * A status other than 200 ends it with an error that carries the status, its Status body and headers.
-   */
-  const watch: WatchFunction = async (path, query, onEvent, onDone) => {
-    const search = new URLSearchParams({ watch: 'true' });
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
-    let done = false;
-    /** Read through a call: `finish` changes it while this function awaits. */
-    const ended = () => done;
-    let abort: () => void = () => undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (error: unknown) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      abort();
-      onDone(error);
-    };
-    const timedOut = () => {
-      finish(Object.assign(new Error('watch timed out'), { name: 'TimeoutError' }));
-    };
-    const quiet = () => {
-      clearTimeout(timer);
-      timer = setTimeout(timedOut, quietMs);
-      timer.unref();
-    };
-    // Aborted by the caller: ended as client-node ends it, with an AbortError.
-    const controller = new AbortController();
-    controller.signal.addEventListener('abort', () => {
-      finish(Object.assign(new Error('watch aborted'), { name: 'AbortError' }));
-    });
-    try {
-      const opened = await open('GET', `${path}?${search.toString()}`, undefined, '', requestTimeoutMs, true);
-      abort = opened.abort;
-      const { response } = opened;
-      if (ended()) {
-        abort();
-        return controller;
-      }
-      if (response.statusCode !== 200) {
-        // Ended before it resolves, as client-node's: the caller never takes a refused watch for an open one.
-        const body = await new Promise<string>((resolve) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            resolve(Buffer.concat(chunks).toString('utf8'));
-          });
-          response.on('error', () => {
-            resolve(Buffer.concat(chunks).toString('utf8'));
-          });
-        });
-        finish(
-          Object.assign(new Error(`watch answered ${String(response.statusCode)}`), {
-            statusCode: response.statusCode,
-            body,
-            headers: response.headers,
-          }),
-        );
-        return controller;
-      }
-      // The request's own timeout covered the connection; from here on, an inactivity timeout.
-      response.socket.setTimeout(0);
-      quiet();
-      let pending = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        quiet();
-        pending += chunk;
-        let newline: number;
-        while (!done && (newline = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          if (line.trim() === '') continue;
-          let event: unknown;
-          try {
-            event = JSON.parse(line);
-          } catch {
-            continue; // as client-node: a line that is not JSON is skipped
-          }
-          const type = stringAt(event, 'type');
-          if (type !== undefined) onEvent(type, objectAt(event, 'object'));
-        }
-      });
-      response.on('end', () => {
-        finish(null);
-      });
-      response.on('close', () => {
-        finish(null);
-      });
-      response.on('error', finish);
-    } catch (e) {
-      finish(e);
+      return controller;
     }
-    return controller;
-  };
+    // The request's own timeout covered the connection; from here on, an inactivity timeout.
+    response.socket.setTimeout(0);
+    quiet(run);
+    readEvents(run, response, onEvent);
+  } catch (e) {
+    finishWatch(run, e);
+  }
+  return controller;
+}
 
-  return { request, watch };
+/** A response's body as text; what arrived of it if it fails. */
+function bodyText(response: IncomingMessage): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('end', () => {
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    response.on('error', () => {
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+}
+
+/** An open watch's events, one JSON line each, to `onEvent` until it ends. */
+function readEvents(
+  run: WatchRun,
+  response: IncomingMessage,
+  onEvent: (type: string, object: JsonObject) => void,
+): void {
+  let pending = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    quiet(run);
+    pending += chunk;
+    let newline: number;
+    while (!run.done && (newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      if (line.trim() === '') continue;
+      let event: unknown;
+      try {
+        event = JSON.parse(line);
+      } catch {
+        continue; // as client-node: a line that is not JSON is skipped
+      }
+      const type = stringAt(event, 'type');
+      if (type !== undefined) onEvent(type, objectAt(event, 'object'));
+    }
+  });
+  response.on('end', () => {
+    finishWatch(run, null);
+  });
+  response.on('close', () => {
+    finishWatch(run, null);
+  });
+  response.on('error', (error) => {
+    finishWatch(run, error);
+  });
 }
 
 /** The KubeApi of `credentials`, on `http` (one connection pool with a caller's other requests) if given. */

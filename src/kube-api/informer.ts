@@ -138,255 +138,311 @@ function failureOf(e: unknown): Failure {
   return new Failure(e instanceof Error ? e.message : String(e));
 }
 
-type WatchEnd = { readonly events: number; readonly lastedMs: number } & (
+type WatchOutcome =
   | { readonly kind: 'ended' }
   | { readonly kind: 'expired' }
-  | { readonly kind: 'failed'; readonly failure: Failure }
-);
+  | { readonly kind: 'failed'; readonly failure: Failure };
+
+type WatchEnd = { readonly events: number; readonly lastedMs: number } & WatchOutcome;
+
+/** An informer's state: its cache, where the next watch resumes, whether it is fresh or stopped. */
+type InformerState = {
+  readonly options: InformerOptions;
+  readonly objects: Map<string, JsonObject>;
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly pageSize: number;
+  resourceVersion: string;
+  stopped: boolean;
+  fresh: boolean;
+  /** What aborts the open watch. */
+  controller: { abort(): void } | undefined;
+  /** Ends the pause under way early. */
+  wake: (() => void) | undefined;
+  freshWaiters: ((fresh: boolean) => void)[];
+  readonly resolveSynced: () => void;
+};
 
 export function startInformer(options: InformerOptions): Informer {
-  const objects = new Map<string, JsonObject>();
-  const initialMs = options.backoff?.initialMs ?? 250;
-  const maxMs = options.backoff?.maxMs ?? 30_000;
-  const pageSize = options.pageSize ?? 500;
-  let resourceVersion = '';
-  let stopped = false;
-  let fresh = false;
-  let controller: { abort(): void } | undefined;
-  let wake: (() => void) | undefined;
-  let freshWaiters: ((fresh: boolean) => void)[] = [];
   let resolveSynced: () => void = () => undefined;
   const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
-
-  const setFresh = (value: boolean) => {
-    fresh = value;
-    if (!value) return;
-    const waiters = freshWaiters;
-    freshWaiters = [];
-    for (const w of waiters) w(true);
+  const state: InformerState = {
+    options,
+    objects: new Map<string, JsonObject>(),
+    initialMs: options.backoff?.initialMs ?? 250,
+    maxMs: options.backoff?.maxMs ?? 30_000,
+    pageSize: options.pageSize ?? 500,
+    resourceVersion: '',
+    stopped: false,
+    fresh: false,
+    controller: undefined,
+    wake: undefined,
+    freshWaiters: [],
+    resolveSynced,
   };
-
-  const apply = (type: string, object: JsonObject) => {
-    const key = keyOf(object);
-    const previous = objects.get(key);
-    if (type === 'DELETED') {
-      objects.delete(key);
-      options.onChange?.('deleted', object, previous);
-    } else {
-      objects.set(key, object);
-      options.onChange?.(previous === undefined ? 'added' : 'modified', object, previous);
-    }
-  };
-
-  /** A complete list, every page; the cache becomes exactly what it holds. */
-  async function relist(): Promise<void> {
-    const items: JsonObject[] = [];
-    let token: string | undefined;
-    let version = '';
-    do {
-      let answer: unknown;
-      try {
-        answer = await options.list({
-          limit: pageSize,
-          ...(token === undefined ? {} : { _continue: token }),
-        });
-      } catch (e) {
-        throw failureOf(e);
-      }
-      const page = decodeList(answer);
-      items.push(...page.items);
-      version = page.resourceVersion ?? version;
-      token = page.continue;
-    } while (token !== undefined && !stopped);
-    if (stopped) return;
-    const listed = new Map(items.map((o) => [keyOf(o), o] as const));
-    for (const [key, held] of [...objects]) {
-      if (listed.has(key)) continue;
-      objects.delete(key);
-      options.onChange?.('deleted', held, held);
-    }
-    for (const [key, o] of listed) {
-      const held = objects.get(key);
-      if (held !== undefined && metaOf(held).resourceVersion === metaOf(o).resourceVersion) continue;
-      objects.set(key, o);
-      options.onChange?.(held === undefined ? 'added' : 'modified', o, held);
-    }
-    resourceVersion = version;
-    options.onOpen?.('list');
-    setFresh(true);
-    resolveSynced();
-  }
-
-  /** One watch from `resourceVersion`, until the server or the network ends it. */
-  function watchOnce(): Promise<WatchEnd> {
-    return new Promise((resolve) => {
-      let settled = false;
-      let events = 0;
-      const opened = Date.now();
-      let own: { abort(): void } | undefined;
-      const finish = (
-        end: { kind: 'ended' } | { kind: 'expired' } | { kind: 'failed'; failure: Failure },
-      ) => {
-        if (settled) return;
-        settled = true;
-        own?.abort();
-        if (controller === own) controller = undefined;
-        resolve({ ...end, events, lastedMs: Date.now() - opened });
-      };
-      const query = {
-        resourceVersion,
-        allowWatchBookmarks: true,
-        ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
-        ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
-      };
-      Promise.resolve()
-        .then(() =>
-          options.watch(
-            options.path,
-            query,
-            (type: string, object: JsonObject) => {
-              if (settled || stopped) return;
-              if (type === 'ERROR') {
-                // A Status: its code and message.
-                const code = fieldOf(object, 'code');
-                if (code === 410) finish({ kind: 'expired' });
-                else
-                  finish({
-                    kind: 'failed',
-                    failure: new Failure(
-                      `watch error ${String(code)}: ${String(fieldOf(object, 'message'))}`,
-                      typeof code === 'number' ? code : undefined,
-                    ),
-                  });
-                return;
-              }
-              const version = metaOf(object).resourceVersion;
-              if (type !== 'BOOKMARK') {
-                events++;
-                apply(type, object);
-              }
-              if (version !== '') resourceVersion = version;
-            },
-            (err: unknown) => {
-              const name = fieldOf(err, 'name');
-              // A normal end, or the client's inactivity timeout on an open watch (the connection may be
-              // half-open): resume. A timeout before the server answered at all is a failure.
-              if (err === null || err === undefined || (name === 'TimeoutError' && own !== undefined))
-                finish({ kind: 'ended' });
-              else {
-                const failure = failureOf(err);
-                finish(failure.code === 410 ? { kind: 'expired' } : { kind: 'failed', failure });
-              }
-            },
-          ),
-        )
-        .then(
-          (c) => {
-            own = c;
-            if (settled || stopped) {
-              c.abort();
-              return;
-            }
-            controller = c;
-            options.onOpen?.('watch');
-            setFresh(true);
-          },
-          (e: unknown) => {
-            finish({ kind: 'failed', failure: failureOf(e) });
-          },
-        );
-    });
-  }
-
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      };
-    });
-
-  const backoffMs = (attempt: number, failure?: Failure) => {
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-    const jittered = base * (0.8 + Math.random() * 0.4);
-    const asked = failure?.retryAfterMs ?? (failure?.code === 429 ? 1_000 : 0);
-    return Math.max(jittered, asked);
-  };
-
-  async function run(): Promise<void> {
-    let attempt = 0;
-    // Read through a call: `stop()` changes it while this loop awaits.
-    const isStopped = () => stopped;
-    while (!isStopped()) {
-      let failure: { stage: 'list' | 'watch'; failure: Failure } | undefined;
-      if (resourceVersion === '') {
-        try {
-          await relist();
-        } catch (e) {
-          failure = { stage: 'list', failure: failureOf(e) };
-        }
-      }
-      if (failure === undefined && !isStopped()) {
-        const end = await watchOnce();
-        // A watch that ran a while or carried events: whatever ended it, the last tries went well.
-        const lasted = end.events > 0 || end.lastedMs >= 1_000;
-        if (lasted) attempt = 0;
-        if (end.kind === 'expired') {
-          resourceVersion = '';
-          setFresh(false); // until the list: what happened in the window it missed is not known yet
-          // A full list at once (nothing is wrong with the server), unless that keeps happening.
-          if (!lasted) await pause(backoffMs(attempt++));
-          continue;
-        }
-        if (end.kind === 'failed') failure = { stage: 'watch', failure: end.failure };
-        else {
-          // The server ended it, as it does every few minutes: resume from where it was — at once, unless
-          // it keeps ending at once without an event (not a failure, but no reason to spin either).
-          if (!lasted) await pause(backoffMs(attempt++));
-          continue;
-        }
-      }
-      if (isStopped() || failure === undefined) break;
-      if (failure.failure.code === 410) resourceVersion = '';
-      setFresh(false);
-      const retryInMs = backoffMs(attempt++, failure.failure);
-      options.onFailure?.({
-        stage: failure.stage,
-        ...(failure.failure.code === undefined ? {} : { code: failure.failure.code }),
-        message: failure.failure.message,
-        retryInMs,
-      });
-      await pause(retryInMs);
-    }
-  }
-  void run();
+  void run(state);
 
   return {
     synced,
-    fresh: () => fresh && !stopped,
+    fresh: () => state.fresh && !state.stopped,
     whenFresh: () =>
-      stopped
+      state.stopped
         ? Promise.resolve(false)
-        : fresh
+        : state.fresh
           ? Promise.resolve(true)
-          : new Promise((resolve) => freshWaiters.push(resolve)),
-    get: (key) => objects.get(key),
-    list: () => [...objects.values()],
-    resourceVersion: () => resourceVersion,
+          : new Promise((resolve) => state.freshWaiters.push(resolve)),
+    get: (key) => state.objects.get(key),
+    list: () => [...state.objects.values()],
+    resourceVersion: () => state.resourceVersion,
     stop: () => {
-      stopped = true;
-      fresh = false;
-      controller?.abort();
-      controller = undefined;
-      wake?.();
-      const waiters = freshWaiters;
-      freshWaiters = [];
-      for (const w of waiters) w(false);
+      stop(state);
     },
   };
+}
+
+/** `Informer.stop`: the watch or pause under way ended, every `whenFresh` answered false. */
+function stop(state: InformerState): void {
+  state.stopped = true;
+  state.fresh = false;
+  state.controller?.abort();
+  state.controller = undefined;
+  state.wake?.();
+  const waiters = state.freshWaiters;
+  state.freshWaiters = [];
+  for (const w of waiters) w(false);
+}
+
+function setFresh(state: InformerState, value: boolean): void {
+  state.fresh = value;
+  if (!value) return;
+  const waiters = state.freshWaiters;
+  state.freshWaiters = [];
+  for (const w of waiters) w(true);
+}
+
+/** One change the watch reported, applied to the cache. */
+function apply(state: InformerState, type: string, object: JsonObject): void {
+  const key = keyOf(object);
+  const previous = state.objects.get(key);
+  if (type === 'DELETED') {
+    state.objects.delete(key);
+    state.options.onChange?.('deleted', object, previous);
+  } else {
+    state.objects.set(key, object);
+    state.options.onChange?.(previous === undefined ? 'added' : 'modified', object, previous);
+  }
+}
+
+/** A complete list, every page; the cache becomes exactly what it holds. */
+async function relist(state: InformerState): Promise<void> {
+  const { options, objects } = state;
+  const items: JsonObject[] = [];
+  let token: string | undefined;
+  let version = '';
+  do {
+    let answer: unknown;
+    try {
+      answer = await options.list({
+        limit: state.pageSize,
+        ...(token === undefined ? {} : { _continue: token }),
+      });
+    } catch (e) {
+      throw failureOf(e);
+    }
+    const page = decodeList(answer);
+    items.push(...page.items);
+    version = page.resourceVersion ?? version;
+    token = page.continue;
+  } while (token !== undefined && !state.stopped);
+  if (state.stopped) return;
+  const listed = new Map(items.map((o) => [keyOf(o), o] as const));
+  for (const [key, held] of [...objects]) {
+    if (listed.has(key)) continue;
+    objects.delete(key);
+    options.onChange?.('deleted', held, held);
+  }
+  for (const [key, o] of listed) {
+    const held = objects.get(key);
+    if (held !== undefined && metaOf(held).resourceVersion === metaOf(o).resourceVersion) continue;
+    objects.set(key, o);
+    options.onChange?.(held === undefined ? 'added' : 'modified', o, held);
+  }
+  state.resourceVersion = version;
+  options.onOpen?.('list');
+  setFresh(state, true);
+  state.resolveSynced();
+}
+
+/** One watch while it runs: whether it ended, the events it carried, what aborts it once it is open. */
+type OpenWatch = {
+  settled: boolean;
+  events: number;
+  readonly opened: number;
+  own: { abort(): void } | undefined;
+  readonly resolve: (end: WatchEnd) => void;
+};
+
+/** One watch from `resourceVersion`, until the server or the network ends it. */
+function watchOnce(state: InformerState): Promise<WatchEnd> {
+  const { options } = state;
+  return new Promise((resolve) => {
+    const watch: OpenWatch = { settled: false, events: 0, opened: Date.now(), own: undefined, resolve };
+    const query = {
+      resourceVersion: state.resourceVersion,
+      allowWatchBookmarks: true,
+      ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector }),
+      ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
+    };
+    Promise.resolve()
+      .then(() =>
+        options.watch(
+          options.path,
+          query,
+          (type: string, object: JsonObject) => {
+            onWatchEvent(state, watch, type, object);
+          },
+          (err: unknown) => {
+            onWatchDone(state, watch, err);
+          },
+        ),
+      )
+      .then(
+        (c) => {
+          onWatchOpen(state, watch, c);
+        },
+        (e: unknown) => {
+          finishWatch(state, watch, { kind: 'failed', failure: failureOf(e) });
+        },
+      );
+  });
+}
+
+/** Settles the watch, once: aborted, no longer the informer's. */
+function finishWatch(state: InformerState, watch: OpenWatch, end: WatchOutcome): void {
+  if (watch.settled) return;
+  watch.settled = true;
+  watch.own?.abort();
+  if (state.controller === watch.own) state.controller = undefined;
+  watch.resolve({ ...end, events: watch.events, lastedMs: Date.now() - watch.opened });
+}
+
+/** The server accepted the watch: it is the informer's now, and the cache fresh (unless it ended already). */
+function onWatchOpen(state: InformerState, watch: OpenWatch, c: { abort(): void }): void {
+  watch.own = c;
+  if (watch.settled || state.stopped) {
+    c.abort();
+    return;
+  }
+  state.controller = c;
+  state.options.onOpen?.('watch');
+  setFresh(state, true);
+}
+
+/** One event of the watch: a change applied, or an ERROR that ends it; every resourceVersion kept. */
+function onWatchEvent(state: InformerState, watch: OpenWatch, type: string, object: JsonObject): void {
+  if (watch.settled || state.stopped) return;
+  if (type === 'ERROR') {
+    // A Status: its code and message.
+    const code = fieldOf(object, 'code');
+    if (code === 410) finishWatch(state, watch, { kind: 'expired' });
+    else
+      finishWatch(state, watch, {
+        kind: 'failed',
+        failure: new Failure(
+          `watch error ${String(code)}: ${String(fieldOf(object, 'message'))}`,
+          typeof code === 'number' ? code : undefined,
+        ),
+      });
+    return;
+  }
+  const version = metaOf(object).resourceVersion;
+  if (type !== 'BOOKMARK') {
+    watch.events++;
+    apply(state, type, object);
+  }
+  if (version !== '') state.resourceVersion = version;
+}
+
+/** The watch's end, as its `onDone` tells it. */
+function onWatchDone(state: InformerState, watch: OpenWatch, err: unknown): void {
+  const name = fieldOf(err, 'name');
+  // A normal end, or the client's inactivity timeout on an open watch (the connection may be
+  // half-open): resume. A timeout before the server answered at all is a failure.
+  if (err === null || err === undefined || (name === 'TimeoutError' && watch.own !== undefined))
+    finishWatch(state, watch, { kind: 'ended' });
+  else {
+    const failure = failureOf(err);
+    finishWatch(state, watch, failure.code === 410 ? { kind: 'expired' } : { kind: 'failed', failure });
+  }
+}
+
+/** Waits `ms`, or until `stop()` wakes it. */
+function pause(state: InformerState, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      state.wake = undefined;
+      resolve();
+    }, ms);
+    state.wake = () => {
+      clearTimeout(timer);
+      state.wake = undefined;
+      resolve();
+    };
+  });
+}
+
+function backoffMs(state: InformerState, attempt: number, failure?: Failure): number {
+  const base = Math.min(state.maxMs, state.initialMs * 2 ** Math.min(attempt, 30));
+  const jittered = base * (0.8 + Math.random() * 0.4);
+  const asked = failure?.retryAfterMs ?? (failure?.code === 429 ? 1_000 : 0);
+  return Math.max(jittered, asked);
+}
+
+/** List when there is no resourceVersion to resume from, then watch; again and again until stopped. */
+async function run(state: InformerState): Promise<void> {
+  const { options } = state;
+  let attempt = 0;
+  // Read through a call: `stop()` changes it while this loop awaits.
+  const isStopped = () => state.stopped;
+  while (!isStopped()) {
+    let failure: { stage: 'list' | 'watch'; failure: Failure } | undefined;
+    if (state.resourceVersion === '') {
+      try {
+        await relist(state);
+      } catch (e) {
+        failure = { stage: 'list', failure: failureOf(e) };
+      }
+    }
+    if (failure === undefined && !isStopped()) {
+      const end = await watchOnce(state);
+      // A watch that ran a while or carried events: whatever ended it, the last tries went well.
+      const lasted = end.events > 0 || end.lastedMs >= 1_000;
+      if (lasted) attempt = 0;
+      if (end.kind === 'expired') {
+        state.resourceVersion = '';
+        setFresh(state, false); // until the list: what happened in the window it missed is not known yet
+        // A full list at once (nothing is wrong with the server), unless that keeps happening.
+        if (!lasted) await pause(state, backoffMs(state, attempt++));
+        continue;
+      }
+      if (end.kind === 'failed') failure = { stage: 'watch', failure: end.failure };
+      else {
+        // The server ended it, as it does every few minutes: resume from where it was — at once, unless
+        // it keeps ending at once without an event (not a failure, but no reason to spin either).
+        if (!lasted) await pause(state, backoffMs(state, attempt++));
+        continue;
+      }
+    }
+    if (isStopped() || failure === undefined) break;
+    if (failure.failure.code === 410) state.resourceVersion = '';
+    setFresh(state, false);
+    const retryInMs = backoffMs(state, attempt++, failure.failure);
+    options.onFailure?.({
+      stage: failure.stage,
+      ...(failure.failure.code === undefined ? {} : { code: failure.failure.code }),
+      message: failure.failure.message,
+      retryInMs,
+    });
+    await pause(state, retryInMs);
+  }
 }
