@@ -218,7 +218,22 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+/**
+ * Starts etcd and kube-apiserver on free ports. A port is free when chosen and taken only when the child
+ * binds it, so on a busy machine another process may take it in between ("bind: address already in use"):
+ * that start is cleaned up and the whole control plane started again on new ports, up to three times.
+ */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePorts(options);
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof Error) || !e.message.includes('address already in use')) throw e;
+    }
+  }
+}
+
+async function startOnFreePorts(options: ControlPlaneOptions): Promise<ControlPlane> {
   const found = findBinaries();
   if (!found.ok) throw new Error(found.why);
   const { binaries } = found;
