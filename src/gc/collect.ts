@@ -29,7 +29,7 @@ export type Collected = {
   readonly statefulSets?: Map<string, Exclude<SetState, 'absent'>>;
   /** IPAMClaims by `namespace/name`; absent when they could not be listed. */
   readonly claims?: Set<string>;
-  /** Pools that could not be read (no valid spec.range), named for the summary. */
+  /** Pools that could not be read, each as its codec's error (the pool and what is wrong), for the summary. */
   readonly skipped: string[];
 };
 
@@ -74,7 +74,7 @@ export async function collect(
       const decoded = rawPool(o);
       const { name, namespace, annotations } = metaOf(o);
       if (!decoded.ok) {
-        skipped.push(`${namespace}/${name}`);
+        skipped.push(decoded.error);
         return;
       }
       const pool = decoded.value;

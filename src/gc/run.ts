@@ -60,7 +60,7 @@ export function summary(report: GcReport): string {
     `leaked ${plan.releases.length} allocations and ${plan.deletions.length} reservations`;
   const timing = `; collect ${report.collectMs.toFixed(0)} ms, plan ${report.planMs.toFixed(0)} ms, apply ${report.applyMs.toFixed(0)} ms`;
   const skipped =
-    report.skippedPools.length === 0 ? '' : `; skipped unreadable pools ${report.skippedPools.join(', ')}`;
+    report.skippedPools.length === 0 ? '' : `; skipped unreadable pools: ${report.skippedPools.join('; ')}`;
   const suspects =
     plan.suspects === 0
       ? ''

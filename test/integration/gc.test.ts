@@ -202,6 +202,30 @@ onEveryServer((start) => {
     );
   });
 
+  test('an unreadable pool is skipped, named with what is wrong, and the others are still collected', async () => {
+    await t.createPod('a', 'node-1');
+    await t.attach(v4, 'a');
+    await t.deletePod('a');
+    await cluster.connection().custom.createNamespacedCustomObject({
+      group: 'whereabouts.cni.cncf.io',
+      version: 'v1alpha1',
+      namespace: cluster.namespace,
+      plural: 'ippools',
+      body: {
+        apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
+        kind: 'IPPool',
+        metadata: { name: 'damaged' },
+        spec: { range: 'not-a-cidr', allocations: {} },
+      },
+    });
+    const report = await t.gc();
+    expect(report.skippedPools).toEqual([
+      `IPPool ${cluster.namespace}/damaged: spec.range "not-a-cidr" is not a CIDR`,
+    ]);
+    expect(report.plan.releases.map((r) => r.podRef)).toEqual([t.ref('a')]);
+    expect(await t.heldPods()).toEqual([]);
+  });
+
   test('a node gone with its pods: all of them released, other nodes untouched', async () => {
     for (const [pod, node] of [
       ['x1', 'gone'],
