@@ -23,7 +23,7 @@ import {
 } from '../support/cluster.ts';
 import { execute, pluginPath as plugin, podEnv } from '../support/exec.ts';
 import { networkConf } from '../support/config.ts';
-import { poolsIn, reservationsIn, writeNodeSlicePool } from '../support/pools.ts';
+import { poolsIn, reservationsIn, writeNodeSlicePool, writePool } from '../support/pools.ts';
 import { until, whenServed } from '../support/wait.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -472,18 +472,14 @@ function suite(start: () => Promise<Cluster>, kind: Cluster['kind'], plane?: () 
 
   test("the agent watches its own node's slice pools only: another node's never reach it", async () => {
     const slicePool = (node: string) =>
-      cluster.connection().custom.createNamespacedCustomObject({
-        group: 'whereabouts.cni.cncf.io',
-        version: 'v1alpha1',
-        namespace: cluster.namespace,
-        plural: 'ippools',
-        body: {
-          apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-          kind: 'IPPool',
-          metadata: { name: `net-${node}-10.5.0.0-24`, labels: slicePoolLabels(node, 'net') },
-          spec: { range: '10.5.0.0/24', allocations: {} },
-        },
-      });
+      writePool(
+        cluster.connection(),
+        `net-${node}-10.5.0.0-24`,
+        '10.5.0.0/24',
+        {},
+        cluster.namespace,
+        slicePoolLabels(node, 'net'),
+      );
     // node-9's first, then node-1's: once node-1's has arrived, node-9's would have, had it been sent.
     await slicePool('node-9');
     await slicePool('node-1');

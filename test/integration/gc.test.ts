@@ -29,7 +29,7 @@ import {
   type TestCluster,
 } from '../support/cluster.ts';
 import { ipamConfig, owner as ownerIn } from '../support/config.ts';
-import { poolsIn, reservationsIn, writeNodeSlicePool } from '../support/pools.ts';
+import { poolsIn, reservationsIn, writeNodeSlicePool, writePool } from '../support/pools.ts';
 
 const hourLater = () => Date.now() + 3_600_000;
 const grace = 300_000;
@@ -206,18 +206,7 @@ onEveryServer((start) => {
     await t.createPod('a', 'node-1');
     await t.attach(v4, 'a');
     await t.deletePod('a');
-    await cluster.connection().custom.createNamespacedCustomObject({
-      group: 'whereabouts.cni.cncf.io',
-      version: 'v1alpha1',
-      namespace: cluster.namespace,
-      plural: 'ippools',
-      body: {
-        apiVersion: 'whereabouts.cni.cncf.io/v1alpha1',
-        kind: 'IPPool',
-        metadata: { name: 'damaged' },
-        spec: { range: 'not-a-cidr', allocations: {} },
-      },
-    });
+    await writePool(cluster.connection(), 'damaged', 'not-a-cidr', {}, cluster.namespace);
     const report = await t.gc();
     expect(report.skippedPools).toEqual([
       `IPPool ${cluster.namespace}/damaged: spec.range "not-a-cidr" is not a CIDR`,

@@ -31,13 +31,17 @@ export const reservationsIn = async (cluster: Cluster): Promise<Map<string, Rese
 type Custom = { custom: KubeConnection['custom'] };
 const whereabouts = { group: 'whereabouts.cni.cncf.io', version: 'v1alpha1' } as const;
 
-/** Creates an IPPool as Whereabouts writes one: allocations keyed by offset, entries `{id, podref, ifname}`. */
+/**
+ * Creates an IPPool as Whereabouts writes one: allocations keyed by offset, entries `{id, podref, ifname}`;
+ * with `labels` as ours label a node's slice pool.
+ */
 export const writePool = (
   { custom }: Custom,
   name: string,
   range: string,
   allocations: Record<string, object>,
   namespace = 'kube-system',
+  labels?: Record<string, string>,
 ) =>
   custom.createNamespacedCustomObject({
     ...whereabouts,
@@ -46,7 +50,7 @@ export const writePool = (
     body: {
       apiVersion: `${whereabouts.group}/${whereabouts.version}`,
       kind: 'IPPool',
-      metadata: { name },
+      metadata: { name, ...(labels === undefined ? {} : { labels }) },
       spec: { range, allocations },
     },
   });

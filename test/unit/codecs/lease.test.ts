@@ -29,20 +29,23 @@ function fakeApi(lease: Obj): { api: KubeApi; patches: unknown[][] } {
   return { api, patches };
 }
 
+/** Candidate `a` for the Lease `kube-system/l` (10 s), on the clock `now`. */
+const candidateA = (now: () => number) => ({
+  namespace: 'kube-system',
+  name: 'l',
+  identity: 'a',
+  leaseSeconds: 10,
+  observed: newObservation(),
+  now,
+});
+
 test('a Lease that does not decode is taken over only once unchanged for a lease duration', async () => {
   const { api, patches } = fakeApi({
     metadata: { name: 'l', namespace: 'kube-system', resourceVersion: '1' },
     spec: { holderIdentity: 7, leaseDurationSeconds: 'fifteen' },
   });
   let now = 1_000_000;
-  const options = {
-    namespace: 'kube-system',
-    name: 'l',
-    identity: 'a',
-    leaseSeconds: 10,
-    observed: newObservation(),
-    now: () => now,
-  };
+  const options = candidateA(() => now);
   expect(await holdLease(api, options)).toBe(false);
   now += 9_000;
   expect(await holdLease(api, options)).toBe(false);
@@ -67,14 +70,7 @@ test("a renewal keeps the spec's fields the election does not know", async () =>
       strategy: 'OldestEmulationVersion',
     },
   });
-  const options = {
-    namespace: 'kube-system',
-    name: 'l',
-    identity: 'a',
-    leaseSeconds: 10,
-    observed: newObservation(),
-    now: () => 5_000,
-  };
+  const options = candidateA(() => 5_000);
   expect(await holdLease(api, options)).toBe(true);
   expect(patches[0]?.[1]).toMatchObject({
     value: { holderIdentity: 'a', leaseTransitions: 4, strategy: 'OldestEmulationVersion' },
